@@ -1,0 +1,52 @@
+"""The connection to PostgreSQL, the system of record.
+
+`DATABASE_URL` names the server; with none, an embedded PostgreSQL under the data dir is
+started, so a fresh machine needs nothing but Python.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from shared.settings import Settings, get_settings
+
+APP_DATABASE = "coalition"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the usual `postgresql://` form as well as SQLAlchemy's driver-qualified one."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise SystemExit(f"DATABASE_URL must be a postgresql:// URL, got {url!r}")
+
+
+def resolve_database_url(settings: Settings | None = None, database: str = APP_DATABASE) -> str:
+    """The SQLAlchemy URL to use; starts the embedded server when DATABASE_URL is unset."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return normalize_url(settings.database_url)
+    from shared.embedded_postgres import embedded_database_url
+
+    return embedded_database_url(settings.data_dir, database)
+
+
+class Database:
+    """An engine and its session factory; one per process."""
+
+    def __init__(self, url: str, *, pool_size: int | None = None):
+        size = pool_size if pool_size is not None else get_settings().db_pool_size
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=size,
+            max_overflow=size // 2,
+            pool_recycle=3600,
+            connect_args={"server_settings": {"application_name": "coalition"}},
+        )
+        self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine, expire_on_commit=False
+        )
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

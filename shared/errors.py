@@ -1,0 +1,83 @@
+"""Errors every service raises, in two families.
+
+`DomainError` is something the caller can fix (bad input, not enough points): the gateway turns
+it into `userErrors` in the mutation payload. `AccessError` is an authentication or
+authorisation failure: the gateway turns it into a GraphQL error whose `extensions.code` is
+`UNAUTHENTICATED` or `FORBIDDEN`. Anything else is a bug and is masked before it reaches a client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class UserError:
+    code: str
+    field: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "field": self.field, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str | None]) -> UserError:
+        return cls(code=str(data["code"]), field=data.get("field"), message=str(data["message"]))
+
+
+class DomainError(Exception):
+    """One or more problems the caller can fix; nothing has been written."""
+
+    def __init__(self, errors: list[UserError]):
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+    @classmethod
+    def single(cls, code: str, message: str, field: str | None = None) -> DomainError:
+        return cls([UserError(code=code, field=field, message=message)])
+
+
+class AccessError(Exception):
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        # graphql-core copies `extensions` of the original error onto the GraphQL error.
+        self.extensions = {"code": self.code}
+
+
+class Unauthenticated(AccessError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(AccessError):
+    code = "FORBIDDEN"
+
+
+class Validator:
+    """Collects every problem with an input, so a caller learns all of them in one round trip."""
+
+    def __init__(self) -> None:
+        self.errors: list[UserError] = []
+
+    def add(self, field: str | None, code: str, message: str) -> None:
+        self.errors.append(UserError(code=code, field=field, message=message))
+
+    def check(self, condition: bool, field: str, code: str, message: str) -> bool:
+        if not condition:
+            self.add(field, code, message)
+        return condition
+
+    def text(self, value: str | None, field: str, *, max_length: int, required: bool = True) -> None:
+        if value is None or value.strip() == "":
+            if required:
+                self.add(field, "REQUIRED", f"{field} must not be empty")
+            return
+        if len(value) > max_length:
+            self.add(field, "TOO_LONG", f"{field} must be at most {max_length} characters")
+        if any(ord(ch) < 32 for ch in value):
+            self.add(field, "INVALID", f"{field} must not contain control characters")
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise DomainError(self.errors)

@@ -1,0 +1,51 @@
+"""Identifiers the outside world sees: Relay global IDs and member numbers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+
+
+def to_global_id(type_name: str, local_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{local_id}".encode()).decode().rstrip("=")
+
+
+def from_global_id(global_id: str, expected_type: str | None = None) -> tuple[str, int] | None:
+    """(type, id) of a global ID, or None when it is not one (or not of the expected type)."""
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        local_id = int(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if expected_type is not None and type_name != expected_type:
+        return None
+    if local_id <= 0 or local_id >= 2**63:
+        return None
+    return type_name, local_id
+
+
+def luhn_check_digit(digits: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def new_member_number() -> str:
+    """12 digits, the last a Luhn check digit, so a mistyped number is caught at the till."""
+    body = str(secrets.randbelow(9 * 10**10) + 10**10)  # 11 digits, no leading zero
+    return body + luhn_check_digit(body)
+
+
+def is_valid_member_number(value: str) -> bool:
+    return (
+        len(value) == 12 and value.isascii() and value.isdigit()
+        and luhn_check_digit(value[:-1]) == value[-1]
+    )

@@ -1,0 +1,65 @@
+"""Runtime settings, read once from the environment.
+
+Everything that differs between a developer's laptop, CI and production is an environment
+variable, so the same checkout runs anywhere without editing files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    data_dir: Path
+    issuer: str
+    token_ttl_seconds: int
+    settlement_currency: str
+    key_encryption_key: str | None
+    points_expiry_months: int
+    db_pool_size: int
+    max_query_depth: int
+    max_aliases: int
+    max_tokens: int
+    max_page_size: int
+    max_query_cost: int
+    revocation_cache_seconds: int
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    data_dir = Path(os.environ.get("COALITION_DATA_DIR") or PROJECT_ROOT / ".coalition")
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    return Settings(
+        database_url=os.environ.get("DATABASE_URL") or None,
+        data_dir=data_dir,
+        issuer=os.environ.get("OAUTH_ISSUER", f"http://{host}:{port}").rstrip("/"),
+        token_ttl_seconds=_int("TOKEN_TTL_SECONDS", 900),
+        settlement_currency=os.environ.get("SETTLEMENT_CURRENCY", "EUR"),
+        key_encryption_key=os.environ.get("KEY_ENCRYPTION_KEY") or None,
+        points_expiry_months=_int("POINTS_EXPIRY_MONTHS", 24),
+        db_pool_size=_int("DB_POOL_SIZE", 20),
+        max_query_depth=_int("MAX_QUERY_DEPTH", 10),
+        max_aliases=_int("MAX_ALIASES", 15),
+        max_tokens=_int("MAX_TOKENS", 2000),
+        max_page_size=_int("MAX_PAGE_SIZE", 100),
+        max_query_cost=_int("MAX_QUERY_COST", 5000),
+        revocation_cache_seconds=_int("REVOCATION_CACHE_SECONDS", 1),
+    )

@@ -50,3 +50,42 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _asyncpg_dsn(url: str) -> tuple[str, dict[str, str]]:
+    """A plain DSN and connect kwargs for asyncpg from a SQLAlchemy URL (socket hosts included)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    kwargs: dict[str, str] = {}
+    host = parsed.query.get("host")
+    if host:
+        kwargs["host"] = host if isinstance(host, str) else host[0]
+    dsn = parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    return dsn, kwargs
+
+
+async def recreate_database(url: str, name: str) -> str:
+    """Drop and create database `name` on the server of `url`; return its URL (tests, benches)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn, kwargs = _asyncpg_dsn(url)
+    conn = await asyncpg.connect(dsn, **kwargs)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(url: str, name: str) -> None:
+    import asyncpg
+
+    dsn, kwargs = _asyncpg_dsn(url)
+    conn = await asyncpg.connect(dsn, **kwargs)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

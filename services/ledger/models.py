@@ -1,0 +1,240 @@
+"""The points ledger: double-entry journal, lots, their consumptions, and idempotency keys.
+
+Append-only except for the cached wallet balance, lot remainders and the reversal counters on
+purchases; corrections are new entries, never edits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Numeric,
+    PrimaryKeyConstraint,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models import Base
+
+
+class AccountKind:
+    MEMBER_WALLET = "MEMBER_WALLET"
+    PARTNER_ISSUANCE = "PARTNER_ISSUANCE"  # goes negative by every point the partner issued
+    PARTNER_REDEMPTION = "PARTNER_REDEMPTION"  # receives every point spent at the partner
+    PARTNER_BREAKAGE = "PARTNER_BREAKAGE"  # receives the partner's points that expired
+    COALITION_ADJUSTMENT = "COALITION_ADJUSTMENT"
+
+
+class EntryKind:
+    EARN = "EARN"
+    REDEEM = "REDEEM"
+    REVERSE = "REVERSE"
+    CANCEL_REDEMPTION = "CANCEL_REDEMPTION"
+    EXPIRE = "EXPIRE"
+
+
+class ConsumptionKind:
+    REDEMPTION = "REDEMPTION"  # spent at the counterparty; negative rows are cancellations
+    REVERSAL = "REVERSAL"  # taken back from the refunded purchase's own lot
+    CLAWBACK = "CLAWBACK"  # taken from another lot to cover a refund at the counterparty
+    DEBT_REPAYMENT = "DEBT_REPAYMENT"  # repays what a refund at the counterparty left owing
+    EXPIRY = "EXPIRY"
+
+
+class Account(Base):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        UniqueConstraint("kind", "partner_id", "member_id", postgresql_nulls_not_distinct=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    partner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    member_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id"))
+
+
+class Wallet(Base):
+    """A member's wallet: the row every operation on the member locks first.
+
+    `balance` caches the sum of the wallet account's postings (remaining points of unexpired lots
+    minus debt); `debt` is what refunds took that the member did not have.
+    """
+
+    __tablename__ = "wallets"
+    __table_args__ = (CheckConstraint("debt >= 0", name="debt_non_negative"),)
+
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_accounts.id"))
+    balance: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    debt: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class JournalEntry(Base):
+    __tablename__ = "journal_entries"
+    __table_args__ = (
+        Index("ix_journal_entries_member_partner", "member_id", "partner_id", "id"),
+        Index("ix_journal_entries_occurred_at", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    # The change to the member's points as the member sees it (negative for spends).
+    points: Mapped[int] = mapped_column(BigInteger)
+    order_id: Mapped[str | None] = mapped_column(Text)
+    related_entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Posting(Base):
+    __tablename__ = "postings"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_accounts.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class Lot(Base):
+    __tablename__ = "lots"
+    __table_args__ = (
+        CheckConstraint("points > 0", name="points_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
+        # Redemption walks a member's spendable lots first to expire first.
+        Index(
+            "ix_lots_member_spendable",
+            "member_id",
+            "expires_at",
+            "id",
+            postgresql_where=text("remaining > 0"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    issuing_partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    earn_entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    earned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set when the expiry of what remained was posted to the ledger.
+    expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LotConsumption(Base):
+    """Points leaving a lot (or, negative, coming back to it): what settlement prices."""
+
+    __tablename__ = "lot_consumptions"
+    __table_args__ = (
+        CheckConstraint("points <> 0", name="points_non_zero"),
+        Index("ix_lot_consumptions_occurred_at", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id"), index=True
+    )
+    lot_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("lots.id"), index=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(BigInteger)
+    issuing_partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    # Who the points went to: the redeeming partner, or the refunding one for clawbacks/debts.
+    counterparty_partner_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("partners.id")
+    )
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MemberDebt(Base):
+    """Points a refund took back that the member no longer had; repaid by later credits."""
+
+    __tablename__ = "member_debts"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
+        Index("ix_member_debts_open", "member_id", "id", postgresql_where=text("remaining > 0")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    creditor_partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+
+
+class Purchase(Base):
+    __tablename__ = "purchases"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "order_id"),
+        CheckConstraint(
+            "points_reversed >= 0 AND points_reversed <= points_earned", name="reversal_bounded"
+        ),
+        CheckConstraint(
+            "amount_reversed >= 0 AND amount_reversed <= amount", name="refund_bounded"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    order_id: Mapped[str] = mapped_column(Text)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    amount: Mapped[Decimal] = mapped_column(Numeric(20, 6))
+    currency: Mapped[str] = mapped_column(Text)
+    points_earned: Mapped[int] = mapped_column(BigInteger)
+    points_reversed: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    amount_reversed: Mapped[Decimal] = mapped_column(Numeric(20, 6), server_default="0")
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
+    lot_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("lots.id"))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Redemption(Base):
+    __tablename__ = "redemptions"
+    __table_args__ = (UniqueConstraint("partner_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    order_id: Mapped[str] = mapped_column(Text)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    value_amount: Mapped[Decimal] = mapped_column(Numeric(20, 6))
+    currency: Mapped[str] = mapped_column(Text)
+    redeem_price: Mapped[Decimal] = mapped_column(Numeric(18, 6))
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
+    cancel_entry_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id")
+    )
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKey(Base):
+    """The first answer to a key, per calling client; a retry gets it again and moves nothing."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (PrimaryKeyConstraint("client_id", "key"),)
+
+    client_id: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    operation: Mapped[str] = mapped_column(Text)
+    request_hash: Mapped[str] = mapped_column(Text)
+    response: Mapped[dict[str, object]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

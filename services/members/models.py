@@ -1,0 +1,36 @@
+"""Coalition members and their enrolments at partners."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Text, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models import Base
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    member_number: Mapped[str] = mapped_column(Text, unique=True)
+    email: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Enrollment(Base):
+    """A member known to a partner. Tenancy hangs on this row: no row, no visibility."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "member_id"),
+        UniqueConstraint("partner_id", "partner_customer_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), index=True)
+    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    # Null when the member was linked by presenting the card at the till rather than enrolled.
+    partner_customer_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,8 @@
+"""Imports every service's tables so `shared.models.Base.metadata` knows them all (Alembic)."""
+
+from services.identity import models as identity_models
+from services.ledger import models as ledger_models
+from services.members import models as members_models
+from services.partners import models as partners_models
+
+__all__ = ["identity_models", "ledger_models", "members_models", "partners_models"]

@@ -1,8 +1,9 @@
 """Imports every service's tables so `shared.models.Base.metadata` knows them all (Alembic)."""
 
+import shared.audit_log as audit_log_models
 from services.identity import models as identity_models
 from services.ledger import models as ledger_models
 from services.members import models as members_models
 from services.partners import models as partners_models
 
-__all__ = ["identity_models", "ledger_models", "members_models", "partners_models"]
+__all__ = ["audit_log_models", "identity_models", "ledger_models", "members_models", "partners_models"]

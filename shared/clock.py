@@ -16,3 +16,13 @@ def set_clock(source: Callable[[], datetime] | None) -> None:
     """Replace the clock (tests); None restores the wall clock."""
     global _now
     _now = source if source is not None else (lambda: datetime.now(UTC))
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar months later, clamped to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
+    import calendar
+
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)

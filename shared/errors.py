@@ -31,6 +31,11 @@ class DomainError(Exception):
     def __init__(self, errors: list[UserError]):
         super().__init__("; ".join(e.message for e in errors))
         self.errors = errors
+        # Raised from a query (no payload to carry userErrors), it becomes a GraphQL error.
+        self.extensions = {
+            "code": "BAD_USER_INPUT",
+            "userErrors": [e.as_dict() for e in errors],
+        }
 
     @classmethod
     def single(cls, code: str, message: str, field: str | None = None) -> DomainError:

@@ -1,0 +1,99 @@
+"""The Starlette application: GraphQL behind bearer tokens, the OAuth endpoints, health.
+
+The gateway only assembles: tokens are verified by identity, rules live in the services.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from shared.migrate import ensure_schema_current
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from services.gateway.schema import build_schema
+from services.identity import http as identity_http
+from services.identity import service as identity
+from shared.database import Database, resolve_database_url
+from shared.errors import Unauthenticated
+from shared.graphql_types import Context
+
+log = logging.getLogger("coalition.gateway")
+PRINCIPAL_KEY = "coalition.principal"
+
+
+class CoalitionGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Any, response: Any = None) -> Context:
+        return Context(principal=request.scope[PRINCIPAL_KEY], db=request.app.state.db)
+
+
+class RequireToken:
+    """Rejects a request without a valid bearer token before GraphQL sees it: HTTP 401 with a
+    GraphQL-shaped error, so clients and proxies both understand it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            request = Request(scope)
+            try:
+                principal = await request.app.state.verifier.authenticate(
+                    request.headers.get("authorization")
+                )
+            except Unauthenticated as exc:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 4401})
+                    return
+                response = JSONResponse(
+                    {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]},
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+                await response(scope, receive, send)
+                return
+            scope[PRINCIPAL_KEY] = principal
+        await self.app(scope, receive, send)
+
+
+async def healthz(request: Request) -> Response:
+    try:
+        async with request.app.state.db.sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception:  # the reason goes to the log, not to whoever asks
+        log.exception("health check failed")
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(database_url: str | None = None) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        url = database_url or resolve_database_url()
+        await ensure_schema_current(url)
+        db = Database(url)
+        async with db.sessions() as session:
+            await identity.ensure_signing_key(session)
+            await session.commit()
+        app.state.db = db
+        app.state.verifier = identity.TokenVerifier(db)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    graphql = CoalitionGraphQL(build_schema(), graphql_ide=None)
+    routes = [
+        Route("/graphql", RequireToken(graphql), methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        *identity_http.routes(),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

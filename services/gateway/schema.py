@@ -1,0 +1,95 @@
+"""The gateway's one schema, assembled from the services' schemas; no business rules here."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from services.gateway.limits import QueryCostLimiter
+from services.ledger.schema import LedgerMutation
+from services.members import service as members
+from services.members.schema import Member, MembersMutation, MembersQuery
+from services.partners import service as partners
+from services.partners.schema import Partner, PartnersMutation, PartnersQuery
+from shared.errors import AccessError, DomainError
+from shared.graphql_types import SCALAR_OVERRIDES, GraphQLInfo, Node
+from shared.ids import from_global_id
+from shared.settings import get_settings
+
+
+@strawberry.type
+class Viewer:
+    client_id: str
+    scopes: list[str]
+    partner: Partner | None
+
+
+@strawberry.type
+class GatewayQuery:
+    @strawberry.field(description="Who the access token belongs to.")
+    async def viewer(self, info: GraphQLInfo) -> Viewer:
+        principal = info.context.principal
+        partner = None
+        if principal.partner_id is not None:
+            async with info.context.session() as session:
+                view = await partners.get_partner(session, principal.partner_id)
+            partner = Partner.of(view) if view else None
+        return Viewer(client_id=principal.client_id, scopes=sorted(principal.scopes), partner=partner)
+
+    @strawberry.field(description="Any object by its global ID, if the caller may see it.")
+    async def node(self, info: GraphQLInfo, id: strawberry.ID) -> Node | None:
+        decoded = from_global_id(str(id))
+        if decoded is None:
+            return None
+        type_name, local_id = decoded
+        principal = info.context.principal
+        async with info.context.session() as session:
+            if type_name == "Partner" and (principal.is_admin or principal.partner_id == local_id):
+                view = await partners.get_partner(session, local_id)
+                return Partner.of(view) if view else None
+            if type_name == "Member":
+                member = await members.find_member_by_id(session, principal, local_id)
+                return Member.of(member) if member else None
+        return None
+
+
+Query = merge_types("Query", (GatewayQuery, PartnersQuery, MembersQuery))
+Mutation = merge_types("Mutation", (PartnersMutation, MembersMutation, LedgerMutation))
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Only errors we raised on purpose reach clients; anything else may leak internals."""
+    original = error.original_error
+    if original is None:  # syntax, validation and limit errors from graphql-core itself
+        return False
+    return not isinstance(original, AccessError | DomainError)
+
+
+def build_schema() -> strawberry.Schema:
+    settings = get_settings()
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Partner, Member],
+        scalar_overrides=SCALAR_OVERRIDES,
+        config=StrawberryConfig(auto_camel_case=True),
+        extensions=[
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
+            lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+        ],
+    )

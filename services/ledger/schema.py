@@ -1,0 +1,267 @@
+"""GraphQL for moving and reading points: earn, redeem, reverse, cancel; balances and history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from services.ledger import queries, service
+from services.partners import service as partners
+from services.partners.schema import Partner
+from shared import clock
+from shared.errors import DomainError
+from shared.graphql_types import (
+    GraphQLInfo,
+    Money,
+    MoneyInput,
+    Node,
+    Points,
+    UserError,
+    user_errors,
+)
+from shared.ids import to_global_id
+
+
+@strawberry.enum
+class TransactionKind(Enum):
+    EARN = "EARN"
+    REDEEM = "REDEEM"
+    REVERSE = "REVERSE"
+    CANCEL_REDEMPTION = "CANCEL_REDEMPTION"
+    EXPIRE = "EXPIRE"
+
+
+@strawberry.enum
+class TransactionStatus(Enum):
+    PENDING = "PENDING"
+    AVAILABLE = "AVAILABLE"
+    EXPIRED = "EXPIRED"
+    REVERSED = "REVERSED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.type
+class Balance:
+    available: Points = strawberry.field(  # type: ignore[valid-type]
+        description="Spendable now; negative when a refund took back points already spent."
+    )
+    pending: Points = strawberry.field(  # type: ignore[valid-type]
+        description="Earned but still in the partner's return window."
+    )
+
+
+@strawberry.type
+class Transaction(Node):
+    kind: TransactionKind
+    points: Points = strawberry.field(  # type: ignore[valid-type]
+        description="The change to the member's points (negative for spends)."
+    )
+    status: TransactionStatus
+    order_id: str | None
+    occurred_at: datetime
+    partner_id: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, view: queries.TransactionView) -> Transaction:
+        return cls(
+            id=strawberry.ID(to_global_id("Transaction", view.id)),
+            kind=TransactionKind(view.kind),
+            points=view.points,
+            status=TransactionStatus(view.status),
+            order_id=view.order_id,
+            occurred_at=view.occurred_at,
+            partner_id=view.partner_id,
+        )
+
+    @strawberry.field
+    async def partner(self, info: GraphQLInfo) -> Partner | None:
+        loader = info.context.loaders.get("partner")
+        if loader is None:
+            from strawberry.dataloader import DataLoader
+
+            async def load(ids: list[int]) -> list[Partner | None]:
+                async with info.context.session() as session:
+                    found = await partners.get_partners(session, ids)
+                return [Partner.of(found[i]) if i in found else None for i in ids]
+
+            loader = info.context.loaders["partner"] = DataLoader(load_fn=load)
+        return await loader.load(self.partner_id)
+
+
+def _earn_transaction(result: dict[str, Any], order_id: str) -> Transaction:
+    available_at = datetime.fromisoformat(result["available_at"])
+    return Transaction(
+        id=strawberry.ID(to_global_id("Transaction", result["transaction_id"])),
+        kind=TransactionKind.EARN,
+        points=result["points"],
+        status=TransactionStatus.PENDING if available_at > clock.now() else TransactionStatus.AVAILABLE,
+        order_id=order_id,
+        occurred_at=datetime.fromisoformat(result["occurred_at"]),
+        partner_id=result["partner_id"],
+    )
+
+
+@strawberry.type
+class Redemption(Node):
+    points: Points  # type: ignore[valid-type]
+    value: Money
+
+
+@strawberry.type
+class Reversal(Node):
+    points: Points  # type: ignore[valid-type]
+    refunded: Money
+
+
+@strawberry.input
+class RecordPurchaseInput:
+    idempotency_key: str
+    member_number: str
+    order_id: str
+    amount: MoneyInput
+    occurred_at: datetime | None = None
+
+
+@strawberry.type
+class RecordPurchasePayload:
+    transaction: Transaction | None = None
+    points_earned: Points | None = None  # type: ignore[valid-type]
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RedeemPointsInput:
+    idempotency_key: str
+    member_number: str
+    points: Points  # type: ignore[valid-type]
+    order_id: str
+
+
+@strawberry.type
+class RedeemPointsPayload:
+    redemption: Redemption | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class ReversePurchaseInput:
+    idempotency_key: str
+    order_id: str
+    amount: MoneyInput | None = strawberry.field(
+        default=None, description="The refunded amount; omitted, the rest of the purchase."
+    )
+
+
+@strawberry.type
+class ReversePurchasePayload:
+    reversal: Reversal | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CancelRedemptionInput:
+    idempotency_key: str
+    redemption_id: strawberry.ID
+
+
+@strawberry.type
+class CancelRedemptionPayload:
+    redemption_id: strawberry.ID | None = None
+    points_restored: Points | None = None  # type: ignore[valid-type]
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class LedgerMutation:
+    @strawberry.mutation(description="Points for a purchase at the calling partner.")
+    async def record_purchase(
+        self, info: GraphQLInfo, input: RecordPurchaseInput
+    ) -> RecordPurchasePayload:
+        async with info.context.session() as session:
+            try:
+                outcome = await service.record_purchase(
+                    session, info.context.principal,
+                    idempotency_key=input.idempotency_key, member_number=input.member_number,
+                    order_id=input.order_id, amount=input.amount.to_domain(),
+                    occurred_at=input.occurred_at,
+                )
+            except DomainError as exc:
+                return RecordPurchasePayload(user_errors=user_errors(exc.errors))
+        if outcome.result is None:
+            return RecordPurchasePayload(user_errors=user_errors(outcome.errors))
+        return RecordPurchasePayload(
+            transaction=_earn_transaction(outcome.result, input.order_id),
+            points_earned=outcome.result["points"],
+        )
+
+    @strawberry.mutation(description="Spend a member's points at the calling partner.")
+    async def redeem_points(
+        self, info: GraphQLInfo, input: RedeemPointsInput
+    ) -> RedeemPointsPayload:
+        async with info.context.session() as session:
+            try:
+                outcome = await service.redeem_points(
+                    session, info.context.principal,
+                    idempotency_key=input.idempotency_key, member_number=input.member_number,
+                    points=input.points, order_id=input.order_id,
+                )
+            except DomainError as exc:
+                return RedeemPointsPayload(user_errors=user_errors(exc.errors))
+        if outcome.result is None:
+            return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
+        r = outcome.result
+        return RedeemPointsPayload(
+            redemption=Redemption(
+                id=strawberry.ID(to_global_id("Redemption", r["redemption_id"])),
+                points=r["points"],
+                value=Money.of(r["value"]),
+            )
+        )
+
+    @strawberry.mutation(description="Refund all or part of a purchase: its points come back.")
+    async def reverse_purchase(
+        self, info: GraphQLInfo, input: ReversePurchaseInput
+    ) -> ReversePurchasePayload:
+        async with info.context.session() as session:
+            try:
+                outcome = await service.reverse_purchase(
+                    session, info.context.principal,
+                    idempotency_key=input.idempotency_key, order_id=input.order_id,
+                    amount=input.amount.to_domain() if input.amount else None,
+                )
+            except DomainError as exc:
+                return ReversePurchasePayload(user_errors=user_errors(exc.errors))
+        if outcome.result is None:
+            return ReversePurchasePayload(user_errors=user_errors(outcome.errors))
+        r = outcome.result
+        return ReversePurchasePayload(
+            reversal=Reversal(
+                id=strawberry.ID(to_global_id("Reversal", r["reversal_id"])),
+                points=r["points"],
+                refunded=Money.of(r["refunded"]),
+            )
+        )
+
+    @strawberry.mutation(description="Undo a redemption: the points go back to their lots.")
+    async def cancel_redemption(
+        self, info: GraphQLInfo, input: CancelRedemptionInput
+    ) -> CancelRedemptionPayload:
+        async with info.context.session() as session:
+            try:
+                outcome = await service.cancel_redemption(
+                    session, info.context.principal,
+                    idempotency_key=input.idempotency_key, redemption_id=str(input.redemption_id),
+                )
+            except DomainError as exc:
+                return CancelRedemptionPayload(user_errors=user_errors(exc.errors))
+        if outcome.result is None:
+            return CancelRedemptionPayload(user_errors=user_errors(outcome.errors))
+        r = outcome.result
+        return CancelRedemptionPayload(
+            redemption_id=strawberry.ID(to_global_id("Redemption", r["redemption_id"])),
+            points_restored=r["points"],
+        )

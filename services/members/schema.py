@@ -1,0 +1,92 @@
+"""GraphQL for members: enrolment at a partner, and a member as the caller may see them."""
+
+from __future__ import annotations
+
+import strawberry
+
+from services.ledger import queries as ledger_queries
+from services.ledger.schema import Balance, Transaction
+from services.members import service
+from shared.errors import DomainError
+from shared.graphql_types import Connection, GraphQLInfo, Node, UserError, user_errors
+from shared.ids import to_global_id
+
+
+@strawberry.type
+class Member(Node):
+    local_id: strawberry.Private[int]
+    member_number: str
+
+    @classmethod
+    def of(cls, view: service.MemberView) -> Member:
+        return cls(
+            id=strawberry.ID(to_global_id("Member", view.id)),
+            local_id=view.id,
+            member_number=view.member_number,
+        )
+
+    @strawberry.field(description="The coalition-wide balance, across all partners.")
+    async def balance(self, info: GraphQLInfo) -> Balance:
+        async with info.context.session() as session:
+            b = await ledger_queries.balance(session, info.context.principal, self.local_id)
+        return Balance(available=b.available, pending=b.pending)
+
+    @strawberry.field(
+        description="Newest first. A partner sees only what happened at it."
+    )
+    async def transactions(
+        self, info: GraphQLInfo, first: int | None = None, after: str | None = None
+    ) -> Connection[Transaction]:
+        async with info.context.session() as session:
+            page = await ledger_queries.transactions(
+                session, info.context.principal, self.local_id, first=first, after=after
+            )
+        return Connection.of(page, Transaction.of)
+
+
+@strawberry.input
+class EnrollMemberInput:
+    partner_customer_ref: str = strawberry.field(description="Your own id for this customer.")
+    email: str | None = None
+    member_number: str | None = strawberry.field(
+        default=None, description="Link an existing coalition member instead of creating one."
+    )
+
+
+@strawberry.type
+class EnrollMemberPayload:
+    member: Member | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class MembersQuery:
+    @strawberry.field(
+        description="A member enrolled with the calling partner (any member, for admins); "
+        "null for an unknown number and for a member you cannot see alike."
+    )
+    async def member(self, info: GraphQLInfo, member_number: str) -> Member | None:
+        async with info.context.session() as session:
+            found = await service.find_member(session, info.context.principal, member_number)
+        return Member.of(found) if found else None
+
+
+@strawberry.type
+class MembersMutation:
+    @strawberry.mutation(description="Enrol a customer of the calling partner in the coalition.")
+    async def enroll_member(
+        self, info: GraphQLInfo, input: EnrollMemberInput
+    ) -> EnrollMemberPayload:
+        async with info.context.session() as session:
+            try:
+                view = await service.enroll_member(
+                    session,
+                    info.context.principal,
+                    partner_customer_ref=input.partner_customer_ref,
+                    email=input.email,
+                    member_number=input.member_number,
+                )
+            except DomainError as exc:
+                return EnrollMemberPayload(user_errors=user_errors(exc.errors))
+            await session.commit()
+        return EnrollMemberPayload(member=Member.of(view))

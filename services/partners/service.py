@@ -1,0 +1,210 @@
+"""Onboarding partners and reading their terms.
+
+A partner's earn rules (currency, earn rate, rounding, return window) live on the partner; its
+prices live in contracts versioned in time, so a price change never reprices the past.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity import service as identity
+from services.ledger import accounts as ledger_accounts
+from services.partners.models import Partner, PartnerContract
+from shared import audit_log
+from shared.access import PARTNER_SCOPES, Principal
+from shared.errors import DomainError, Validator
+from shared.money import PRICE_DECIMALS, Rounding, decimals_of, is_known_currency
+from shared.pagination import Page, decode_cursor, make_page, page_size
+from shared.settings import get_settings
+
+# The first contract covers everything before it, so a purchase back-dated before onboarding
+# still has a price.
+BEGINNING_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_NAME = 200
+MAX_RETURN_WINDOW_DAYS = 366
+
+
+@dataclass(frozen=True)
+class PartnerView:
+    id: int
+    name: str
+    currency: str
+    earn_rate: Decimal
+    earn_rounding: str
+    return_window_days: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ContractView:
+    partner_id: int
+    effective_from: datetime
+    currency: str
+    issue_price: Decimal
+    redeem_price: Decimal
+    issue_fee_per_point: Decimal
+    breakage_share: Decimal
+
+
+@dataclass(frozen=True)
+class NewPartner:
+    partner: PartnerView
+    client_id: str
+    client_secret: str
+
+
+def _view(row: Partner) -> PartnerView:
+    return PartnerView(
+        id=row.id,
+        name=row.name,
+        currency=row.currency,
+        earn_rate=row.earn_rate,
+        earn_rounding=row.earn_rounding,
+        return_window_days=row.return_window_days,
+        created_at=row.created_at,
+    )
+
+
+def _check_price(v: Validator, value: Decimal, field: str) -> None:
+    if v.check(value >= 0, field, "INVALID_AMOUNT", f"{field} must not be negative"):
+        v.check(
+            decimals_of(value) <= PRICE_DECIMALS and value < Decimal(1_000_000),
+            field,
+            "INVALID_AMOUNT",
+            f"{field} must be below 1,000,000 with at most {PRICE_DECIMALS} decimals",
+        )
+
+
+async def create_partner(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    currency: str,
+    issue_price: Decimal,
+    redeem_price: Decimal,
+    earn_rate: Decimal,
+    return_window_days: int = 0,
+    earn_rounding: str = Rounding.FLOOR,
+    issue_fee_per_point: Decimal = Decimal(0),
+    breakage_share: Decimal = Decimal(0),
+) -> NewPartner:
+    """Creates the partner, its first contract, its ledger accounts and its API credentials."""
+    principal.require_admin("admin:partners")
+    v = Validator()
+    v.text(name, "name", max_length=MAX_NAME)
+    v.check(is_known_currency(currency), "currency", "UNKNOWN_CURRENCY",
+            f"currency {currency!r} is not an ISO 4217 code this coalition knows")
+    _check_price(v, issue_price, "issuePrice")
+    _check_price(v, redeem_price, "redeemPrice")
+    _check_price(v, earn_rate, "earnRate")
+    _check_price(v, issue_fee_per_point, "issueFeePerPoint")
+    v.check(Decimal(0) <= breakage_share <= Decimal(1), "breakageShare", "INVALID_AMOUNT",
+            "breakageShare must be between 0 and 1")
+    v.check(0 <= return_window_days <= MAX_RETURN_WINDOW_DAYS, "returnWindowDays",
+            "INVALID_AMOUNT", f"returnWindowDays must be between 0 and {MAX_RETURN_WINDOW_DAYS}")
+    v.check(earn_rounding in (Rounding.FLOOR, Rounding.HALF_UP), "earnRounding", "INVALID",
+            "earnRounding must be FLOOR or HALF_UP")
+    v.raise_if_any()
+    name = name.strip()
+    if await session.scalar(select(Partner.id).where(Partner.name == name)) is not None:
+        raise DomainError.single("NAME_TAKEN", f"a partner named {name!r} exists", "name")
+
+    partner = Partner(
+        name=name,
+        currency=currency,
+        earn_rate=earn_rate,
+        earn_rounding=earn_rounding,
+        return_window_days=return_window_days,
+    )
+    session.add(partner)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent create with the same name
+        raise DomainError.single("NAME_TAKEN", f"a partner named {name!r} exists", "name") from exc
+    session.add(
+        PartnerContract(
+            partner_id=partner.id,
+            effective_from=BEGINNING_OF_TIME,
+            currency=get_settings().settlement_currency,
+            issue_price=issue_price,
+            redeem_price=redeem_price,
+            issue_fee_per_point=issue_fee_per_point,
+            breakage_share=breakage_share,
+        )
+    )
+    await ledger_accounts.open_partner_accounts(session, partner.id)
+    credentials = await identity.create_client(
+        session, name=f"{name} backend", scopes=sorted(PARTNER_SCOPES), partner_id=partner.id
+    )
+    await session.flush()
+    await session.refresh(partner)
+    await audit_log.record(
+        session,
+        principal,
+        "partner.create",
+        f"partner:{partner.id}",
+        {
+            "name": name,
+            "currency": currency,
+            "issue_price": str(issue_price),
+            "redeem_price": str(redeem_price),
+            "earn_rate": str(earn_rate),
+            "return_window_days": return_window_days,
+            "client_id": credentials.client_id,
+        },
+    )
+    return NewPartner(_view(partner), credentials.client_id, credentials.client_secret)
+
+
+async def list_partners(
+    session: AsyncSession, principal: Principal, *, first: int | None, after: str | None
+) -> Page[PartnerView]:
+    principal.require_admin("admin:partners")
+    size = page_size(first)
+    stmt = select(Partner).order_by(Partner.id).limit(size + 1)
+    position = decode_cursor(after)
+    if position is not None:
+        stmt = stmt.where(Partner.id > position)
+    rows = [_view(p) for p in (await session.scalars(stmt)).all()]
+    return make_page(rows, size, lambda p: p.id)
+
+
+async def get_partner(session: AsyncSession, partner_id: int) -> PartnerView | None:
+    """For other services; callers decide who may see it."""
+    row = await session.get(Partner, partner_id)
+    return _view(row) if row else None
+
+
+async def get_partners(session: AsyncSession, partner_ids: list[int]) -> dict[int, PartnerView]:
+    """Batch read for DataLoaders: one statement for any number of partners."""
+    rows = await session.scalars(select(Partner).where(Partner.id.in_(partner_ids)))
+    return {p.id: _view(p) for p in rows}
+
+
+async def contract_at(session: AsyncSession, partner_id: int, at: datetime) -> ContractView:
+    """The contract in force at `at` (the latest version effective at or before it)."""
+    row = await session.scalar(
+        select(PartnerContract)
+        .where(PartnerContract.partner_id == partner_id, PartnerContract.effective_from <= at)
+        .order_by(PartnerContract.effective_from.desc())
+        .limit(1)
+    )
+    if row is None:
+        raise LookupError(f"partner {partner_id} has no contract in force at {at.isoformat()}")
+    return ContractView(
+        partner_id=row.partner_id,
+        effective_from=row.effective_from,
+        currency=row.currency,
+        issue_price=row.issue_price,
+        redeem_price=row.redeem_price,
+        issue_fee_per_point=row.issue_fee_per_point,
+        breakage_share=row.breakage_share,
+    )

@@ -1,0 +1,150 @@
+"""GraphQL building blocks every service's schema uses: scalars, Money, userErrors, pages, context.
+
+Services define their own types and resolvers; this module holds only what they all share so the
+gateway can assemble one schema from them.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, NewType, TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from shared.access import Principal
+from shared.database import Database
+from shared.errors import UserError as DomainUserError
+from shared.money import Money as DomainMoney
+from shared.money import to_decimal
+from shared.pagination import Page
+
+
+def _parse_points(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("Points must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    raise ValueError("Points must be a whole number")
+
+
+def _parse_decimal(value: Any) -> decimal.Decimal:
+    result = to_decimal(value if not isinstance(value, float) else repr(value))
+    if result is None:
+        raise ValueError(f"{value!r} is not a decimal number")
+    return result
+
+
+Points = strawberry.scalar(
+    NewType("Points", int),
+    name="Points",
+    description="A whole number of points, 64-bit signed. Sent as a JSON integer.",
+    serialize=int,
+    parse_value=_parse_points,
+)
+
+DecimalScalar = strawberry.scalar(
+    decimal.Decimal,
+    name="Decimal",
+    description="An exact decimal number, sent as a string (\"12.90\") so no float rounds it.",
+    serialize=str,
+    parse_value=_parse_decimal,
+)
+
+SCALAR_OVERRIDES: dict[object, Any] = {decimal.Decimal: DecimalScalar}
+
+
+@strawberry.type
+class Money:
+    amount: decimal.Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, money: DomainMoney | dict[str, str]) -> Money:
+        if isinstance(money, dict):
+            money = DomainMoney.from_dict(money)
+        return cls(amount=money.amount, currency=money.currency)
+
+
+@strawberry.input
+class MoneyInput:
+    amount: decimal.Decimal
+    currency: str
+
+    def to_domain(self) -> DomainMoney:
+        return DomainMoney(amount=self.amount, currency=self.currency.strip().upper())
+
+
+@strawberry.type
+class UserError:
+    """A problem the caller can fix: `field` names the input field (dotted path) it concerns."""
+
+    code: str
+    field: str | None
+    message: str
+
+    @classmethod
+    def of(cls, error: DomainUserError) -> UserError:
+        return cls(code=error.code, field=error.field, message=error.message)
+
+
+def user_errors(errors: list[DomainUserError]) -> list[UserError]:
+    return [UserError.of(e) for e in errors]
+
+
+@strawberry.interface(description="An object with a global ID (Relay).")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+T = TypeVar("T")
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[Any], convert: Any) -> Connection[T]:
+        return cls(
+            edges=[Edge(cursor=c, node=convert(item)) for c, item in page.items],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
+
+@dataclass
+class Context:
+    """Per request: who is calling, the database, and request-scoped DataLoaders."""
+
+    principal: Principal
+    db: Database
+    loaders: dict[str, Any] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        # One session per resolver: sibling resolvers run concurrently and a session is not
+        # safe for concurrent use.
+        async with self.db.sessions() as session:
+            yield session
+
+
+GraphQLInfo = Info[Context, None]

@@ -1,0 +1,59 @@
+"""Cursor pages, the one way every list is read, so no query can ask for everything."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from shared.errors import DomainError
+from shared.settings import get_settings
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[tuple[str, T]]  # (cursor, item)
+    has_next_page: bool
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.items[-1][0] if self.items else None
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"c:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "c":
+            raise ValueError(prefix)
+        return int(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise DomainError.single("INVALID_CURSOR", "after is not a cursor from this list", "after") from exc
+
+
+def page_size(first: int | None) -> int:
+    limit = get_settings().max_page_size
+    if first is None:
+        return min(20, limit)
+    if first < 1 or first > limit:
+        raise DomainError.single(
+            "INVALID_PAGE_SIZE", f"first must be between 1 and {limit}", "first"
+        )
+    return first
+
+
+def make_page(rows: list[T], size: int, position_of: Callable[[T], int]) -> Page[T]:
+    """Rows fetched with LIMIT size + 1 become a page; the extra row only says there is more."""
+    has_next = len(rows) > size
+    kept = rows[:size]
+    return Page(items=[(encode_cursor(position_of(r)), r) for r in kept], has_next_page=has_next)

@@ -32,7 +32,7 @@ async def open_wallet(session: AsyncSession, member_id: int) -> None:
     await session.execute(
         text(
             "WITH a AS (INSERT INTO ledger_accounts (kind, member_id) VALUES (:kind, :m) "
-            "RETURNING id) INSERT INTO wallets (member_id, account_id) SELECT :m, id FROM a"
+            "RETURNING id) INSERT INTO wallets (member_id, account_id) SELECT CAST(:m AS bigint), id FROM a"
         ),
         {"kind": AccountKind.MEMBER_WALLET, "m": member_id},
     )

@@ -32,11 +32,17 @@ def fingerprint(operation: str, request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+
+
 def _is_retryable(exc: DBAPIError) -> bool:
     if isinstance(exc, IntegrityError):
         return True  # a racing writer took a natural key; the next attempt sees it committed
     original = getattr(exc.orig, "__cause__", None) or exc.orig
-    return isinstance(original, DeadlockDetectedError | SerializationError)
+    state = getattr(exc.orig, "sqlstate", None) or getattr(original, "sqlstate", None)
+    return isinstance(original, DeadlockDetectedError | SerializationError) or (
+        state in RETRYABLE_SQLSTATES
+    )
 
 
 async def run_idempotent(

@@ -99,7 +99,8 @@ async def move_lots(
             " CAST(:points AS bigint[])) AS x(lot_id, issuer, points)),"
             " c AS (INSERT INTO lot_consumptions (entry_id, lot_id, member_id, kind, points,"
             " issuing_partner_id, counterparty_partner_id, occurred_at)"
-            " SELECT :entry, lot_id, :m, :kind, points, issuer, :cp, :at FROM x)"
+            " SELECT CAST(:entry AS bigint), lot_id, CAST(:m AS bigint), CAST(:kind AS text), points,"
+            " issuer, CAST(:cp AS bigint), CAST(:at AS timestamptz) FROM x)"
             " UPDATE lots SET remaining = lots.remaining - x.points FROM x WHERE lots.id = x.lot_id"
         ),
         {

@@ -31,6 +31,7 @@ from shared.money import (
     is_known_currency,
     minor_units,
     points_for,
+    quantize_money,
     value_of_points,
 )
 from shared.settings import get_settings
@@ -103,27 +104,35 @@ WITH ids AS (
 ), pur AS (
   INSERT INTO purchases (partner_id, order_id, member_id, amount, currency, points_earned,
                          entry_id, lot_id, occurred_at)
-  SELECT :p, :order_id, :m, :amount, :currency, :points, entry_id, lot_id, :occurred FROM ids
+  SELECT CAST(:p AS bigint), CAST(:order_id AS text), CAST(:m AS bigint), CAST(:amount AS numeric),
+         CAST(:currency AS text), CAST(:points AS bigint), entry_id, lot_id,
+         CAST(:occurred AS timestamptz)
+  FROM ids
   ON CONFLICT (partner_id, order_id) DO NOTHING
   RETURNING entry_id, lot_id
 ), e AS (
   INSERT INTO journal_entries (id, kind, member_id, partner_id, points, order_id, occurred_at)
-  SELECT entry_id, 'EARN', :m, :p, :points, :order_id, :occurred FROM pur
+  SELECT entry_id, 'EARN', CAST(:m AS bigint), CAST(:p AS bigint), CAST(:points AS bigint),
+         CAST(:order_id AS text), CAST(:occurred AS timestamptz)
+  FROM pur
 ), po AS (
   INSERT INTO postings (entry_id, account_id, amount)
   SELECT pur.entry_id, x.account_id, x.amount
   FROM pur, (VALUES (CAST(:issuance AS bigint), -CAST(:points AS bigint)),
-                    ((SELECT account_id FROM wallets WHERE member_id = :m), CAST(:points AS bigint))
+                    ((SELECT account_id FROM wallets WHERE member_id = CAST(:m AS bigint)),
+                     CAST(:points AS bigint))
             ) AS x(account_id, amount)
   WHERE CAST(:points AS bigint) > 0
 ), l AS (
   INSERT INTO lots (id, member_id, issuing_partner_id, earn_entry_id, points, remaining,
                     earned_at, available_at, expires_at)
-  SELECT lot_id, :m, :p, entry_id, :points, :points, :occurred, :available, :expires
+  SELECT lot_id, CAST(:m AS bigint), CAST(:p AS bigint), entry_id, CAST(:points AS bigint),
+         CAST(:points AS bigint), CAST(:occurred AS timestamptz), CAST(:available AS timestamptz),
+         CAST(:expires AS timestamptz)
   FROM pur WHERE lot_id IS NOT NULL
 ), w AS (
-  UPDATE wallets SET balance = balance + :points
-  WHERE member_id = :m AND EXISTS (SELECT 1 FROM pur)
+  UPDATE wallets SET balance = balance + CAST(:points AS bigint)
+  WHERE member_id = CAST(:m AS bigint) AND EXISTS (SELECT 1 FROM pur)
   RETURNING debt
 )
 SELECT pur.entry_id, pur.lot_id, (SELECT debt FROM w) AS debt FROM pur
@@ -334,7 +343,10 @@ async def reverse_purchase(
                 {"p": partner_id, "o": order_id},
             )
         ).one()
-        refund = amount.amount if amount else purchase.amount - purchase.amount_reversed
+        refund = quantize_money(
+            amount.amount if amount else purchase.amount - purchase.amount_reversed,
+            purchase.currency,
+        )
         if amount is not None and amount.currency != purchase.currency:
             raise DomainError.single("CURRENCY_MISMATCH",
                                      f"amount.currency must be {purchase.currency}", "amount.currency")

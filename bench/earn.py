@@ -1,0 +1,186 @@
+"""Earn throughput: `recordPurchase` over HTTP with real tokens vs the same SQL through raw asyncpg.
+
+    .venv/bin/python bench/earn.py [--concurrency 32] [--seconds 15] [--workers 2]
+
+Both runs happen in this one invocation, against a fresh database on the same server, so the
+ratio GraphQL/raw is what the gateway costs on this machine today.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shared.migrate import upgrade_to_head
+
+from bench.loadclient import Connection
+from services.ledger import accounts
+from services.ledger.models import AccountKind
+from services.ledger.service import EARN_SQL
+from shared import clock
+from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
+from tests.factories import enroll, make_partner
+
+MUTATION = (
+    "mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) "
+    "{ transaction { id points status } pointsEarned userErrors { code field message } } }"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _report(name: str, latencies: list[float], elapsed: float) -> float:
+    rate = len(latencies) / elapsed
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
+    print(f"{name:<10} {len(latencies):>7} earns in {elapsed:5.1f}s  {rate:8.0f} earns/s"
+          f"  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
+    return rate
+
+
+async def _graphql_run(base: str, token: str, numbers: list[str], concurrency: int,
+                       seconds: float) -> tuple[list[float], float]:
+    host, port = base.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    errors = 0
+
+    async def worker(index: int) -> None:
+        nonlocal errors
+        conn = Connection(host, int(port), f"Bearer {token}")
+        await conn.open()
+        n = 0
+        while time.perf_counter() < deadline:
+            n += 1
+            body = json.dumps({"query": MUTATION, "variables": {"input": {
+                "idempotencyKey": f"g-{index}-{n}", "memberNumber": numbers[(index + n) % len(numbers)],
+                "orderId": f"g-{index}-{n}", "amount": {"amount": "12.90", "currency": "EUR"}}}}).encode()
+            started = time.perf_counter()
+            status, payload = await conn.post(body)
+            latencies.append(time.perf_counter() - started)
+            if status != 200 or b'"userErrors":[]' not in payload:
+                errors += 1
+                if errors < 3:
+                    print("error:", status, payload[:300])
+        await conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    if errors:
+        print(f"graphql: {errors} failed requests")
+    return latencies, time.perf_counter() - started
+
+
+async def _raw_run(url: str, partner_id: int, issuance: int, member_ids: list[int],
+                   concurrency: int, seconds: float) -> tuple[list[float], float]:
+    """The same statements the service runs per earn, in one transaction, without the gateway."""
+    compiled = EARN_SQL.compile(dialect=asyncpg_dialect.dialect())
+    earn_sql = str(compiled)
+    order = compiled.positiontup
+    dsn, kwargs = _asyncpg_dsn(url)
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency, **kwargs)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    now = clock.now()
+    later = clock.add_months(now, 24)
+
+    async def worker(index: int) -> None:
+        n = 0
+        async with pool.acquire() as conn:
+            while time.perf_counter() < deadline:
+                n += 1
+                member_id = member_ids[(index + n) % len(member_ids)]
+                started = time.perf_counter()
+                async with conn.transaction():
+                    await conn.fetchrow(
+                        "SELECT m.id, e.id IS NOT NULL FROM members m LEFT JOIN enrollments e ON "
+                        "e.member_id = m.id AND e.partner_id = $2 WHERE m.id = $1", member_id, partner_id)
+                    await conn.fetchrow("SELECT * FROM partners WHERE id = $1", partner_id)
+                    params = {"p": partner_id, "m": member_id, "order_id": f"r-{index}-{n}",
+                              "amount": Decimal("12.90"), "currency": "EUR", "points": 12,
+                              "occurred": now, "available": now, "expires": later, "issuance": issuance}
+                    await conn.fetchrow(earn_sql, *[params[k] for k in order])
+                    await conn.execute(
+                        "INSERT INTO idempotency_keys (client_id, key, operation, request_hash, response)"
+                        " VALUES ($1, $2, 'recordPurchase', 'h', '{}'::jsonb)"
+                        " ON CONFLICT (client_id, key) DO NOTHING", "raw", f"r-{index}-{n}")
+                latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return latencies, elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--members", type=int, default=1000)
+    args = parser.parse_args()
+
+    url = await recreate_database(resolve_database_url(), "coalition_bench")
+    await upgrade_to_head(url)
+    db = Database(url, pool_size=4)
+    partner = await make_partner(db, name=f"Bench {uuid.uuid4().hex[:6]}")
+    members = [await enroll(db, partner) for _ in range(args.members)]
+    async with db.sessions() as session:
+        issuance = await accounts.partner_account(session, partner.id, AccountKind.PARTNER_ISSUANCE)
+    await db.dispose()
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": url, "OAUTH_ISSUER": base}
+    coalition = str(Path(sys.executable).parent / "coalition")
+    server = subprocess.Popen([coalition, "serve", "--port", str(port), "--workers", str(args.workers)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+        token = httpx.post(f"{base}/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(partner.client_id, partner.client_secret)).json()["access_token"]
+        numbers = [m.member_number for m in members]
+        print(f"concurrency {args.concurrency}, {args.seconds:.0f}s each, {args.workers} server workers, "
+              f"{os.cpu_count()} cores")
+        await _graphql_run(base, token, numbers, args.concurrency, 2)  # warm-up
+        g_lat, g_elapsed = await _graphql_run(base, token, numbers, args.concurrency, args.seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    r_lat, r_elapsed = await _raw_run(url, partner.id, issuance, [m.id for m in members],
+                                      args.concurrency, args.seconds)
+    graphql_rate = _report("graphql", g_lat, g_elapsed)
+    raw_rate = _report("raw", r_lat, r_elapsed)
+    print(f"ratio graphql/raw = {graphql_rate / raw_rate:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,30 @@
+"""`coalition schema export`: the SDL in schema.graphql is generated, never edited by hand."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shared.settings import PROJECT_ROOT
+
+SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
+
+
+def render_sdl() -> str:
+    from services.gateway.schema import build_schema
+
+    return build_schema().as_str().rstrip() + "\n"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("schema", help="the GraphQL schema")
+    commands = parser.add_subparsers(dest="schema_command", required=True)
+    export = commands.add_parser("export", help="write schema.graphql (or --output FILE)")
+    export.add_argument("--output", type=Path, default=SCHEMA_FILE)
+    export.set_defaults(handler=export_schema)
+
+
+async def export_schema(args: argparse.Namespace) -> int:
+    args.output.write_text(render_sdl())
+    print(f"wrote {args.output}")
+    return 0

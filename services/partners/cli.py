@@ -1,0 +1,65 @@
+"""`coalition partners create`: onboard a partner from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from decimal import Decimal, InvalidOperation
+
+from services.partners import service
+from shared.access import ADMIN_SCOPES, Principal
+from shared.database import Database, resolve_database_url
+from shared.errors import DomainError
+
+CLI_ADMIN = Principal(client_id="cli", scopes=ADMIN_SCOPES)
+
+
+def _decimal(value: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except InvalidOperation as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a decimal number") from exc
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    partners = subparsers.add_parser("partners", help="partner brands")
+    commands = partners.add_subparsers(dest="partners_command", required=True)
+    create = commands.add_parser("create", help="onboard a partner; prints its credentials once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--currency", required=True, help="ISO 4217 code of its purchases")
+    create.add_argument("--issue-price", type=_decimal, required=True)
+    create.add_argument("--redeem-price", type=_decimal, required=True)
+    create.add_argument("--earn-rate", type=_decimal, required=True, help="points per unit")
+    create.add_argument("--return-window-days", type=int, default=0)
+    create.add_argument("--earn-rounding", choices=["FLOOR", "HALF_UP"], default="FLOOR")
+    create.add_argument("--issue-fee-per-point", type=_decimal, default=Decimal(0))
+    create.add_argument("--breakage-share", type=_decimal, default=Decimal(0))
+    create.set_defaults(handler=create_partner)
+
+
+async def create_partner(args: argparse.Namespace) -> int:
+    db = Database(resolve_database_url(), pool_size=1)
+    try:
+        async with db.sessions() as session:
+            try:
+                created = await service.create_partner(
+                    session, CLI_ADMIN, name=args.name, currency=args.currency.upper(),
+                    issue_price=args.issue_price, redeem_price=args.redeem_price,
+                    earn_rate=args.earn_rate, return_window_days=args.return_window_days,
+                    earn_rounding=args.earn_rounding, issue_fee_per_point=args.issue_fee_per_point,
+                    breakage_share=args.breakage_share,
+                )
+            except DomainError as exc:
+                for error in exc.errors:
+                    print(f"error: {error.field}: {error.message}")
+                return 2
+            await session.commit()
+    finally:
+        await db.dispose()
+    print(json.dumps({
+        "partner_id": created.partner.id,
+        "name": created.partner.name,
+        "client_id": created.client_id,
+        "client_secret": created.client_secret,
+    }, indent=2))
+    return 0

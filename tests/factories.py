@@ -1,0 +1,117 @@
+"""Test data built through the services' own functions, never raw inserts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from services.ledger import audit as ledger_audit
+from services.ledger import queries as ledger_queries
+from services.ledger import service as ledger
+from services.members import service as members
+from services.partners import service as partners
+from shared.access import ADMIN_SCOPES, PARTNER_SCOPES, Principal
+from shared.database import Database
+from shared.money import Money
+
+ADMIN = Principal(client_id="test-admin", scopes=ADMIN_SCOPES | {"members:read"})
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass(frozen=True)
+class SeededPartner:
+    id: int
+    name: str
+    principal: Principal
+    client_id: str
+    client_secret: str
+
+
+async def make_partner(
+    db: Database,
+    *,
+    name: str | None = None,
+    currency: str = "EUR",
+    earn_rate: str = "1",
+    redeem_price: str = "0.008",
+    issue_price: str = "0.010",
+    return_window_days: int = 0,
+    **extra: Any,
+) -> SeededPartner:
+    async with db.sessions() as session:
+        created = await partners.create_partner(
+            session, ADMIN, name=name or unique("partner"), currency=currency,
+            issue_price=Decimal(issue_price), redeem_price=Decimal(redeem_price),
+            earn_rate=Decimal(earn_rate), return_window_days=return_window_days, **extra,
+        )
+        await session.commit()
+    principal = Principal(
+        client_id=created.client_id, scopes=PARTNER_SCOPES, partner_id=created.partner.id
+    )
+    return SeededPartner(created.partner.id, created.partner.name, principal, created.client_id,
+                       created.client_secret)
+
+
+async def enroll(db: Database, partner: SeededPartner, ref: str | None = None,
+                 member_number: str | None = None) -> members.MemberView:
+    async with db.sessions() as session:
+        view = await members.enroll_member(
+            session, partner.principal, partner_customer_ref=ref or unique("cust"),
+            member_number=member_number,
+        )
+        await session.commit()
+    return view
+
+
+async def earn(db: Database, partner: SeededPartner, member_number: str, amount: str,
+               *, order_id: str | None = None, key: str | None = None,
+               currency: str = "EUR", occurred_at: datetime | None = None) -> ledger.Outcome:
+    async with db.sessions() as session:
+        return await ledger.record_purchase(
+            session, partner.principal, idempotency_key=key or unique("key"),
+            member_number=member_number, order_id=order_id or unique("order"),
+            amount=Money(Decimal(amount), currency), occurred_at=occurred_at,
+        )
+
+
+async def redeem(db: Database, partner: SeededPartner, member_number: str, points: int,
+                 *, order_id: str | None = None, key: str | None = None) -> ledger.Outcome:
+    async with db.sessions() as session:
+        return await ledger.redeem_points(
+            session, partner.principal, idempotency_key=key or unique("key"),
+            member_number=member_number, points=points, order_id=order_id or unique("order"),
+        )
+
+
+async def reverse(db: Database, partner: SeededPartner, order_id: str, amount: str | None = None,
+                  *, key: str | None = None, currency: str = "EUR") -> ledger.Outcome:
+    async with db.sessions() as session:
+        return await ledger.reverse_purchase(
+            session, partner.principal, idempotency_key=key or unique("key"), order_id=order_id,
+            amount=Money(Decimal(amount), currency) if amount is not None else None,
+        )
+
+
+async def cancel(db: Database, partner: SeededPartner, redemption_id: str,
+                 *, key: str | None = None) -> ledger.Outcome:
+    async with db.sessions() as session:
+        return await ledger.cancel_redemption(
+            session, partner.principal, idempotency_key=key or unique("key"),
+            redemption_id=redemption_id,
+        )
+
+
+async def balance(db: Database, member_id: int) -> ledger_queries.Balance:
+    async with db.sessions() as session:
+        return await ledger_queries.balance(session, ADMIN, member_id)
+
+
+async def violations(db: Database) -> list[ledger_audit.Violation]:
+    async with db.sessions() as session:
+        return await ledger_audit.audit(session)

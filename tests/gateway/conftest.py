@@ -1,0 +1,70 @@
+"""The gateway in-process (ASGI, lifespan run for real) and helpers to call it with real tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.gateway.app import create_app
+from services.identity import service as identity
+from shared.access import ADMIN_SCOPES
+from shared.database import Database
+from tests.factories import SeededPartner, make_partner
+
+
+class Gateway:
+    def __init__(self, client: httpx.AsyncClient):
+        self.client = client
+
+    async def token(self, client_id: str, secret: str, scope: str | None = None) -> str:
+        data = {"grant_type": "client_credentials"}
+        if scope is not None:
+            data["scope"] = scope
+        response = await self.client.post("/oauth/token", data=data, auth=(client_id, secret))
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    async def post(self, token: str | None, query: str, variables: dict[str, Any] | None = None
+                   ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+
+    async def gql(self, token: str, query: str, variables: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
+        response = await self.post(token, query, variables)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def partner_token(self, partner: SeededPartner, scope: str | None = None) -> str:
+        return await self.token(partner.client_id, partner.client_secret, scope)
+
+
+@pytest.fixture(scope="session")
+async def gateway(database_url: str) -> AsyncIterator[Gateway]:
+    app = create_app(database_url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield Gateway(client)
+
+
+@pytest.fixture(scope="session")
+async def admin_token(gateway: Gateway, db: Database) -> str:
+    async with db.sessions() as session:
+        creds = await identity.create_client(
+            session, name="test admin", scopes=sorted(ADMIN_SCOPES | {"members:read"})
+        )
+        await session.commit()
+    return await gateway.token(creds.client_id, creds.client_secret)
+
+
+@pytest.fixture
+async def partner_pair(db: Database, gateway: Gateway) -> tuple[SeededPartner, str, SeededPartner, str]:
+    a = await make_partner(db)
+    b = await make_partner(db)
+    return a, await gateway.partner_token(a), b, await gateway.partner_token(b)

@@ -1,0 +1,106 @@
+"""Random earn/redeem/reverse/cancel sequences: after every step the ledger's invariants hold and
+the member's balance matches a plain model of what should have happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.ids import to_global_id
+from tests.factories import (
+    balance,
+    cancel,
+    earn,
+    enroll,
+    make_partner,
+    redeem,
+    reverse,
+    unique,
+    violations,
+)
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("earn"), st.integers(0, 2), st.integers(1, 20_000)),  # cents
+        st.tuples(st.just("redeem"), st.integers(0, 2), st.integers(1, 150)),
+        st.tuples(st.just("reverse"), st.integers(0, 50), st.integers(1, 100)),  # % of the rest
+        st.tuples(st.just("cancel"), st.integers(0, 50), st.just(0)),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@dataclass
+class Purchase:
+    partner: int
+    order: str
+    cents: int
+    points: int
+    reversed_points: int = 0
+    refunded_cents: int = 0
+
+
+@dataclass
+class Model:
+    balance: int = 0
+    purchases: list[Purchase] = field(default_factory=list)
+    redemptions: list[tuple[int, str, int, bool]] = field(default_factory=list)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(sequence=steps)
+async def test_random_sequences_keep_the_books(db, sequence):
+    partners = [await make_partner(db) for _ in range(3)]
+    member = await enroll(db, partners[0])
+    model = Model()
+    for kind, a, b in sequence:
+        if kind == "earn":
+            order = unique("o")
+            outcome = await earn(db, partners[a], member.member_number,
+                                 str(Decimal(b) / 100), order_id=order)
+            points = b // 100
+            assert outcome.result["points"] == points
+            model.purchases.append(Purchase(a, order, b, points))
+            model.balance += points
+        elif kind == "redeem":
+            outcome = await redeem(db, partners[a], member.member_number, b)
+            if model.balance >= b:
+                assert outcome.errors == [], outcome.errors
+                model.balance -= b
+                rid = to_global_id("Redemption", outcome.result["redemption_id"])
+                model.redemptions.append((a, rid, b, False))
+            else:
+                assert [e.code for e in outcome.errors] == ["INSUFFICIENT_POINTS"]
+        elif kind == "reverse" and model.purchases:
+            p = model.purchases[a % len(model.purchases)]
+            left = p.cents - p.refunded_cents
+            cents = max(1, left * b // 100) if left else 1
+            outcome = await reverse(db, partners[p.partner], p.order, str(Decimal(cents) / 100))
+            if left == 0 or cents > left:
+                assert outcome.errors, "refund beyond the purchase was accepted"
+                continue
+            total = (Decimal(p.points) * (p.refunded_cents + cents) / p.cents).to_integral_value(
+                rounding=ROUND_FLOOR)
+            expected = int(total) - p.reversed_points
+            assert outcome.errors == [] and outcome.result["points"] == expected
+            p.refunded_cents += cents
+            p.reversed_points += expected
+            model.balance -= expected
+        elif kind == "cancel" and model.redemptions:
+            index = a % len(model.redemptions)
+            partner, rid, points, cancelled = model.redemptions[index]
+            outcome = await cancel(db, partners[partner], rid)
+            if cancelled:
+                assert [e.code for e in outcome.errors] == ["ALREADY_CANCELLED"]
+            else:
+                assert outcome.errors == []
+                model.balance += points
+                model.redemptions[index] = (partner, rid, points, True)
+        current = await balance(db, member.id)
+        assert current.available == model.balance, (kind, a, b)
+        assert current.pending == 0
+        assert await violations(db) == []

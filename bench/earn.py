@@ -27,14 +27,13 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.migrate import upgrade_to_head
-
 from bench.loadclient import Connection
 from services.ledger import accounts
 from services.ledger.models import AccountKind
 from services.ledger.service import EARN_SQL
 from shared import clock
 from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
+from shared.migrate import upgrade_to_head
 from tests.factories import enroll, make_partner
 
 MUTATION = (
@@ -54,13 +53,16 @@ def _report(name: str, latencies: list[float], elapsed: float) -> float:
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
-    print(f"{name:<10} {len(latencies):>7} earns in {elapsed:5.1f}s  {rate:8.0f} earns/s"
-          f"  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
+    print(
+        f"{name:<10} {len(latencies):>7} earns in {elapsed:5.1f}s  {rate:8.0f} earns/s"
+        f"  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+    )
     return rate
 
 
-async def _graphql_run(base: str, token: str, numbers: list[str], concurrency: int,
-                       seconds: float) -> tuple[list[float], float]:
+async def _graphql_run(
+    base: str, token: str, numbers: list[str], concurrency: int, seconds: float
+) -> tuple[list[float], float]:
     host, port = base.removeprefix("http://").split(":")
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
@@ -73,9 +75,19 @@ async def _graphql_run(base: str, token: str, numbers: list[str], concurrency: i
         n = 0
         while time.perf_counter() < deadline:
             n += 1
-            body = json.dumps({"query": MUTATION, "variables": {"input": {
-                "idempotencyKey": f"g-{index}-{n}", "memberNumber": numbers[(index + n) % len(numbers)],
-                "orderId": f"g-{index}-{n}", "amount": {"amount": "12.90", "currency": "EUR"}}}}).encode()
+            body = json.dumps(
+                {
+                    "query": MUTATION,
+                    "variables": {
+                        "input": {
+                            "idempotencyKey": f"g-{index}-{n}",
+                            "memberNumber": numbers[(index + n) % len(numbers)],
+                            "orderId": f"g-{index}-{n}",
+                            "amount": {"amount": "12.90", "currency": "EUR"},
+                        }
+                    },
+                }
+            ).encode()
             started = time.perf_counter()
             status, payload = await conn.post(body)
             latencies.append(time.perf_counter() - started)
@@ -92,8 +104,9 @@ async def _graphql_run(base: str, token: str, numbers: list[str], concurrency: i
     return latencies, time.perf_counter() - started
 
 
-async def _raw_run(url: str, partner_id: int, issuance: int, member_ids: list[int],
-                   concurrency: int, seconds: float) -> tuple[list[float], float]:
+async def _raw_run(
+    url: str, partner_id: int, issuance: int, member_ids: list[int], concurrency: int, seconds: float
+) -> tuple[list[float], float]:
     """The same statements the service runs per earn, in one transaction, without the gateway."""
     compiled = EARN_SQL.compile(dialect=asyncpg_dialect.dialect())
     earn_sql = str(compiled)
@@ -115,16 +128,31 @@ async def _raw_run(url: str, partner_id: int, issuance: int, member_ids: list[in
                 async with conn.transaction():
                     await conn.fetchrow(
                         "SELECT m.id, e.id IS NOT NULL FROM members m LEFT JOIN enrollments e ON "
-                        "e.member_id = m.id AND e.partner_id = $2 WHERE m.id = $1", member_id, partner_id)
+                        "e.member_id = m.id AND e.partner_id = $2 WHERE m.id = $1",
+                        member_id,
+                        partner_id,
+                    )
                     await conn.fetchrow("SELECT * FROM partners WHERE id = $1", partner_id)
-                    params = {"p": partner_id, "m": member_id, "order_id": f"r-{index}-{n}",
-                              "amount": Decimal("12.90"), "currency": "EUR", "points": 12,
-                              "occurred": now, "available": now, "expires": later, "issuance": issuance}
+                    params = {
+                        "p": partner_id,
+                        "m": member_id,
+                        "order_id": f"r-{index}-{n}",
+                        "amount": Decimal("12.90"),
+                        "currency": "EUR",
+                        "points": 12,
+                        "occurred": now,
+                        "available": now,
+                        "expires": later,
+                        "issuance": issuance,
+                    }
                     await conn.fetchrow(earn_sql, *[params[k] for k in order])
                     await conn.execute(
                         "INSERT INTO idempotency_keys (client_id, key, operation, request_hash, response)"
                         " VALUES ($1, $2, 'recordPurchase', 'h', '{}'::jsonb)"
-                        " ON CONFLICT (client_id, key) DO NOTHING", "raw", f"r-{index}-{n}")
+                        " ON CONFLICT (client_id, key) DO NOTHING",
+                        "raw",
+                        f"r-{index}-{n}",
+                    )
                 latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -155,8 +183,12 @@ async def main() -> None:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": url, "OAUTH_ISSUER": base}
     coalition = str(Path(sys.executable).parent / "coalition")
-    server = subprocess.Popen([coalition, "serve", "--port", str(port), "--workers", str(args.workers)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [coalition, "serve", "--port", str(port), "--workers", str(args.workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(300):
             try:
@@ -165,18 +197,24 @@ async def main() -> None:
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
-        token = httpx.post(f"{base}/oauth/token", data={"grant_type": "client_credentials"},
-                           auth=(partner.client_id, partner.client_secret)).json()["access_token"]
+        token = httpx.post(
+            f"{base}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(partner.client_id, partner.client_secret),
+        ).json()["access_token"]
         numbers = [m.member_number for m in members]
-        print(f"concurrency {args.concurrency}, {args.seconds:.0f}s each, {args.workers} server workers, "
-              f"{os.cpu_count()} cores")
+        print(
+            f"concurrency {args.concurrency}, {args.seconds:.0f}s each, {args.workers} server workers, "
+            f"{os.cpu_count()} cores"
+        )
         await _graphql_run(base, token, numbers, args.concurrency, 2)  # warm-up
         g_lat, g_elapsed = await _graphql_run(base, token, numbers, args.concurrency, args.seconds)
     finally:
         server.terminate()
         server.wait(timeout=10)
-    r_lat, r_elapsed = await _raw_run(url, partner.id, issuance, [m.id for m in members],
-                                      args.concurrency, args.seconds)
+    r_lat, r_elapsed = await _raw_run(
+        url, partner.id, issuance, [m.id for m in members], args.concurrency, args.seconds
+    )
     graphql_rate = _report("graphql", g_lat, g_elapsed)
     raw_rate = _report("raw", r_lat, r_elapsed)
     print(f"ratio graphql/raw = {graphql_rate / raw_rate:.2f}")

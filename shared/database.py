@@ -22,7 +22,7 @@ def normalize_url(url: str) -> str:
     """Accept the usual `postgresql://` form as well as SQLAlchemy's driver-qualified one."""
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     raise SystemExit(f"DATABASE_URL must be a postgresql:// URL, got {url!r}")
 
 

@@ -41,23 +41,23 @@ def _parse_decimal(value: Any) -> decimal.Decimal:
     return result
 
 
-Points = strawberry.scalar(
-    NewType("Points", int),
-    name="Points",
-    description="A whole number of points, 64-bit signed. Sent as a JSON integer.",
-    serialize=int,
-    parse_value=_parse_points,
-)
+Points = NewType("Points", int)
 
-DecimalScalar = strawberry.scalar(
-    decimal.Decimal,
-    name="Decimal",
-    description="An exact decimal number, sent as a string (\"12.90\") so no float rounds it.",
-    serialize=str,
-    parse_value=_parse_decimal,
-)
-
-SCALAR_OVERRIDES: dict[object, Any] = {decimal.Decimal: DecimalScalar}
+# Given to the schema's StrawberryConfig(scalar_map=...): how Points and Decimal cross the wire.
+SCALAR_MAP: dict[object, Any] = {
+    Points: strawberry.scalar(
+        name="Points",
+        description="A whole number of points, 64-bit signed, sent as a JSON integer.",
+        serialize=int,
+        parse_value=_parse_points,
+    ),
+    decimal.Decimal: strawberry.scalar(
+        name="Decimal",
+        description='An exact decimal number, sent as a string ("12.90") so no float rounds it.',
+        serialize=str,
+        parse_value=_parse_decimal,
+    ),
+}
 
 
 @strawberry.type

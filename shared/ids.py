@@ -46,6 +46,5 @@ def new_member_number() -> str:
 
 def is_valid_member_number(value: str) -> bool:
     return (
-        len(value) == 12 and value.isascii() and value.isdigit()
-        and luhn_check_digit(value[:-1]) == value[-1]
+        len(value) == 12 and value.isascii() and value.isdigit() and luhn_check_digit(value[:-1]) == value[-1]
     )

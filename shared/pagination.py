@@ -46,9 +46,7 @@ def page_size(first: int | None) -> int:
     if first is None:
         return min(20, limit)
     if first < 1 or first > limit:
-        raise DomainError.single(
-            "INVALID_PAGE_SIZE", f"first must be between 1 and {limit}", "first"
-        )
+        raise DomainError.single("INVALID_PAGE_SIZE", f"first must be between 1 and {limit}", "first")
     return first
 
 

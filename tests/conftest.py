@@ -10,9 +10,9 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from shared.migrate import upgrade_to_head
 
 from shared.database import Database, drop_database, recreate_database, resolve_database_url
+from shared.migrate import upgrade_to_head
 
 
 @pytest.fixture(scope="session")

@@ -46,63 +46,107 @@ async def make_partner(
 ) -> SeededPartner:
     async with db.sessions() as session:
         created = await partners.create_partner(
-            session, ADMIN, name=name or unique("partner"), currency=currency,
-            issue_price=Decimal(issue_price), redeem_price=Decimal(redeem_price),
-            earn_rate=Decimal(earn_rate), return_window_days=return_window_days, **extra,
+            session,
+            ADMIN,
+            name=name or unique("partner"),
+            currency=currency,
+            issue_price=Decimal(issue_price),
+            redeem_price=Decimal(redeem_price),
+            earn_rate=Decimal(earn_rate),
+            return_window_days=return_window_days,
+            **extra,
         )
         await session.commit()
-    principal = Principal(
-        client_id=created.client_id, scopes=PARTNER_SCOPES, partner_id=created.partner.id
+    principal = Principal(client_id=created.client_id, scopes=PARTNER_SCOPES, partner_id=created.partner.id)
+    return SeededPartner(
+        created.partner.id, created.partner.name, principal, created.client_id, created.client_secret
     )
-    return SeededPartner(created.partner.id, created.partner.name, principal, created.client_id,
-                       created.client_secret)
 
 
-async def enroll(db: Database, partner: SeededPartner, ref: str | None = None,
-                 member_number: str | None = None) -> members.MemberView:
+async def enroll(
+    db: Database, partner: SeededPartner, ref: str | None = None, member_number: str | None = None
+) -> members.MemberView:
     async with db.sessions() as session:
         view = await members.enroll_member(
-            session, partner.principal, partner_customer_ref=ref or unique("cust"),
+            session,
+            partner.principal,
+            partner_customer_ref=ref or unique("cust"),
             member_number=member_number,
         )
         await session.commit()
     return view
 
 
-async def earn(db: Database, partner: SeededPartner, member_number: str, amount: str,
-               *, order_id: str | None = None, key: str | None = None,
-               currency: str = "EUR", occurred_at: datetime | None = None) -> ledger.Outcome:
+async def earn(
+    db: Database,
+    partner: SeededPartner,
+    member_number: str,
+    amount: str,
+    *,
+    order_id: str | None = None,
+    key: str | None = None,
+    currency: str = "EUR",
+    occurred_at: datetime | None = None,
+) -> ledger.Outcome:
     async with db.sessions() as session:
         return await ledger.record_purchase(
-            session, partner.principal, idempotency_key=key or unique("key"),
-            member_number=member_number, order_id=order_id or unique("order"),
-            amount=Money(Decimal(amount), currency), occurred_at=occurred_at,
+            session,
+            partner.principal,
+            idempotency_key=key if key is not None else unique("key"),
+            member_number=member_number,
+            order_id=order_id if order_id is not None else unique("order"),
+            amount=Money(Decimal(amount), currency),
+            occurred_at=occurred_at,
         )
 
 
-async def redeem(db: Database, partner: SeededPartner, member_number: str, points: int,
-                 *, order_id: str | None = None, key: str | None = None) -> ledger.Outcome:
+async def redeem(
+    db: Database,
+    partner: SeededPartner,
+    member_number: str,
+    points: int,
+    *,
+    order_id: str | None = None,
+    key: str | None = None,
+) -> ledger.Outcome:
     async with db.sessions() as session:
         return await ledger.redeem_points(
-            session, partner.principal, idempotency_key=key or unique("key"),
-            member_number=member_number, points=points, order_id=order_id or unique("order"),
+            session,
+            partner.principal,
+            idempotency_key=key if key is not None else unique("key"),
+            member_number=member_number,
+            points=points,
+            order_id=order_id if order_id is not None else unique("order"),
         )
 
 
-async def reverse(db: Database, partner: SeededPartner, order_id: str, amount: str | None = None,
-                  *, key: str | None = None, currency: str = "EUR") -> ledger.Outcome:
+async def reverse(
+    db: Database,
+    partner: SeededPartner,
+    order_id: str,
+    amount: str | None = None,
+    *,
+    key: str | None = None,
+    currency: str = "EUR",
+) -> ledger.Outcome:
     async with db.sessions() as session:
         return await ledger.reverse_purchase(
-            session, partner.principal, idempotency_key=key or unique("key"), order_id=order_id,
+            session,
+            partner.principal,
+            idempotency_key=key if key is not None else unique("key"),
+            order_id=order_id,
             amount=Money(Decimal(amount), currency) if amount is not None else None,
         )
 
 
-async def cancel(db: Database, partner: SeededPartner, redemption_id: str,
-                 *, key: str | None = None) -> ledger.Outcome:
+async def cancel(
+    db: Database, partner: SeededPartner, redemption_id: str, *, key: str | None = None
+) -> ledger.Outcome:
     async with db.sessions() as session:
         return await ledger.cancel_redemption(
-            session, partner.principal, idempotency_key=key or unique("key"),
+            session,
+            partner.principal,
+            idempotency_key=key if key is not None else unique("key"),
             redemption_id=redemption_id,
         )
 

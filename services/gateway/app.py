@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from shared.migrate import ensure_schema_current
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from services.identity import service as identity
 from shared.database import Database, resolve_database_url
 from shared.errors import Unauthenticated
 from shared.graphql_types import Context
+from shared.migrate import ensure_schema_current
 
 log = logging.getLogger("coalition.gateway")
 PRINCIPAL_KEY = "coalition.principal"

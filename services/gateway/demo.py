@@ -30,12 +30,30 @@ from shared.money import Money
 from shared.settings import get_settings
 
 PARTNERS: list[dict[str, Any]] = [
-    {"name": "Café Lumen", "currency": "EUR", "earn_rate": "1", "issue_price": "0.010",
-     "redeem_price": "0.008", "return_window_days": 0},
-    {"name": "SkyBridge Airlines", "currency": "EUR", "earn_rate": "2", "issue_price": "0.012",
-     "redeem_price": "0.010", "return_window_days": 14},
-    {"name": "Pageturner Books", "currency": "EUR", "earn_rate": "1", "issue_price": "0.010",
-     "redeem_price": "0.009", "return_window_days": 0},
+    {
+        "name": "Café Lumen",
+        "currency": "EUR",
+        "earn_rate": "1",
+        "issue_price": "0.010",
+        "redeem_price": "0.008",
+        "return_window_days": 0,
+    },
+    {
+        "name": "SkyBridge Airlines",
+        "currency": "EUR",
+        "earn_rate": "2",
+        "issue_price": "0.012",
+        "redeem_price": "0.010",
+        "return_window_days": 14,
+    },
+    {
+        "name": "Pageturner Books",
+        "currency": "EUR",
+        "earn_rate": "1",
+        "issue_price": "0.010",
+        "redeem_price": "0.009",
+        "return_window_days": 0,
+    },
 ]
 
 
@@ -77,14 +95,24 @@ async def _seed(db: Database) -> dict[str, Any]:
         out["admin"] = {"client_id": admin.client_id, "client_secret": admin.client_secret}
         for spec in PARTNERS:
             created = await partners.create_partner(
-                session, CLI_ADMIN, name=spec["name"], currency=spec["currency"],
-                issue_price=Decimal(spec["issue_price"]), redeem_price=Decimal(spec["redeem_price"]),
-                earn_rate=Decimal(spec["earn_rate"]), return_window_days=spec["return_window_days"],
+                session,
+                CLI_ADMIN,
+                name=spec["name"],
+                currency=spec["currency"],
+                issue_price=Decimal(spec["issue_price"]),
+                redeem_price=Decimal(spec["redeem_price"]),
+                earn_rate=Decimal(spec["earn_rate"]),
+                return_window_days=spec["return_window_days"],
             )
             principals.append(Principal(created.client_id, PARTNER_SCOPES, created.partner.id))
-            out["partners"].append({"partner_id": created.partner.id, "name": spec["name"],
-                                    "client_id": created.client_id,
-                                    "client_secret": created.client_secret})
+            out["partners"].append(
+                {
+                    "partner_id": created.partner.id,
+                    "name": spec["name"],
+                    "client_id": created.client_id,
+                    "client_secret": created.client_secret,
+                }
+            )
         await session.commit()
 
     cafe, airline, books = principals
@@ -98,28 +126,39 @@ async def _seed(db: Database) -> dict[str, Any]:
         for n, (who, amount) in enumerate([(cafe, "42.50"), (books, "120.00"), (airline, "310.00")]):
             async with db.sessions() as session:
                 await ledger.record_purchase(
-                    session, who, idempotency_key=f"demo-{name}-{n}",
-                    member_number=member.member_number, order_id=f"demo-{index}-{n}",
-                    amount=Money(Decimal(amount), "EUR"), occurred_at=now - timedelta(days=20 - n),
+                    session,
+                    who,
+                    idempotency_key=f"demo-{name}-{n}",
+                    member_number=member.member_number,
+                    order_id=f"demo-{index}-{n}",
+                    amount=Money(Decimal(amount), "EUR"),
+                    occurred_at=now - timedelta(days=20 - n),
                 )
         if spend:
             async with db.sessions() as session:
                 await ledger.redeem_points(
-                    session, airline, idempotency_key=f"demo-{name}-redeem",
-                    member_number=member.member_number, points=spend, order_id=f"demo-r-{index}",
+                    session,
+                    airline,
+                    idempotency_key=f"demo-{name}-redeem",
+                    member_number=member.member_number,
+                    points=spend,
+                    order_id=f"demo-r-{index}",
                 )
         out["members"].append({"name": name, "member_number": member.member_number})
 
     base = get_settings().issuer
     cafe_creds = out["partners"][0]
     number = out["members"][0]["member_number"]
-    query = {"query": "query($n: String!) { member(memberNumber: $n) { memberNumber "
-                      "balance { available pending } } }", "variables": {"n": number}}
+    query = {
+        "query": "query($n: String!) { member(memberNumber: $n) { memberNumber "
+        "balance { available pending } } }",
+        "variables": {"n": number},
+    }
     out["try"] = (
         f"TOKEN=$(curl -s -u {cafe_creds['client_id']}:{cafe_creds['client_secret']} "
         f"-d grant_type=client_credentials {base}/oauth/token "
         "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
-        f"curl -s {base}/graphql -H \"Authorization: Bearer $TOKEN\" "
+        f'curl -s {base}/graphql -H "Authorization: Bearer $TOKEN" '
         f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(query))}"
     )
     return out

@@ -40,9 +40,7 @@ def _page_size(node: FieldNode, variables: dict[str, Any]) -> int:
 def _is_connection(node: FieldNode) -> bool:
     return any(a.name.value in ("first", "after") for a in node.arguments or ()) or (
         node.selection_set is not None
-        and any(
-            isinstance(s, FieldNode) and s.name.value == "edges" for s in node.selection_set.selections
-        )
+        and any(isinstance(s, FieldNode) and s.name.value == "edges" for s in node.selection_set.selections)
     )
 
 
@@ -60,17 +58,13 @@ def selection_cost(
             if selection.name.value.startswith("__"):
                 continue
             multiplier = _page_size(selection, variables) if _is_connection(selection) else 1
-            total += 1 + multiplier * selection_cost(
-                selection.selection_set, fragments, variables, seen
-            )
+            total += 1 + multiplier * selection_cost(selection.selection_set, fragments, variables, seen)
         elif isinstance(selection, InlineFragmentNode):
             total += selection_cost(selection.selection_set, fragments, variables, seen)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             if name in fragments and name not in seen:  # cycles are a validation error anyway
-                total += selection_cost(
-                    fragments[name].selection_set, fragments, variables, seen | {name}
-                )
+                total += selection_cost(fragments[name].selection_set, fragments, variables, seen | {name})
     return total
 
 
@@ -79,7 +73,12 @@ class QueryCostLimiter(SchemaExtension):
         self.max_cost = max_cost
 
     def on_validate(self) -> Iterator[None]:
+        # Strawberry decides whether to execute before extensions' post-yield code runs, so the
+        # check happens here, after the validation cache (listed earlier) has validated.
+        self._check()
         yield
+
+    def _check(self) -> None:
         context = self.execution_context
         if context.pre_execution_errors or context.graphql_document is None:
             return

@@ -22,7 +22,7 @@ from services.members.schema import Member, MembersMutation, MembersQuery
 from services.partners import service as partners
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery
 from shared.errors import AccessError, DomainError
-from shared.graphql_types import SCALAR_OVERRIDES, GraphQLInfo, Node
+from shared.graphql_types import SCALAR_MAP, GraphQLInfo, Node
 from shared.ids import from_global_id
 from shared.settings import get_settings
 
@@ -81,8 +81,7 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         types=[Partner, Member],
-        scalar_overrides=SCALAR_OVERRIDES,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),

@@ -44,9 +44,7 @@ async def partner_account(session: AsyncSession, partner_id: int, kind: str) -> 
     if cached is not None:
         return cached
     rows = await session.execute(
-        select(Account.kind, Account.id).where(
-            Account.partner_id == partner_id, Account.member_id.is_(None)
-        )
+        select(Account.kind, Account.id).where(Account.partner_id == partner_id, Account.member_id.is_(None))
     )
     found = {k: i for k, i in rows.all()}
     if kind not in found:

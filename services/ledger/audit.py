@@ -21,8 +21,7 @@ class Violation:
 CHECKS: list[tuple[str, str, str]] = [
     (
         "entry postings sum to zero",
-        "SELECT entry_id, SUM(amount) AS total FROM postings GROUP BY entry_id"
-        " HAVING SUM(amount) <> 0",
+        "SELECT entry_id, SUM(amount) AS total FROM postings GROUP BY entry_id HAVING SUM(amount) <> 0",
         "entry {entry_id} postings sum to {total}",
     ),
     (

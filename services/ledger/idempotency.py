@@ -40,9 +40,7 @@ def _is_retryable(exc: DBAPIError) -> bool:
         return True  # a racing writer took a natural key; the next attempt sees it committed
     original = getattr(exc.orig, "__cause__", None) or exc.orig
     state = getattr(exc.orig, "sqlstate", None) or getattr(original, "sqlstate", None)
-    return isinstance(original, DeadlockDetectedError | SerializationError) or (
-        state in RETRYABLE_SQLSTATES
-    )
+    return isinstance(original, DeadlockDetectedError | SerializationError) or (state in RETRYABLE_SQLSTATES)
 
 
 async def run_idempotent(
@@ -72,8 +70,13 @@ async def run_idempotent(
                     " VALUES (:c, :k, :o, :h, CAST(:r AS jsonb))"
                     " ON CONFLICT (client_id, key) DO NOTHING RETURNING 1"
                 ),
-                {"c": client_id, "k": key, "o": operation, "h": request_hash,
-                 "r": json.dumps(response, default=str)},
+                {
+                    "c": client_id,
+                    "k": key,
+                    "o": operation,
+                    "h": request_hash,
+                    "r": json.dumps(response, default=str),
+                },
             )
             if claimed:
                 await session.commit()

@@ -71,9 +71,15 @@ async def post_entry(
                 " SELECT id FROM e"
             ),
             {
-                "kind": kind, "m": member_id, "p": partner_id, "points": points,
-                "order_id": order_id, "related": related_entry_id, "at": occurred_at,
-                "accounts": [a for a, _ in postings], "amounts": [x for _, x in postings],
+                "kind": kind,
+                "m": member_id,
+                "p": partner_id,
+                "points": points,
+                "order_id": order_id,
+                "related": related_entry_id,
+                "at": occurred_at,
+                "accounts": [a for a, _ in postings],
+                "amounts": [x for _, x in postings],
             },
         )
     )
@@ -107,20 +113,19 @@ async def move_lots(
             "lots": [s.lot_id for s in shares],
             "issuers": [s.issuing_partner_id for s in shares],
             "points": [s.points for s in shares],
-            "entry": entry_id, "m": member_id, "kind": kind,
-            "cp": counterparty_partner_id, "at": occurred_at,
+            "entry": entry_id,
+            "m": member_id,
+            "kind": kind,
+            "cp": counterparty_partner_id,
+            "at": occurred_at,
         },
     )
 
 
-async def change_wallet(
-    session: AsyncSession, member_id: int, *, balance: int = 0, debt: int = 0
-) -> None:
+async def change_wallet(session: AsyncSession, member_id: int, *, balance: int = 0, debt: int = 0) -> None:
     if balance or debt:
         await session.execute(
-            text(
-                "UPDATE wallets SET balance = balance + :b, debt = debt + :d WHERE member_id = :m"
-            ),
+            text("UPDATE wallets SET balance = balance + :b, debt = debt + :d WHERE member_id = :m"),
             {"b": balance, "d": debt, "m": member_id},
         )
 
@@ -149,8 +154,9 @@ async def spendable_lots(
                 " SELECT id, issuing_partner_id, remaining, available_at, expires_at,"
                 " sum(remaining) OVER (ORDER BY available_at > :now, expires_at, id) AS running"
                 " FROM lots WHERE member_id = :m AND remaining > 0 AND expires_at > :now"
-                " AND expired_at IS NULL AND id <> :exclude" + pending_clause +
-                ") s WHERE running - remaining < :needed"
+                " AND expired_at IS NULL AND id <> :exclude"
+                + pending_clause
+                + ") s WHERE running - remaining < :needed"
                 " ORDER BY available_at > :now, expires_at, id"
             ),
             {"m": member_id, "now": now, "needed": needed, "exclude": exclude_lot or 0},

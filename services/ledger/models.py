@@ -104,9 +104,7 @@ class Posting(Base):
     __tablename__ = "postings"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    entry_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("journal_entries.id"), index=True
-    )
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"), index=True)
     account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_accounts.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
 
@@ -149,18 +147,14 @@ class LotConsumption(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    entry_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("journal_entries.id"), index=True
-    )
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"), index=True)
     lot_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("lots.id"), index=True)
     member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
     kind: Mapped[str] = mapped_column(Text)
     points: Mapped[int] = mapped_column(BigInteger)
     issuing_partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
     # Who the points went to: the redeeming partner, or the refunding one for clawbacks/debts.
-    counterparty_partner_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("partners.id")
-    )
+    counterparty_partner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("partners.id"))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -185,12 +179,8 @@ class Purchase(Base):
     __tablename__ = "purchases"
     __table_args__ = (
         UniqueConstraint("partner_id", "order_id"),
-        CheckConstraint(
-            "points_reversed >= 0 AND points_reversed <= points_earned", name="reversal_bounded"
-        ),
-        CheckConstraint(
-            "amount_reversed >= 0 AND amount_reversed <= amount", name="refund_bounded"
-        ),
+        CheckConstraint("points_reversed >= 0 AND points_reversed <= points_earned", name="reversal_bounded"),
+        CheckConstraint("amount_reversed >= 0 AND amount_reversed <= amount", name="refund_bounded"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -220,9 +210,7 @@ class Redemption(Base):
     currency: Mapped[str] = mapped_column(Text)
     redeem_price: Mapped[Decimal] = mapped_column(Numeric(18, 6))
     entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
-    cancel_entry_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("journal_entries.id")
-    )
+    cancel_entry_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -67,10 +67,7 @@ async def balances(session: AsyncSession, member_ids: list[int]) -> dict[int, Ba
         ),
         {"ids": member_ids, "now": clock.now()},
     )
-    return {
-        r.member_id: Balance(available=int(r.available) - r.debt, pending=int(r.pending))
-        for r in rows
-    }
+    return {r.member_id: Balance(available=int(r.available) - r.debt, pending=int(r.pending)) for r in rows}
 
 
 _STATUS_SQL = """

@@ -46,20 +46,16 @@ class TransactionStatus(Enum):
 
 @strawberry.type
 class Balance:
-    available: Points = strawberry.field(  # type: ignore[valid-type]
+    available: Points = strawberry.field(
         description="Spendable now; negative when a refund took back points already spent."
     )
-    pending: Points = strawberry.field(  # type: ignore[valid-type]
-        description="Earned but still in the partner's return window."
-    )
+    pending: Points = strawberry.field(description="Earned but still in the partner's return window.")
 
 
 @strawberry.type
 class Transaction(Node):
     kind: TransactionKind
-    points: Points = strawberry.field(  # type: ignore[valid-type]
-        description="The change to the member's points (negative for spends)."
-    )
+    points: Points = strawberry.field(description="The change to the member's points (negative for spends).")
     status: TransactionStatus
     order_id: str | None
     occurred_at: datetime
@@ -107,13 +103,13 @@ def _earn_transaction(result: dict[str, Any], order_id: str) -> Transaction:
 
 @strawberry.type
 class Redemption(Node):
-    points: Points  # type: ignore[valid-type]
+    points: Points
     value: Money
 
 
 @strawberry.type
 class Reversal(Node):
-    points: Points  # type: ignore[valid-type]
+    points: Points
     refunded: Money
 
 
@@ -129,7 +125,7 @@ class RecordPurchaseInput:
 @strawberry.type
 class RecordPurchasePayload:
     transaction: Transaction | None = None
-    points_earned: Points | None = None  # type: ignore[valid-type]
+    points_earned: Points | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -137,7 +133,7 @@ class RecordPurchasePayload:
 class RedeemPointsInput:
     idempotency_key: str
     member_number: str
-    points: Points  # type: ignore[valid-type]
+    points: Points
     order_id: str
 
 
@@ -171,22 +167,23 @@ class CancelRedemptionInput:
 @strawberry.type
 class CancelRedemptionPayload:
     redemption_id: strawberry.ID | None = None
-    points_restored: Points | None = None  # type: ignore[valid-type]
+    points_restored: Points | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class LedgerMutation:
     @strawberry.mutation(description="Points for a purchase at the calling partner.")
-    async def record_purchase(
-        self, info: GraphQLInfo, input: RecordPurchaseInput
-    ) -> RecordPurchasePayload:
+    async def record_purchase(self, info: GraphQLInfo, input: RecordPurchaseInput) -> RecordPurchasePayload:
         async with info.context.session() as session:
             try:
                 outcome = await service.record_purchase(
-                    session, info.context.principal,
-                    idempotency_key=input.idempotency_key, member_number=input.member_number,
-                    order_id=input.order_id, amount=input.amount.to_domain(),
+                    session,
+                    info.context.principal,
+                    idempotency_key=input.idempotency_key,
+                    member_number=input.member_number,
+                    order_id=input.order_id,
+                    amount=input.amount.to_domain(),
                     occurred_at=input.occurred_at,
                 )
             except DomainError as exc:
@@ -199,15 +196,16 @@ class LedgerMutation:
         )
 
     @strawberry.mutation(description="Spend a member's points at the calling partner.")
-    async def redeem_points(
-        self, info: GraphQLInfo, input: RedeemPointsInput
-    ) -> RedeemPointsPayload:
+    async def redeem_points(self, info: GraphQLInfo, input: RedeemPointsInput) -> RedeemPointsPayload:
         async with info.context.session() as session:
             try:
                 outcome = await service.redeem_points(
-                    session, info.context.principal,
-                    idempotency_key=input.idempotency_key, member_number=input.member_number,
-                    points=input.points, order_id=input.order_id,
+                    session,
+                    info.context.principal,
+                    idempotency_key=input.idempotency_key,
+                    member_number=input.member_number,
+                    points=input.points,
+                    order_id=input.order_id,
                 )
             except DomainError as exc:
                 return RedeemPointsPayload(user_errors=user_errors(exc.errors))
@@ -229,8 +227,10 @@ class LedgerMutation:
         async with info.context.session() as session:
             try:
                 outcome = await service.reverse_purchase(
-                    session, info.context.principal,
-                    idempotency_key=input.idempotency_key, order_id=input.order_id,
+                    session,
+                    info.context.principal,
+                    idempotency_key=input.idempotency_key,
+                    order_id=input.order_id,
                     amount=input.amount.to_domain() if input.amount else None,
                 )
             except DomainError as exc:
@@ -253,8 +253,10 @@ class LedgerMutation:
         async with info.context.session() as session:
             try:
                 outcome = await service.cancel_redemption(
-                    session, info.context.principal,
-                    idempotency_key=input.idempotency_key, redemption_id=str(input.redemption_id),
+                    session,
+                    info.context.principal,
+                    idempotency_key=input.idempotency_key,
+                    redemption_id=str(input.redemption_id),
                 )
             except DomainError as exc:
                 return CancelRedemptionPayload(user_errors=user_errors(exc.errors))

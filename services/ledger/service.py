@@ -65,28 +65,39 @@ def _check_common(v: Validator, idempotency_key: str, order_id: str | None) -> N
 
 def check_money(v: Validator, money: Money, field: str, *, required_currency: str | None) -> bool:
     """Positive, in a known currency, with no more decimals than the currency has."""
-    if not v.check(is_known_currency(money.currency), f"{field}.currency", "UNKNOWN_CURRENCY",
-                   f"{field}.currency {money.currency!r} is not a known ISO 4217 code"):
+    if not v.check(
+        is_known_currency(money.currency),
+        f"{field}.currency",
+        "UNKNOWN_CURRENCY",
+        f"{field}.currency {money.currency!r} is not a known ISO 4217 code",
+    ):
         return False
-    ok = v.check(money.amount > 0, f"{field}.amount", "INVALID_AMOUNT",
-                 f"{field}.amount must be greater than zero")
-    ok = ok and v.check(money.amount <= MAX_AMOUNT, f"{field}.amount", "INVALID_AMOUNT",
-                        f"{field}.amount must be at most {MAX_AMOUNT}")
+    ok = v.check(
+        money.amount > 0, f"{field}.amount", "INVALID_AMOUNT", f"{field}.amount must be greater than zero"
+    )
     ok = ok and v.check(
-        decimals_of(money.amount) <= minor_units(money.currency), f"{field}.amount",
+        money.amount <= MAX_AMOUNT,
+        f"{field}.amount",
         "INVALID_AMOUNT",
-        f"{field}.amount has more decimals than {money.currency} allows "
-        f"({minor_units(money.currency)})",
+        f"{field}.amount must be at most {MAX_AMOUNT}",
+    )
+    ok = ok and v.check(
+        decimals_of(money.amount) <= minor_units(money.currency),
+        f"{field}.amount",
+        "INVALID_AMOUNT",
+        f"{field}.amount has more decimals than {money.currency} allows ({minor_units(money.currency)})",
     )
     if ok and required_currency is not None:
-        ok = v.check(money.currency == required_currency, f"{field}.currency",
-                     "CURRENCY_MISMATCH", f"{field}.currency must be {required_currency}")
+        ok = v.check(
+            money.currency == required_currency,
+            f"{field}.currency",
+            "CURRENCY_MISMATCH",
+            f"{field}.currency must be {required_currency}",
+        )
     return ok
 
 
-async def _member_for(
-    session: AsyncSession, member_number: str, partner_id: int
-) -> members.MemberAtPartner:
+async def _member_for(session: AsyncSession, member_number: str, partner_id: int) -> members.MemberAtPartner:
     found = await members.member_at_partner(session, member_number, partner_id)
     if found is None:
         raise DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")
@@ -164,14 +175,27 @@ async def record_purchase(
         if occurred_at.tzinfo is None:
             v.add("occurredAt", "INVALID", "occurredAt must carry a time zone offset")
         else:
-            v.check(occurred_at <= now + CLOCK_SKEW, "occurredAt", "IN_FUTURE",
-                    "occurredAt must not be in the future")
-            v.check(clock.add_months(occurred_at, expiry_months) > now, "occurredAt",
-                    "TOO_OLD", "points for a purchase this old would already have expired")
+            v.check(
+                occurred_at <= now + CLOCK_SKEW,
+                "occurredAt",
+                "IN_FUTURE",
+                "occurredAt must not be in the future",
+            )
+            v.check(
+                clock.add_months(occurred_at, expiry_months) > now,
+                "occurredAt",
+                "TOO_OLD",
+                "points for a purchase this old would already have expired",
+            )
     v.raise_if_any()
     when = occurred_at or now
-    request = {"member": member_number, "order": order_id, "amount": str(amount.amount),
-               "currency": amount.currency, "occurred_at": occurred_at}
+    request = {
+        "member": member_number,
+        "order": order_id,
+        "amount": str(amount.amount),
+        "currency": amount.currency,
+        "occurred_at": occurred_at,
+    }
 
     async def work() -> dict[str, Any]:
         found = await _member_for(session, member_number, partner_id)
@@ -182,10 +206,18 @@ async def record_purchase(
         row = (
             await session.execute(
                 EARN_SQL,
-                {"p": partner_id, "m": member_id, "order_id": order_id, "amount": amount.amount,
-                 "currency": amount.currency, "points": points, "occurred": when,
-                 "available": available_at, "expires": clock.add_months(when, expiry_months),
-                 "issuance": issuance},
+                {
+                    "p": partner_id,
+                    "m": member_id,
+                    "order_id": order_id,
+                    "amount": amount.amount,
+                    "currency": amount.currency,
+                    "points": points,
+                    "occurred": when,
+                    "available": available_at,
+                    "expires": clock.add_months(when, expiry_months),
+                    "issuance": issuance,
+                },
             )
         ).first()
         if row is None:
@@ -196,16 +228,31 @@ async def record_purchase(
             await members.link_member(session, member_id, partner_id)
         if row.debt:
             await journal.repay_debt(
-                session, member_id=member_id, entry_id=row.entry_id, debt=row.debt,
-                sources=[journal.LotShare(row.lot_id, partner_id, points)], occurred_at=now,
+                session,
+                member_id=member_id,
+                entry_id=row.entry_id,
+                debt=row.debt,
+                sources=[journal.LotShare(row.lot_id, partner_id, points)],
+                occurred_at=now,
             )
-        return {"transaction_id": row.entry_id, "points": points, "partner_id": partner_id,
-                "occurred_at": when.isoformat(), "available_at": available_at.isoformat()}
+        return {
+            "transaction_id": row.entry_id,
+            "points": points,
+            "partner_id": partner_id,
+            "occurred_at": when.isoformat(),
+            "available_at": available_at.isoformat(),
+        }
 
-    return Outcome.of(await run_idempotent(
-        session, client_id=principal.client_id, key=idempotency_key, operation="recordPurchase",
-        request=request, work=work,
-    ))
+    return Outcome.of(
+        await run_idempotent(
+            session,
+            client_id=principal.client_id,
+            key=idempotency_key,
+            operation="recordPurchase",
+            request=request,
+            work=work,
+        )
+    )
 
 
 # --- redeem -----------------------------------------------------------------------------------
@@ -224,8 +271,9 @@ async def redeem_points(
     v = Validator()
     _check_common(v, idempotency_key, order_id)
     members.check_member_number(v, member_number)
-    v.check(0 < points <= MAX_POINTS, "points", "INVALID_AMOUNT",
-            f"points must be between 1 and {MAX_POINTS}")
+    v.check(
+        0 < points <= MAX_POINTS, "points", "INVALID_AMOUNT", f"points must be between 1 and {MAX_POINTS}"
+    )
     v.raise_if_any()
     request = {"member": member_number, "order": order_id, "points": points}
 
@@ -258,13 +306,22 @@ async def redeem_points(
             session, partner_id, AccountKind.PARTNER_REDEMPTION
         )
         entry_id = await journal.post_entry(
-            session, kind=EntryKind.REDEEM, member_id=found.member_id, partner_id=partner_id,
-            points=-points, occurred_at=now, order_id=order_id,
+            session,
+            kind=EntryKind.REDEEM,
+            member_id=found.member_id,
+            partner_id=partner_id,
+            points=-points,
+            occurred_at=now,
+            order_id=order_id,
             postings=[(wallet.account_id, -points), (redemption_account, points)],
         )
         await journal.move_lots(
-            session, entry_id=entry_id, member_id=found.member_id,
-            kind=ConsumptionKind.REDEMPTION, counterparty_partner_id=partner_id, shares=shares,
+            session,
+            entry_id=entry_id,
+            member_id=found.member_id,
+            kind=ConsumptionKind.REDEMPTION,
+            counterparty_partner_id=partner_id,
+            shares=shares,
             occurred_at=now,
         )
         await journal.change_wallet(session, found.member_id, balance=-points)
@@ -274,17 +331,35 @@ async def redeem_points(
                 " currency, redeem_price, entry_id, occurred_at)"
                 " VALUES (:p, :o, :m, :points, :value, :cur, :price, :e, :at) RETURNING id"
             ),
-            {"p": partner_id, "o": order_id, "m": found.member_id, "points": points,
-             "value": value, "cur": contract.currency, "price": contract.redeem_price,
-             "e": entry_id, "at": now},
+            {
+                "p": partner_id,
+                "o": order_id,
+                "m": found.member_id,
+                "points": points,
+                "value": value,
+                "cur": contract.currency,
+                "price": contract.redeem_price,
+                "e": entry_id,
+                "at": now,
+            },
         )
-        return {"redemption_id": redemption_id, "transaction_id": entry_id, "points": points,
-                "value": {"amount": str(value), "currency": contract.currency}}
+        return {
+            "redemption_id": redemption_id,
+            "transaction_id": entry_id,
+            "points": points,
+            "value": {"amount": str(value), "currency": contract.currency},
+        }
 
-    return Outcome.of(await run_idempotent(
-        session, client_id=principal.client_id, key=idempotency_key, operation="redeemPoints",
-        request=request, work=work,
-    ))
+    return Outcome.of(
+        await run_idempotent(
+            session,
+            client_id=principal.client_id,
+            key=idempotency_key,
+            operation="redeemPoints",
+            request=request,
+            work=work,
+        )
+    )
 
 
 def _first_points(shares: list[journal.LotShare], points: int) -> list[journal.LotShare]:
@@ -322,8 +397,11 @@ async def reverse_purchase(
     if amount is not None:
         check_money(v, amount, "amount", required_currency=None)
     v.raise_if_any()
-    request = {"order": order_id, "amount": str(amount.amount) if amount else None,
-               "currency": amount.currency if amount else None}
+    request = {
+        "order": order_id,
+        "amount": str(amount.amount) if amount else None,
+        "currency": amount.currency if amount else None,
+    }
 
     async def work() -> dict[str, Any]:
         now = clock.now()
@@ -348,8 +426,9 @@ async def reverse_purchase(
             purchase.currency,
         )
         if amount is not None and amount.currency != purchase.currency:
-            raise DomainError.single("CURRENCY_MISMATCH",
-                                     f"amount.currency must be {purchase.currency}", "amount.currency")
+            raise DomainError.single(
+                "CURRENCY_MISMATCH", f"amount.currency must be {purchase.currency}", "amount.currency"
+            )
         if refund <= 0:
             raise DomainError.single("ALREADY_REVERSED", "this purchase is fully refunded", "orderId")
         refunded = purchase.amount_reversed + refund
@@ -365,9 +444,15 @@ async def reverse_purchase(
         )
         points = int(total_reversed) - purchase.points_reversed
         entry_id = await _reverse_points(
-            session, partner_id=partner_id, member_id=member_id, wallet=wallet,
-            lot_id=purchase.lot_id, points=points, order_id=order_id,
-            related_entry_id=purchase.entry_id, now=now,
+            session,
+            partner_id=partner_id,
+            member_id=member_id,
+            wallet=wallet,
+            lot_id=purchase.lot_id,
+            points=points,
+            order_id=order_id,
+            related_entry_id=purchase.entry_id,
+            now=now,
         )
         await session.execute(
             text(
@@ -376,13 +461,22 @@ async def reverse_purchase(
             ),
             {"pts": points, "amt": refund, "id": purchase.id},
         )
-        return {"reversal_id": entry_id, "points": points,
-                "refunded": {"amount": str(refund), "currency": purchase.currency}}
+        return {
+            "reversal_id": entry_id,
+            "points": points,
+            "refunded": {"amount": str(refund), "currency": purchase.currency},
+        }
 
-    return Outcome.of(await run_idempotent(
-        session, client_id=principal.client_id, key=idempotency_key, operation="reversePurchase",
-        request=request, work=work,
-    ))
+    return Outcome.of(
+        await run_idempotent(
+            session,
+            client_id=principal.client_id,
+            key=idempotency_key,
+            operation="reversePurchase",
+            request=request,
+            work=work,
+        )
+    )
 
 
 async def _reverse_points(
@@ -399,8 +493,14 @@ async def _reverse_points(
 ) -> int:
     issuance = await accounts.partner_account(session, partner_id, AccountKind.PARTNER_ISSUANCE)
     entry_id = await journal.post_entry(
-        session, kind=EntryKind.REVERSE, member_id=member_id, partner_id=partner_id,
-        points=-points, occurred_at=now, order_id=order_id, related_entry_id=related_entry_id,
+        session,
+        kind=EntryKind.REVERSE,
+        member_id=member_id,
+        partner_id=partner_id,
+        points=-points,
+        occurred_at=now,
+        order_id=order_id,
+        related_entry_id=related_entry_id,
         postings=[(wallet.account_id, -points), (issuance, points)],
     )
     if points == 0:
@@ -409,24 +509,34 @@ async def _reverse_points(
     if lot_id is not None:
         own = (
             await session.execute(
-                text("SELECT remaining FROM lots WHERE id = :id AND expired_at IS NULL"
-                     " AND expires_at > :now"),
+                text(
+                    "SELECT remaining FROM lots WHERE id = :id AND expired_at IS NULL AND expires_at > :now"
+                ),
                 {"id": lot_id, "now": now},
             )
         ).first()
         take = min(own.remaining, left) if own else 0
         await journal.move_lots(
-            session, entry_id=entry_id, member_id=member_id, kind=ConsumptionKind.REVERSAL,
+            session,
+            entry_id=entry_id,
+            member_id=member_id,
+            kind=ConsumptionKind.REVERSAL,
             counterparty_partner_id=partner_id,
-            shares=[journal.LotShare(lot_id, partner_id, take)], occurred_at=now,
+            shares=[journal.LotShare(lot_id, partner_id, take)],
+            occurred_at=now,
         )
         left -= take
     clawed = await journal.spendable_lots(
         session, member_id, left, now, include_pending=True, exclude_lot=lot_id
     )
     await journal.move_lots(
-        session, entry_id=entry_id, member_id=member_id, kind=ConsumptionKind.CLAWBACK,
-        counterparty_partner_id=partner_id, shares=clawed, occurred_at=now,
+        session,
+        entry_id=entry_id,
+        member_id=member_id,
+        kind=ConsumptionKind.CLAWBACK,
+        counterparty_partner_id=partner_id,
+        shares=clawed,
+        occurred_at=now,
     )
     left -= sum(s.points for s in clawed)
     if left > 0:
@@ -474,8 +584,7 @@ async def cancel_redemption(
         wallet = await journal.lock_wallet(session, member_id)
         redemption = (
             await session.execute(
-                text("SELECT points, entry_id, order_id, cancel_entry_id FROM redemptions"
-                     " WHERE id = :id"),
+                text("SELECT points, entry_id, order_id, cancel_entry_id FROM redemptions WHERE id = :id"),
                 {"id": local_id},
             )
         ).one()
@@ -498,14 +607,22 @@ async def cancel_redemption(
         )
         points = redemption.points
         entry_id = await journal.post_entry(
-            session, kind=EntryKind.CANCEL_REDEMPTION, member_id=member_id,
-            partner_id=partner_id, points=points, occurred_at=now, order_id=redemption.order_id,
+            session,
+            kind=EntryKind.CANCEL_REDEMPTION,
+            member_id=member_id,
+            partner_id=partner_id,
+            points=points,
+            occurred_at=now,
+            order_id=redemption.order_id,
             related_entry_id=redemption.entry_id,
             postings=[(redemption_account, -points), (wallet.account_id, points)],
         )
         restored = [journal.LotShare(c.lot_id, c.issuing_partner_id, c.points) for c in consumed]
         await journal.move_lots(
-            session, entry_id=entry_id, member_id=member_id, kind=ConsumptionKind.REDEMPTION,
+            session,
+            entry_id=entry_id,
+            member_id=member_id,
+            kind=ConsumptionKind.REDEMPTION,
             counterparty_partner_id=partner_id,
             shares=[journal.LotShare(s.lot_id, s.issuing_partner_id, -s.points) for s in restored],
             occurred_at=now,
@@ -519,20 +636,33 @@ async def cancel_redemption(
         live = [s for s, c in zip(restored, consumed, strict=True) if not c.expired]
         if expired:
             await journal.expire_lots_now(
-                session, member_id=member_id, wallet_account_id=wallet.account_id,
-                lots=expired, occurred_at=now,
+                session,
+                member_id=member_id,
+                wallet_account_id=wallet.account_id,
+                lots=expired,
+                occurred_at=now,
             )
         if wallet.debt:
             await journal.repay_debt(
-                session, member_id=member_id, entry_id=entry_id, debt=wallet.debt,
-                sources=live, occurred_at=now,
+                session,
+                member_id=member_id,
+                entry_id=entry_id,
+                debt=wallet.debt,
+                sources=live,
+                occurred_at=now,
             )
         return {"redemption_id": local_id, "cancellation_id": entry_id, "points": points}
 
-    return Outcome.of(await run_idempotent(
-        session, client_id=principal.client_id, key=idempotency_key,
-        operation="cancelRedemption", request=request, work=work,
-    ))
+    return Outcome.of(
+        await run_idempotent(
+            session,
+            client_id=principal.client_id,
+            key=idempotency_key,
+            operation="cancelRedemption",
+            request=request,
+            work=work,
+        )
+    )
 
 
 __all__ = [

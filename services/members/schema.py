@@ -31,9 +31,7 @@ class Member(Node):
             b = await ledger_queries.balance(session, info.context.principal, self.local_id)
         return Balance(available=b.available, pending=b.pending)
 
-    @strawberry.field(
-        description="Newest first. A partner sees only what happened at it."
-    )
+    @strawberry.field(description="Newest first. A partner sees only what happened at it.")
     async def transactions(
         self, info: GraphQLInfo, first: int | None = None, after: str | None = None
     ) -> Connection[Transaction]:
@@ -74,9 +72,7 @@ class MembersQuery:
 @strawberry.type
 class MembersMutation:
     @strawberry.mutation(description="Enrol a customer of the calling partner in the coalition.")
-    async def enroll_member(
-        self, info: GraphQLInfo, input: EnrollMemberInput
-    ) -> EnrollMemberPayload:
+    async def enroll_member(self, info: GraphQLInfo, input: EnrollMemberInput) -> EnrollMemberPayload:
         async with info.context.session() as session:
             try:
                 view = await service.enroll_member(

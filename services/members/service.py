@@ -38,8 +38,12 @@ class MemberAtPartner:
 
 def check_member_number(v: Validator, member_number: str, field: str = "memberNumber") -> None:
     if v.check(bool(member_number), field, "REQUIRED", f"{field} must not be empty"):
-        v.check(is_valid_member_number(member_number), field, "INVALID_MEMBER_NUMBER",
-                f"{field} must be 12 digits with a valid check digit")
+        v.check(
+            is_valid_member_number(member_number),
+            field,
+            "INVALID_MEMBER_NUMBER",
+            f"{field} must be 12 digits with a valid check digit",
+        )
 
 
 async def enroll_member(
@@ -54,8 +58,12 @@ async def enroll_member(
     v = Validator()
     v.text(partner_customer_ref, "partnerCustomerRef", max_length=MAX_REF)
     if email is not None:
-        v.check(len(email) <= MAX_EMAIL and bool(EMAIL_PATTERN.match(email)), "email",
-                "INVALID_EMAIL", "email must be an address like name@example.com")
+        v.check(
+            len(email) <= MAX_EMAIL and bool(EMAIL_PATTERN.match(email)),
+            "email",
+            "INVALID_EMAIL",
+            "email must be an address like name@example.com",
+        )
     if member_number is not None:
         check_member_number(v, member_number)
     v.raise_if_any()
@@ -157,9 +165,7 @@ async def link_member(session: AsyncSession, member_id: int, partner_id: int) ->
     )
 
 
-async def find_member(
-    session: AsyncSession, principal: Principal, member_number: str
-) -> MemberView | None:
+async def find_member(session: AsyncSession, principal: Principal, member_number: str) -> MemberView | None:
     """A member as the caller may see them: partners only their enrolled members, admins all."""
     if principal.partner_id is None:
         principal.require_admin("admin:partners")
@@ -168,9 +174,7 @@ async def find_member(
     if not is_valid_member_number(member_number):
         return None
     if principal.partner_id is None:
-        member_id = await session.scalar(
-            select(Member.id).where(Member.member_number == member_number)
-        )
+        member_id = await session.scalar(select(Member.id).where(Member.member_number == member_number))
         return MemberView(member_id, member_number) if member_id else None
     found = await member_at_partner(session, member_number, principal.partner_id)
     if found is None or not found.enrolled:
@@ -188,9 +192,7 @@ async def is_enrolled(session: AsyncSession, member_id: int, partner_id: int) ->
     )
 
 
-async def find_member_by_id(
-    session: AsyncSession, principal: Principal, member_id: int
-) -> MemberView | None:
+async def find_member_by_id(session: AsyncSession, principal: Principal, member_id: int) -> MemberView | None:
     """As `find_member`, by internal id (Relay `node`)."""
     number = await session.scalar(select(Member.member_number).where(Member.id == member_id))
     return await find_member(session, principal, number) if number else None

@@ -43,10 +43,16 @@ async def create_partner(args: argparse.Namespace) -> int:
         async with db.sessions() as session:
             try:
                 created = await service.create_partner(
-                    session, CLI_ADMIN, name=args.name, currency=args.currency.upper(),
-                    issue_price=args.issue_price, redeem_price=args.redeem_price,
-                    earn_rate=args.earn_rate, return_window_days=args.return_window_days,
-                    earn_rounding=args.earn_rounding, issue_fee_per_point=args.issue_fee_per_point,
+                    session,
+                    CLI_ADMIN,
+                    name=args.name,
+                    currency=args.currency.upper(),
+                    issue_price=args.issue_price,
+                    redeem_price=args.redeem_price,
+                    earn_rate=args.earn_rate,
+                    return_window_days=args.return_window_days,
+                    earn_rounding=args.earn_rounding,
+                    issue_fee_per_point=args.issue_fee_per_point,
                     breakage_share=args.breakage_share,
                 )
             except DomainError as exc:
@@ -56,10 +62,15 @@ async def create_partner(args: argparse.Namespace) -> int:
             await session.commit()
     finally:
         await db.dispose()
-    print(json.dumps({
-        "partner_id": created.partner.id,
-        "name": created.partner.name,
-        "client_id": created.client_id,
-        "client_secret": created.client_secret,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "partner_id": created.partner.id,
+                "name": created.partner.name,
+                "client_id": created.client_id,
+                "client_secret": created.client_secret,
+            },
+            indent=2,
+        )
+    )
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 
@@ -16,7 +17,7 @@ from shared.money import Rounding
 
 
 @strawberry.enum
-class EarnRounding:
+class EarnRounding(Enum):
     FLOOR = Rounding.FLOOR
     HALF_UP = Rounding.HALF_UP
 
@@ -100,18 +101,14 @@ class PartnersQuery:
         self, info: GraphQLInfo, first: int | None = None, after: str | None = None
     ) -> Connection[Partner]:
         async with info.context.session() as session:
-            page = await service.list_partners(
-                session, info.context.principal, first=first, after=after
-            )
+            page = await service.list_partners(session, info.context.principal, first=first, after=after)
         return Connection.of(page, Partner.of)
 
 
 @strawberry.type
 class PartnersMutation:
     @strawberry.mutation(description="Onboard a partner: contract, ledger accounts, credentials.")
-    async def create_partner(
-        self, info: GraphQLInfo, input: CreatePartnerInput
-    ) -> CreatePartnerPayload:
+    async def create_partner(self, info: GraphQLInfo, input: CreatePartnerInput) -> CreatePartnerPayload:
         async with info.context.session() as session:
             try:
                 created = await service.create_partner(
@@ -132,7 +129,5 @@ class PartnersMutation:
             await session.commit()
         return CreatePartnerPayload(
             partner=Partner.of(created.partner),
-            credentials=Credentials(
-                client_id=created.client_id, client_secret=created.client_secret
-            ),
+            credentials=Credentials(client_id=created.client_id, client_secret=created.client_secret),
         )

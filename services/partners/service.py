@@ -100,18 +100,34 @@ async def create_partner(
     principal.require_admin("admin:partners")
     v = Validator()
     v.text(name, "name", max_length=MAX_NAME)
-    v.check(is_known_currency(currency), "currency", "UNKNOWN_CURRENCY",
-            f"currency {currency!r} is not an ISO 4217 code this coalition knows")
+    v.check(
+        is_known_currency(currency),
+        "currency",
+        "UNKNOWN_CURRENCY",
+        f"currency {currency!r} is not an ISO 4217 code this coalition knows",
+    )
     _check_price(v, issue_price, "issuePrice")
     _check_price(v, redeem_price, "redeemPrice")
     _check_price(v, earn_rate, "earnRate")
     _check_price(v, issue_fee_per_point, "issueFeePerPoint")
-    v.check(Decimal(0) <= breakage_share <= Decimal(1), "breakageShare", "INVALID_AMOUNT",
-            "breakageShare must be between 0 and 1")
-    v.check(0 <= return_window_days <= MAX_RETURN_WINDOW_DAYS, "returnWindowDays",
-            "INVALID_AMOUNT", f"returnWindowDays must be between 0 and {MAX_RETURN_WINDOW_DAYS}")
-    v.check(earn_rounding in (Rounding.FLOOR, Rounding.HALF_UP), "earnRounding", "INVALID",
-            "earnRounding must be FLOOR or HALF_UP")
+    v.check(
+        Decimal(0) <= breakage_share <= Decimal(1),
+        "breakageShare",
+        "INVALID_AMOUNT",
+        "breakageShare must be between 0 and 1",
+    )
+    v.check(
+        0 <= return_window_days <= MAX_RETURN_WINDOW_DAYS,
+        "returnWindowDays",
+        "INVALID_AMOUNT",
+        f"returnWindowDays must be between 0 and {MAX_RETURN_WINDOW_DAYS}",
+    )
+    v.check(
+        earn_rounding in (Rounding.FLOOR, Rounding.HALF_UP),
+        "earnRounding",
+        "INVALID",
+        "earnRounding must be FLOOR or HALF_UP",
+    )
     v.raise_if_any()
     name = name.strip()
     if await session.scalar(select(Partner.id).where(Partner.name == name)) is not None:

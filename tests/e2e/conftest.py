@@ -34,7 +34,10 @@ def server(database_url: str) -> Iterator[str]:
     env = {**os.environ, "DATABASE_URL": database_url, "OAUTH_ISSUER": base}
     process = subprocess.Popen(
         [COALITION, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

@@ -38,25 +38,56 @@ async def test_earn_at_the_cafe_redeem_at_the_airline_refund_at_the_cafe(server,
     suffix = uuid.uuid4().hex[:6]
     creds = {}
     for name, price in (("Café", "0.008"), ("Airline", "0.010")):
-        data = await _gql(admin_client, q.CREATE_PARTNER, {"input": {
-            "name": f"{name} {suffix}", "currency": "EUR", "issuePrice": "0.010",
-            "redeemPrice": price, "earnRate": "1"}})
+        data = await _gql(
+            admin_client,
+            q.CREATE_PARTNER,
+            {
+                "input": {
+                    "name": f"{name} {suffix}",
+                    "currency": "EUR",
+                    "issuePrice": "0.010",
+                    "redeemPrice": price,
+                    "earnRate": "1",
+                }
+            },
+        )
         creds[name] = data["createPartner"]["credentials"]
     cafe = await _client(server, creds["Café"]["clientId"], creds["Café"]["clientSecret"])
     airline = await _client(server, creds["Airline"]["clientId"], creds["Airline"]["clientSecret"])
 
-    number = (await _gql(cafe, q.ENROLL, {"input": {"partnerCustomerRef": "c-1"}})
-              )["enrollMember"]["member"]["memberNumber"]
-    earned = await _gql(cafe, q.PURCHASE, {"input": {
-        "idempotencyKey": "e2e-1", "memberNumber": number, "orderId": "A-1",
-        "amount": {"amount": "120.00", "currency": "EUR"}}})
+    number = (await _gql(cafe, q.ENROLL, {"input": {"partnerCustomerRef": "c-1"}}))["enrollMember"]["member"][
+        "memberNumber"
+    ]
+    earned = await _gql(
+        cafe,
+        q.PURCHASE,
+        {
+            "input": {
+                "idempotencyKey": "e2e-1",
+                "memberNumber": number,
+                "orderId": "A-1",
+                "amount": {"amount": "120.00", "currency": "EUR"},
+            }
+        },
+    )
     assert earned["recordPurchase"]["pointsEarned"] == 120
-    redeemed = await _gql(airline, q.REDEEM, {"input": {
-        "idempotencyKey": "e2e-2", "memberNumber": number, "points": 100, "orderId": "B-1"}})
+    redeemed = await _gql(
+        airline,
+        q.REDEEM,
+        {"input": {"idempotencyKey": "e2e-2", "memberNumber": number, "points": 100, "orderId": "B-1"}},
+    )
     assert redeemed["redeemPoints"]["redemption"]["value"] == {"amount": "1.00", "currency": "EUR"}
-    refund = await _gql(cafe, q.REVERSE, {"input": {
-        "idempotencyKey": "e2e-3", "orderId": "A-1",
-        "amount": {"amount": "60.00", "currency": "EUR"}}})
+    refund = await _gql(
+        cafe,
+        q.REVERSE,
+        {
+            "input": {
+                "idempotencyKey": "e2e-3",
+                "orderId": "A-1",
+                "amount": {"amount": "60.00", "currency": "EUR"},
+            }
+        },
+    )
     assert refund["reversePurchase"]["reversal"]["points"] == 60
     member = (await _gql(cafe, q.MEMBER, {"n": number}))["member"]
     assert member["balance"] == {"available": -40, "pending": 0}

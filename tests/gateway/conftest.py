@@ -27,15 +27,15 @@ class Gateway:
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
 
-    async def post(self, token: str | None, query: str, variables: dict[str, Any] | None = None
-                   ) -> httpx.Response:
+    async def post(
+        self, token: str | None, query: str, variables: dict[str, Any] | None = None
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return await self.client.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
         )
 
-    async def gql(self, token: str, query: str, variables: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
+    async def gql(self, token: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.post(token, query, variables)
         assert response.status_code == 200, response.text
         return response.json()
@@ -49,7 +49,7 @@ async def gateway(database_url: str) -> AsyncIterator[Gateway]:
     app = create_app(database_url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield Gateway(client)
 
 

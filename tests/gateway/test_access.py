@@ -10,9 +10,18 @@ async def _member_with_points(gateway, token, points_amount="50") -> tuple[str, 
     body = await gateway.gql(token, q.ENROLL, {"input": {"partnerCustomerRef": unique("c")}})
     number = body["data"]["enrollMember"]["member"]["memberNumber"]
     order = unique("o")
-    await gateway.gql(token, q.PURCHASE, {"input": {
-        "idempotencyKey": unique("k"), "memberNumber": number, "orderId": order,
-        "amount": {"amount": points_amount, "currency": "EUR"}}})
+    await gateway.gql(
+        token,
+        q.PURCHASE,
+        {
+            "input": {
+                "idempotencyKey": unique("k"),
+                "memberNumber": number,
+                "orderId": order,
+                "amount": {"amount": points_amount, "currency": "EUR"},
+            }
+        },
+    )
     return number, order
 
 
@@ -37,17 +46,37 @@ async def test_partners_cannot_use_admin_operations(gateway, partner_pair):
     _, token, _, _ = partner_pair
     body = await gateway.gql(token, q.PARTNERS, {"first": 5})
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    body = await gateway.gql(token, q.CREATE_PARTNER, {"input": {
-        "name": unique("x"), "currency": "EUR", "issuePrice": "1", "redeemPrice": "1",
-        "earnRate": "1"}})
+    body = await gateway.gql(
+        token,
+        q.CREATE_PARTNER,
+        {
+            "input": {
+                "name": unique("x"),
+                "currency": "EUR",
+                "issuePrice": "1",
+                "redeemPrice": "1",
+                "earnRate": "1",
+            }
+        },
+    )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
 async def test_admins_cannot_move_points(gateway, admin_token, partner_pair):
     _, token, _, _ = partner_pair
     number, _ = await _member_with_points(gateway, token)
-    body = await gateway.gql(admin_token, q.REDEEM, {"input": {
-        "idempotencyKey": unique("k"), "memberNumber": number, "points": 1, "orderId": unique("o")}})
+    body = await gateway.gql(
+        admin_token,
+        q.REDEEM,
+        {
+            "input": {
+                "idempotencyKey": unique("k"),
+                "memberNumber": number,
+                "points": 1,
+                "orderId": unique("o"),
+            }
+        },
+    )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
@@ -66,16 +95,37 @@ async def test_tenancy_matrix(gateway, partner_pair):
     assert body["data"]["reversePurchase"]["userErrors"][0]["code"] == "PURCHASE_NOT_FOUND"
 
     # A's redemption cannot be cancelled by B.
-    redeemed = await gateway.gql(a_token, q.REDEEM, {"input": {
-        "idempotencyKey": unique("k"), "memberNumber": number, "points": 10, "orderId": unique("o")}})
+    redeemed = await gateway.gql(
+        a_token,
+        q.REDEEM,
+        {
+            "input": {
+                "idempotencyKey": unique("k"),
+                "memberNumber": number,
+                "points": 10,
+                "orderId": unique("o"),
+            }
+        },
+    )
     rid = redeemed["data"]["redeemPoints"]["redemption"]["id"]
-    body = await gateway.gql(b_token, q.CANCEL, {"input": {"idempotencyKey": unique("k"), "redemptionId": rid}})
+    body = await gateway.gql(
+        b_token, q.CANCEL, {"input": {"idempotencyKey": unique("k"), "redemptionId": rid}}
+    )
     assert body["data"]["cancelRedemption"]["userErrors"][0]["code"] == "REDEMPTION_NOT_FOUND"
 
     # Once the member shops at B, B sees the coalition balance but none of A's history.
-    await gateway.gql(b_token, q.PURCHASE, {"input": {
-        "idempotencyKey": unique("k"), "memberNumber": number, "orderId": unique("o"),
-        "amount": {"amount": "5", "currency": "EUR"}}})
+    await gateway.gql(
+        b_token,
+        q.PURCHASE,
+        {
+            "input": {
+                "idempotencyKey": unique("k"),
+                "memberNumber": number,
+                "orderId": unique("o"),
+                "amount": {"amount": "5", "currency": "EUR"},
+            }
+        },
+    )
     member = (await gateway.gql(b_token, q.MEMBER, {"n": number}))["data"]["member"]
     assert member["balance"]["available"] == 45
     assert [e["node"]["points"] for e in member["transactions"]["edges"]] == [5]
@@ -85,8 +135,9 @@ async def test_tenancy_matrix(gateway, partner_pair):
     c_token = await gateway.partner_token(b)  # B again, fresh token
     node = await gateway.gql(c_token, "query($id: ID!) { node(id: $id) { id } }", {"id": a_view["id"]})
     assert node["data"]["node"] is not None  # B is linked now
-    partner_node = await gateway.gql(b_token, "query($id: ID!) { node(id: $id) { id } }",
-                                     {"id": _partner_global_id(a.id)})
+    partner_node = await gateway.gql(
+        b_token, "query($id: ID!) { node(id: $id) { id } }", {"id": _partner_global_id(a.id)}
+    )
     assert partner_node["data"]["node"] is None
 
 

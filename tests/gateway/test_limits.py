@@ -54,8 +54,13 @@ async def test_cost_limit_counts_nested_pages(gateway, admin_token):
         "id kind points status orderId occurredAt partner { id name currency } } } } }"
         for i in range(12)
     )
-    body = (await gateway.post(admin_token, "query($n: String!) { " + many + " }", {"n": "100000000008"})).json()
-    assert any(e.get("extensions", {}).get("code") == "QUERY_TOO_COMPLEX" for e in body["errors"]), (cost_limit, body)
+    body = (
+        await gateway.post(admin_token, "query($n: String!) { " + many + " }", {"n": "100000000008"})
+    ).json()
+    assert any(e.get("extensions", {}).get("code") == "QUERY_TOO_COMPLEX" for e in body["errors"]), (
+        cost_limit,
+        body,
+    )
 
 
 async def test_introspection_works_for_authenticated_clients_only(gateway, admin_token):

@@ -57,10 +57,12 @@ async def test_redeem_spends_first_to_expire_first_across_issuers(db):
     async with db.sessions() as session:
         from sqlalchemy import text
 
-        rows = (await session.execute(
-            text("SELECT points, remaining FROM lots WHERE member_id = :m ORDER BY earned_at"),
-            {"m": member.id},
-        )).all()
+        rows = (
+            await session.execute(
+                text("SELECT points, remaining FROM lots WHERE member_id = :m ORDER BY earned_at"),
+                {"m": member.id},
+            )
+        ).all()
     assert [(r.points, r.remaining) for r in rows] == [(30, 0), (50, 40)]
     assert await violations(db) == []
 
@@ -112,9 +114,11 @@ async def test_bad_input_names_every_field(db):
 async def test_wrong_currency_and_too_many_decimals(db):
     cafe = await make_partner(db)
     member = await enroll(db, cafe)
-    for amount, currency, code in [("10", "USD", "CURRENCY_MISMATCH"),
-                                   ("10.001", "EUR", "INVALID_AMOUNT"),
-                                   ("10", "XXX", "UNKNOWN_CURRENCY")]:
+    for amount, currency, code in [
+        ("10", "USD", "CURRENCY_MISMATCH"),
+        ("10.001", "EUR", "INVALID_AMOUNT"),
+        ("10", "XXX", "UNKNOWN_CURRENCY"),
+    ]:
         try:
             await earn(db, cafe, member.member_number, amount, currency=currency)
             raise AssertionError("accepted")

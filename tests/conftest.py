@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a fresh, migrated PostgreSQL database per test session.
+"""Fixtures shared by every test: a fresh, migrated PostgreSQL database per test session, and the
+gateway application (lifespan run for real) with helpers to call it with real OAuth tokens.
 
 The database comes from DATABASE_URL when it is set, else from the embedded server, exactly as
 the application finds it. Tests build their data through the services' own functions.
@@ -8,11 +9,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
+import httpx
 import pytest
 
+from services.gateway.app import create_app
+from services.identity import service as identity
+from shared.access import ADMIN_SCOPES
 from shared.database import Database, drop_database, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
+from tests.factories import SeededPartner, make_partner
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +38,58 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url, pool_size=40)
     yield database
     await database.dispose()
+
+
+class Gateway:
+    def __init__(self, client: httpx.AsyncClient):
+        self.client = client
+
+    async def token(self, client_id: str, secret: str, scope: str | None = None) -> str:
+        data = {"grant_type": "client_credentials"}
+        if scope is not None:
+            data["scope"] = scope
+        response = await self.client.post("/oauth/token", data=data, auth=(client_id, secret))
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    async def post(
+        self, token: str | None, query: str, variables: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+
+    async def gql(self, token: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.post(token, query, variables)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def partner_token(self, partner: SeededPartner, scope: str | None = None) -> str:
+        return await self.token(partner.client_id, partner.client_secret, scope)
+
+
+@pytest.fixture(scope="session")
+async def gateway(database_url: str) -> AsyncIterator[Gateway]:
+    app = create_app(database_url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            yield Gateway(client)
+
+
+@pytest.fixture(scope="session")
+async def admin_token(gateway: Gateway, db: Database) -> str:
+    async with db.sessions() as session:
+        creds = await identity.create_client(
+            session, name="test admin", scopes=sorted(ADMIN_SCOPES | {"members:read"})
+        )
+        await session.commit()
+    return await gateway.token(creds.client_id, creds.client_secret)
+
+
+@pytest.fixture
+async def partner_pair(db: Database, gateway: Gateway) -> tuple[SeededPartner, str, SeededPartner, str]:
+    a = await make_partner(db)
+    b = await make_partner(db)
+    return a, await gateway.partner_token(a), b, await gateway.partner_token(b)

@@ -8,6 +8,7 @@ busy client pays the signature check once, not per request.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from typing import Any
@@ -25,6 +26,7 @@ from shared.errors import Unauthenticated
 from shared.settings import get_settings
 
 CACHE_SIZE = 10_000
+KEY_RELOAD_INTERVAL = 1.0  # seconds
 
 
 def audience() -> str:
@@ -35,7 +37,8 @@ class TokenVerifier:
     def __init__(self, db: Database):
         self.db = db
         self._keys: dict[str, ECKey] = {}
-        self._keys_loaded = 0.0
+        self._keys_loaded = -KEY_RELOAD_INTERVAL
+        self._reload_lock = asyncio.Lock()
         self._revoked: set[str] = set()
         self._revoked_loaded = 0.0
         self._verified: OrderedDict[str, tuple[Principal, dict[str, Any]]] = OrderedDict()
@@ -77,11 +80,19 @@ class TokenVerifier:
         self._revoked.add(jti)
 
     async def key(self, kid: str) -> ECKey | None:
-        if kid not in self._keys and time.monotonic() - self._keys_loaded > 1.0:
-            async with self.db.sessions() as session:
-                jwks = await published_keys(session)
-            self._keys = {k["kid"]: ECKey.import_key(k) for k in jwks}
-            self._keys_loaded = time.monotonic()
+        """The public key for `kid`. An unknown kid reloads the keys (a rotation elsewhere), but
+        at most once a second however many requests ask: they wait for the one reload."""
+        if kid in self._keys:
+            return self._keys[kid]
+        async with self._reload_lock:
+            if kid not in self._keys:
+                wait = KEY_RELOAD_INTERVAL - (time.monotonic() - self._keys_loaded)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                async with self.db.sessions() as session:
+                    jwks = await published_keys(session)
+                self._keys = {k["kid"]: ECKey.import_key(k) for k in jwks}
+                self._keys_loaded = time.monotonic()
         return self._keys.get(kid)
 
     async def _refresh_revocations(self) -> None:

@@ -22,8 +22,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url}
+def run_cli(database_url: str, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, **env_extra}
     return subprocess.run([COALITION, *args], env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -51,7 +51,7 @@ class Model:
     redemptions: list[tuple[int, str, int, bool]] = field(default_factory=list)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=75, deadline=None, suppress_health_check=list(HealthCheck))
 @given(sequence=steps)
 async def test_random_sequences_keep_the_books(db, sequence):
     partners = [await make_partner(db) for _ in range(3)]

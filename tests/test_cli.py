@@ -1,0 +1,103 @@
+"""The `coalition` command against the test database: onboarding, audit, demo, schema status."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+
+from tests.e2e.conftest import run_cli
+from tests.factories import earn, enroll, make_partner
+
+
+def test_partners_create_and_clients_create_admin_print_credentials_once(database_url):
+    created = run_cli(
+        database_url,
+        "partners",
+        "create",
+        "--name",
+        "CLI Café",
+        "--currency",
+        "EUR",
+        "--issue-price",
+        "0.010",
+        "--redeem-price",
+        "0.008",
+        "--earn-rate",
+        "1",
+    )
+    assert created.returncode == 0, created.stderr
+    body = json.loads(created.stdout)
+    assert set(body) == {"partner_id", "name", "client_id", "client_secret"}
+    again = run_cli(
+        database_url,
+        "partners",
+        "create",
+        "--name",
+        "CLI Café",
+        "--currency",
+        "EUR",
+        "--issue-price",
+        "0.010",
+        "--redeem-price",
+        "0.008",
+        "--earn-rate",
+        "1",
+    )
+    assert again.returncode == 2 and "exists" in again.stdout
+    admin = run_cli(database_url, "clients", "create-admin", "--name", "ops")
+    assert admin.returncode == 0
+    assert "partner_id" not in json.loads(admin.stdout)
+    status = run_cli(database_url, "db", "status")
+    assert status.returncode == 0 and "latest" in status.stdout
+
+
+async def test_audit_prints_each_violation_and_fails(db, database_url):
+    cafe = await make_partner(db)
+    member = await enroll(db, cafe)
+    await earn(db, cafe, member.member_number, "10")
+    clean = run_cli(database_url, "audit")
+    assert clean.returncode == 0 and "all hold" in clean.stdout
+    # Corrupt the books the way a bug would: a wallet balance changed outside the ledger.
+    async with db.sessions() as session:
+        await session.execute(
+            text("UPDATE wallets SET balance = balance + 7 WHERE member_id = :m"), {"m": member.id}
+        )
+        await session.commit()
+    try:
+        broken = run_cli(database_url, "audit")
+        assert broken.returncode == 1
+        assert f"member {member.id}: wallet says" in broken.stdout
+        assert "VIOLATION" in broken.stdout
+    finally:
+        async with db.sessions() as session:
+            await session.execute(
+                text("UPDATE wallets SET balance = balance - 7 WHERE member_id = :m"), {"m": member.id}
+            )
+            await session.commit()
+
+
+async def test_demo_seeds_an_empty_database_once(database_url, tmp_path):
+    from shared.database import drop_database, recreate_database
+    from shared.migrate import upgrade_to_head
+
+    url = await recreate_database(database_url, "coalition_demo_test")
+    try:
+        await upgrade_to_head(url)
+        seeded = run_cli(url, "demo", COALITION_DATA_DIR=str(tmp_path))
+        assert seeded.returncode == 0, seeded.stderr
+        demo = json.loads((tmp_path / "demo.json").read_text())
+        assert [p["name"] for p in demo["partners"]] == [
+            "Café Lumen",
+            "SkyBridge Airlines",
+            "Pageturner Books",
+        ]
+        assert demo["admin"]["client_secret"] and len(demo["members"]) == 3
+        assert "/oauth/token" in demo["try"] and "Authorization: Bearer" in demo["try"]
+        assert (tmp_path / "demo.json").stat().st_mode & 0o077 == 0
+        again = run_cli(url, "demo", COALITION_DATA_DIR=str(tmp_path))
+        assert again.returncode == 0 and "has data already" in again.stdout
+        audit = run_cli(url, "audit")
+        assert audit.returncode == 0, audit.stdout
+    finally:
+        await drop_database(database_url, "coalition_demo_test")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -24,7 +25,7 @@ from services.partners.schema import Partner, PartnersMutation, PartnersQuery
 from shared.errors import AccessError, DomainError
 from shared.graphql_types import SCALAR_MAP, GraphQLInfo, Node
 from shared.ids import from_global_id
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 
 @strawberry.type
@@ -68,26 +69,40 @@ Mutation = merge_types("Mutation", (PartnersMutation, MembersMutation, LedgerMut
 
 
 def _should_mask(error: GraphQLError) -> bool:
-    """Only errors we raised on purpose reach clients; anything else may leak internals."""
+    """Only a resolver's unexpected exception is hidden: it may carry internals. Errors about the
+    request itself (syntax, validation, a variable a scalar refused) say what to fix."""
     original = error.original_error
-    if original is None:  # syntax, validation and limit errors from graphql-core itself
+    if original is None or isinstance(original, AccessError | DomainError | GraphQLError):
         return False
-    return not isinstance(original, AccessError | DomainError)
+    return error.path is not None
+
+
+def _limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """The depth and alias rules, built once per schema.
+
+    The limiter extensions create their rule classes in __init__; created per request (the
+    factory pattern), every request would bring new classes and the validation cache, keyed on
+    the rules, would never hit. So the classes are made here and each request only adds them.
+    """
+    return [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
 
 
 def build_schema() -> strawberry.Schema:
     settings = get_settings()
+    rules = _limit_rules(settings)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         types=[Partner, Member],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
         ],

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadclient import Connection
-from services.ledger import accounts
-from services.ledger.models import AccountKind
+from services.ledger.idempotency import CLAIM
 from services.ledger.service import EARN_SQL
+from services.members import service as members
+from services.partners import service as partners
 from shared import clock
 from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
@@ -105,12 +105,15 @@ async def _graphql_run(
 
 
 async def _raw_run(
-    url: str, partner_id: int, issuance: int, member_ids: list[int], concurrency: int, seconds: float
+    url: str,
+    partner_id: int,
+    client_id: str,
+    member_ids: list[tuple[int, str]],
+    concurrency: int,
+    seconds: float,
 ) -> tuple[list[float], float]:
-    """The same statements the service runs per earn, in one transaction, without the gateway."""
-    compiled = EARN_SQL.compile(dialect=asyncpg_dialect.dialect())
-    earn_sql = str(compiled)
-    order = compiled.positiontup
+    """The statements the service runs per earn, in one transaction, on plain asyncpg: the
+    partner's terms, the member lookup, the earn statement and the idempotency claim."""
     dsn, kwargs = _asyncpg_dsn(url)
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency, **kwargs)
     latencies: list[float] = []
@@ -123,35 +126,30 @@ async def _raw_run(
         async with pool.acquire() as conn:
             while time.perf_counter() < deadline:
                 n += 1
-                member_id = member_ids[(index + n) % len(member_ids)]
+                member_id, number = member_ids[(index + n) % len(member_ids)]
                 started = time.perf_counter()
                 async with conn.transaction():
-                    await conn.fetchrow(
-                        "SELECT m.id, e.id IS NOT NULL FROM members m LEFT JOIN enrollments e ON "
-                        "e.member_id = m.id AND e.partner_id = $2 WHERE m.id = $1",
-                        member_id,
-                        partner_id,
+                    await partners.PARTNERS.fetch(conn, ids=[partner_id])
+                    await members.MEMBER_AT_PARTNER.fetchrow(conn, n=number, p=partner_id)
+                    await EARN_SQL.fetchrow(
+                        conn,
+                        p=partner_id,
+                        m=member_id,
+                        order_id=f"r-{index}-{n}",
+                        amount=Decimal("12.90"),
+                        currency="EUR",
+                        points=12,
+                        occurred=now,
+                        available=now,
+                        expires=later,
                     )
-                    await conn.fetchrow("SELECT * FROM partners WHERE id = $1", partner_id)
-                    params = {
-                        "p": partner_id,
-                        "m": member_id,
-                        "order_id": f"r-{index}-{n}",
-                        "amount": Decimal("12.90"),
-                        "currency": "EUR",
-                        "points": 12,
-                        "occurred": now,
-                        "available": now,
-                        "expires": later,
-                        "issuance": issuance,
-                    }
-                    await conn.fetchrow(earn_sql, *[params[k] for k in order])
-                    await conn.execute(
-                        "INSERT INTO idempotency_keys (client_id, key, operation, request_hash, response)"
-                        " VALUES ($1, $2, 'recordPurchase', 'h', '{}'::jsonb)"
-                        " ON CONFLICT (client_id, key) DO NOTHING",
-                        "raw",
-                        f"r-{index}-{n}",
+                    await CLAIM.fetchval(
+                        conn,
+                        client=client_id,
+                        key=f"r-{index}-{n}",
+                        operation="recordPurchase",
+                        hash="h",
+                        response="{}",
                     )
                 latencies.append(time.perf_counter() - started)
 
@@ -174,9 +172,7 @@ async def main() -> None:
     await upgrade_to_head(url)
     db = Database(url, pool_size=4)
     partner = await make_partner(db, name=f"Bench {uuid.uuid4().hex[:6]}")
-    members = [await enroll(db, partner) for _ in range(args.members)]
-    async with db.sessions() as session:
-        issuance = await accounts.partner_account(session, partner.id, AccountKind.PARTNER_ISSUANCE)
+    enrolled = [await enroll(db, partner) for _ in range(args.members)]
     await db.dispose()
 
     port = _free_port()
@@ -202,7 +198,7 @@ async def main() -> None:
             data={"grant_type": "client_credentials"},
             auth=(partner.client_id, partner.client_secret),
         ).json()["access_token"]
-        numbers = [m.member_number for m in members]
+        numbers = [m.member_number for m in enrolled]
         print(
             f"concurrency {args.concurrency}, {args.seconds:.0f}s each, {args.workers} server workers, "
             f"{os.cpu_count()} cores"
@@ -213,7 +209,12 @@ async def main() -> None:
         server.terminate()
         server.wait(timeout=10)
     r_lat, r_elapsed = await _raw_run(
-        url, partner.id, issuance, [m.id for m in members], args.concurrency, args.seconds
+        url,
+        partner.id,
+        partner.client_id,
+        [(m.id, m.member_number) for m in enrolled],
+        args.concurrency,
+        args.seconds,
     )
     graphql_rate = _report("graphql", g_lat, g_elapsed)
     raw_rate = _report("raw", r_lat, r_elapsed)

@@ -42,6 +42,12 @@ class DomainError(Exception):
         return cls([UserError(code=code, field=field, message=message)])
 
 
+class InputError(DomainError):
+    """A problem with the request itself, found only once its transaction began (a currency the
+    partner does not trade in). Never stored against an idempotency key: the caller fixes the
+    input and retries with the same key."""
+
+
 class AccessError(Exception):
     code = "FORBIDDEN"
 

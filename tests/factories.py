@@ -88,16 +88,15 @@ async def earn(
     currency: str = "EUR",
     occurred_at: datetime | None = None,
 ) -> ledger.Outcome:
-    async with db.sessions() as session:
-        return await ledger.record_purchase(
-            session,
-            partner.principal,
-            idempotency_key=key if key is not None else unique("key"),
-            member_number=member_number,
-            order_id=order_id if order_id is not None else unique("order"),
-            amount=Money(Decimal(amount), currency),
-            occurred_at=occurred_at,
-        )
+    return await ledger.record_purchase(
+        db,
+        partner.principal,
+        idempotency_key=key if key is not None else unique("key"),
+        member_number=member_number,
+        order_id=order_id if order_id is not None else unique("order"),
+        amount=Money(Decimal(amount), currency),
+        occurred_at=occurred_at,
+    )
 
 
 async def redeem(
@@ -109,15 +108,14 @@ async def redeem(
     order_id: str | None = None,
     key: str | None = None,
 ) -> ledger.Outcome:
-    async with db.sessions() as session:
-        return await ledger.redeem_points(
-            session,
-            partner.principal,
-            idempotency_key=key if key is not None else unique("key"),
-            member_number=member_number,
-            points=points,
-            order_id=order_id if order_id is not None else unique("order"),
-        )
+    return await ledger.redeem_points(
+        db,
+        partner.principal,
+        idempotency_key=key if key is not None else unique("key"),
+        member_number=member_number,
+        points=points,
+        order_id=order_id if order_id is not None else unique("order"),
+    )
 
 
 async def reverse(
@@ -129,26 +127,24 @@ async def reverse(
     key: str | None = None,
     currency: str = "EUR",
 ) -> ledger.Outcome:
-    async with db.sessions() as session:
-        return await ledger.reverse_purchase(
-            session,
-            partner.principal,
-            idempotency_key=key if key is not None else unique("key"),
-            order_id=order_id,
-            amount=Money(Decimal(amount), currency) if amount is not None else None,
-        )
+    return await ledger.reverse_purchase(
+        db,
+        partner.principal,
+        idempotency_key=key if key is not None else unique("key"),
+        order_id=order_id,
+        amount=Money(Decimal(amount), currency) if amount is not None else None,
+    )
 
 
 async def cancel(
     db: Database, partner: SeededPartner, redemption_id: str, *, key: str | None = None
 ) -> ledger.Outcome:
-    async with db.sessions() as session:
-        return await ledger.cancel_redemption(
-            session,
-            partner.principal,
-            idempotency_key=key if key is not None else unique("key"),
-            redemption_id=redemption_id,
-        )
+    return await ledger.cancel_redemption(
+        db,
+        partner.principal,
+        idempotency_key=key if key is not None else unique("key"),
+        redemption_id=redemption_id,
+    )
 
 
 async def balance(db: Database, member_id: int) -> ledger_queries.Balance:

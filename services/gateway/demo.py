@@ -124,26 +124,24 @@ async def _seed(db: Database) -> dict[str, Any]:
             )
             await session.commit()
         for n, (who, amount) in enumerate([(cafe, "42.50"), (books, "120.00"), (airline, "310.00")]):
-            async with db.sessions() as session:
-                await ledger.record_purchase(
-                    session,
-                    who,
-                    idempotency_key=f"demo-{name}-{n}",
-                    member_number=member.member_number,
-                    order_id=f"demo-{index}-{n}",
-                    amount=Money(Decimal(amount), "EUR"),
-                    occurred_at=now - timedelta(days=20 - n),
-                )
+            await ledger.record_purchase(
+                db,
+                who,
+                idempotency_key=f"demo-{name}-{n}",
+                member_number=member.member_number,
+                order_id=f"demo-{index}-{n}",
+                amount=Money(Decimal(amount), "EUR"),
+                occurred_at=now - timedelta(days=20 - n),
+            )
         if spend:
-            async with db.sessions() as session:
-                await ledger.redeem_points(
-                    session,
-                    airline,
-                    idempotency_key=f"demo-{name}-redeem",
-                    member_number=member.member_number,
-                    points=spend,
-                    order_id=f"demo-r-{index}",
-                )
+            await ledger.redeem_points(
+                db,
+                airline,
+                idempotency_key=f"demo-{name}-redeem",
+                member_number=member.member_number,
+                points=spend,
+                order_id=f"demo-r-{index}",
+            )
         out["members"].append({"name": name, "member_number": member.member_number})
 
     base = get_settings().issuer

@@ -22,6 +22,7 @@ from services.members import service as members
 from services.members.schema import Member, MembersMutation, MembersQuery
 from services.partners import service as partners
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery
+from shared import sql
 from shared.errors import AccessError, DomainError
 from shared.graphql_types import SCALAR_MAP, GraphQLInfo, Node
 from shared.ids import from_global_id
@@ -42,8 +43,8 @@ class GatewayQuery:
         principal = info.context.principal
         partner = None
         if principal.partner_id is not None:
-            async with info.context.session() as session:
-                view = await partners.get_partner(session, principal.partner_id)
+            async with sql.connection(info.context.db) as conn:
+                view = await partners.get_partner(conn, principal.partner_id)
             partner = Partner.of(view) if view else None
         return Viewer(client_id=principal.client_id, scopes=sorted(principal.scopes), partner=partner)
 
@@ -54,10 +55,11 @@ class GatewayQuery:
             return None
         type_name, local_id = decoded
         principal = info.context.principal
+        if type_name == "Partner" and (principal.is_admin or principal.partner_id == local_id):
+            async with sql.connection(info.context.db) as conn:
+                view = await partners.get_partner(conn, local_id)
+            return Partner.of(view) if view else None
         async with info.context.session() as session:
-            if type_name == "Partner" and (principal.is_admin or principal.partner_id == local_id):
-                view = await partners.get_partner(session, local_id)
-                return Partner.of(view) if view else None
             if type_name == "Member":
                 member = await members.find_member_by_id(session, principal, local_id)
                 return Member.of(member) if member else None

@@ -1,15 +1,12 @@
-"""Ledger accounts: opening them, and finding a partner's accounts without a query per posting.
-
-A partner's account ids never change once opened, so they are cached per process; member
-wallets are read under their row lock on every operation anyway.
-"""
+"""Ledger accounts: one wallet per member; issuance, redemption and breakage per partner."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.models import Account, AccountKind
+from shared.sql import Connection, Sql
 
 PARTNER_ACCOUNT_KINDS = (
     AccountKind.PARTNER_ISSUANCE,
@@ -17,8 +14,9 @@ PARTNER_ACCOUNT_KINDS = (
     AccountKind.PARTNER_BREAKAGE,
 )
 
-# Keyed by database too: tests and benches may talk to more than one database in a process.
-_partner_accounts: dict[tuple[str, int, str], int] = {}
+PARTNER_ACCOUNT = Sql(
+    "SELECT id FROM ledger_accounts WHERE kind = :kind AND partner_id = :p AND member_id IS NULL"
+)
 
 
 async def open_partner_accounts(session: AsyncSession, partner_id: int) -> None:
@@ -31,24 +29,15 @@ async def open_wallet(session: AsyncSession, member_id: int) -> None:
     """Every member gets a wallet account and wallet row at creation, in the same transaction."""
     await session.execute(
         text(
-            "WITH a AS (INSERT INTO ledger_accounts (kind, member_id) VALUES (:kind, :m) "
-            "RETURNING id) INSERT INTO wallets (member_id, account_id) SELECT CAST(:m AS bigint), id FROM a"
+            "WITH a AS (INSERT INTO ledger_accounts (kind, member_id) VALUES (:kind, :m) RETURNING id)"
+            " INSERT INTO wallets (member_id, account_id) SELECT CAST(:m AS bigint), id FROM a"
         ),
         {"kind": AccountKind.MEMBER_WALLET, "m": member_id},
     )
 
 
-async def partner_account(session: AsyncSession, partner_id: int, kind: str) -> int:
-    database = str(session.bind.url) if session.bind is not None else ""
-    cached = _partner_accounts.get((database, partner_id, kind))
-    if cached is not None:
-        return cached
-    rows = await session.execute(
-        select(Account.kind, Account.id).where(Account.partner_id == partner_id, Account.member_id.is_(None))
-    )
-    found = {k: i for k, i in rows.all()}
-    if kind not in found:
+async def partner_account(conn: Connection, partner_id: int, kind: str) -> int:
+    account_id = await PARTNER_ACCOUNT.fetchval(conn, kind=kind, p=partner_id)
+    if account_id is None:
         raise LookupError(f"partner {partner_id} has no {kind} account")
-    for k, i in found.items():
-        _partner_accounts[(database, partner_id, k)] = i
-    return found[kind]
+    return int(account_id)

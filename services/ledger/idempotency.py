@@ -16,15 +16,32 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asyncpg.exceptions import DeadlockDetectedError, SerializationError
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
-from shared.errors import DomainError, UserError
+from shared.database import Database
+from shared.errors import DomainError, InputError, UserError
+from shared.sql import Connection, Sql, connection
 
 Response = dict[str, Any]
 MAX_ATTEMPTS = 4
+
+# A racing writer took a natural key (the next attempt sees it committed), or the database
+# broke a deadlock or a serialization conflict: running again is the remedy for all three.
+RETRYABLE = (
+    asyncpg.UniqueViolationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+CLAIM = Sql(
+    "INSERT INTO idempotency_keys (client_id, key, operation, request_hash, response)"
+    " VALUES (:client, :key, :operation, :hash, CAST(:response AS jsonb))"
+    " ON CONFLICT (client_id, key) DO NOTHING RETURNING 1"
+)
+STORED = Sql(
+    "SELECT request_hash, response::text AS response FROM idempotency_keys"
+    " WHERE client_id = :client AND key = :key"
+)
 
 
 def fingerprint(operation: str, request: dict[str, Any]) -> str:
@@ -32,77 +49,65 @@ def fingerprint(operation: str, request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
-
-
-def _is_retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True  # a racing writer took a natural key; the next attempt sees it committed
-    original = getattr(exc.orig, "__cause__", None) or exc.orig
-    state = getattr(exc.orig, "sqlstate", None) or getattr(original, "sqlstate", None)
-    return isinstance(original, DeadlockDetectedError | SerializationError) or (state in RETRYABLE_SQLSTATES)
-
-
 async def run_idempotent(
-    session: AsyncSession,
+    db: Database,
     *,
     client_id: str,
     key: str,
     operation: str,
     request: dict[str, Any],
-    work: Callable[[], Awaitable[Response]],
+    work: Callable[[Connection], Awaitable[Response]],
 ) -> Response:
-    """Runs `work` in a transaction of its own and returns `{"ok": …}` or `{"errors": […]}`.
+    """Runs `work` in a transaction of its own; returns `{"ok": …}` or `{"errors": […]}`.
 
     `work` must raise DomainError before writing anything, so that an error answer is stored
-    without a partial write beside it.
+    without a partial write beside it; an InputError is answered without being stored.
     """
     request_hash = fingerprint(operation, request)
-    for attempt in range(MAX_ATTEMPTS):
-        try:
+    async with connection(db) as conn:
+        for attempt in range(MAX_ATTEMPTS):
+            transaction = conn.transaction()
+            await transaction.start()
             try:
-                response: Response = {"ok": await work()}
-            except DomainError as exc:
-                response = {"errors": [e.as_dict() for e in exc.errors]}
-            claimed = await session.scalar(
-                text(
-                    "INSERT INTO idempotency_keys (client_id, key, operation, request_hash, response)"
-                    " VALUES (:c, :k, :o, :h, CAST(:r AS jsonb))"
-                    " ON CONFLICT (client_id, key) DO NOTHING RETURNING 1"
-                ),
-                {
-                    "c": client_id,
-                    "k": key,
-                    "o": operation,
-                    "h": request_hash,
-                    "r": json.dumps(response, default=str),
-                },
-            )
-            if claimed:
-                await session.commit()
-                return response
-            await session.rollback()
-            return await _replay(session, client_id, key, request_hash)
-        except DBAPIError as exc:
-            await session.rollback()
-            if attempt == MAX_ATTEMPTS - 1 or not _is_retryable(exc):
+                try:
+                    response: Response = {"ok": await work(conn)}
+                except InputError as exc:
+                    await transaction.rollback()
+                    return {"errors": [e.as_dict() for e in exc.errors]}
+                except DomainError as exc:
+                    response = {"errors": [e.as_dict() for e in exc.errors]}
+                claimed = await CLAIM.fetchval(
+                    conn,
+                    client=client_id,
+                    key=key,
+                    operation=operation,
+                    hash=request_hash,
+                    response=json.dumps(response, default=str),
+                )
+            except RETRYABLE:
+                await transaction.rollback()
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+                continue
+            except BaseException:
+                await transaction.rollback()
                 raise
+            if claimed:
+                await transaction.commit()
+                return response
+            await transaction.rollback()
+            return await _replay(conn, client_id, key, request_hash)
     raise AssertionError("unreachable")
 
 
-async def _replay(session: AsyncSession, client_id: str, key: str, request_hash: str) -> Response:
-    row = (
-        await session.execute(
-            text("SELECT request_hash, response FROM idempotency_keys WHERE client_id = :c AND key = :k"),
-            {"c": client_id, "k": key},
-        )
-    ).one()
-    await session.rollback()
-    if row.request_hash != request_hash:
+async def _replay(conn: Connection, client_id: str, key: str, request_hash: str) -> Response:
+    row = await STORED.fetchrow(conn, client=client_id, key=key)
+    assert row is not None, "a key that blocked our claim must exist once its writer committed"
+    if row["request_hash"] != request_hash:
         reused = UserError(
             code="IDEMPOTENCY_KEY_REUSED",
             field="idempotencyKey",
             message="this idempotencyKey was used before with a different request",
         )
         return {"errors": [reused.as_dict()]}
-    return dict(row.response)
+    return json.loads(row["response"])

@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.ledger import accounts
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
+from shared.sql import Connection, Sql
 
 
 @dataclass(frozen=True)
@@ -32,18 +30,62 @@ class LotShare:
     points: int
 
 
-async def lock_wallet(session: AsyncSession, member_id: int) -> WalletState:
-    row = (
-        await session.execute(
-            text("SELECT account_id, balance, debt FROM wallets WHERE member_id = :m FOR UPDATE"),
-            {"m": member_id},
-        )
-    ).one()
-    return WalletState(row.account_id, row.balance, row.debt)
+LOCK_WALLET = Sql("SELECT account_id, balance, debt FROM wallets WHERE member_id = :m FOR UPDATE")
+
+POST_ENTRY = Sql(
+    "WITH e AS (INSERT INTO journal_entries"
+    " (kind, member_id, partner_id, points, order_id, related_entry_id, occurred_at)"
+    " VALUES (:kind, :m, :p, :points, :order_id, :related, :at) RETURNING id),"
+    " p AS (INSERT INTO postings (entry_id, account_id, amount)"
+    " SELECT e.id, x.account_id, x.amount FROM e,"
+    " unnest(CAST(:accounts AS bigint[]), CAST(:amounts AS bigint[])) AS x(account_id, amount))"
+    " SELECT id FROM e"
+)
+
+MOVE_LOTS = Sql(
+    "WITH x AS (SELECT * FROM unnest(CAST(:lots AS bigint[]), CAST(:issuers AS bigint[]),"
+    " CAST(:points AS bigint[])) AS x(lot_id, issuer, points)),"
+    " c AS (INSERT INTO lot_consumptions (entry_id, lot_id, member_id, kind, points,"
+    " issuing_partner_id, counterparty_partner_id, occurred_at)"
+    " SELECT CAST(:entry AS bigint), lot_id, CAST(:m AS bigint), CAST(:kind AS text), points,"
+    " issuer, CAST(:cp AS bigint), CAST(:at AS timestamptz) FROM x)"
+    " UPDATE lots SET remaining = lots.remaining - x.points FROM x WHERE lots.id = x.lot_id"
+)
+
+CHANGE_WALLET = Sql(
+    "UPDATE wallets SET balance = balance + :balance, debt = debt + :debt WHERE member_id = :m"
+)
+
+SPENDABLE = """
+SELECT id, issuing_partner_id, remaining FROM (
+  SELECT id, issuing_partner_id, remaining, available_at, expires_at,
+         sum(remaining) OVER (ORDER BY available_at > :now, expires_at, id) AS running
+  FROM lots
+  WHERE member_id = :m AND remaining > 0 AND expires_at > :now AND expired_at IS NULL
+    AND id <> :exclude {pending}
+) s
+WHERE running - remaining < :needed
+ORDER BY available_at > :now, expires_at, id
+"""
+SPENDABLE_AVAILABLE = Sql(SPENDABLE.format(pending="AND available_at <= :now"))
+SPENDABLE_ANY = Sql(SPENDABLE.format(pending=""))
+
+OPEN_DEBTS = Sql(
+    "SELECT id, creditor_partner_id, remaining FROM member_debts"
+    " WHERE member_id = :m AND remaining > 0 ORDER BY id FOR UPDATE"
+)
+REPAY_DEBT = Sql("UPDATE member_debts SET remaining = remaining - :points WHERE id = :id")
+MARK_EXPIRED = Sql("UPDATE lots SET expired_at = :at WHERE id = ANY(CAST(:ids AS bigint[]))")
+
+
+async def lock_wallet(conn: Connection, member_id: int) -> WalletState:
+    row = await LOCK_WALLET.fetchrow(conn, m=member_id)
+    assert row is not None, f"member {member_id} has no wallet"
+    return WalletState(row["account_id"], row["balance"], row["debt"])
 
 
 async def post_entry(
-    session: AsyncSession,
+    conn: Connection,
     *,
     kind: str,
     member_id: int,
@@ -59,34 +101,23 @@ async def post_entry(
         raise AssertionError(f"unbalanced {kind} entry: {postings}")
     postings = [(account, amount) for account, amount in postings if amount != 0]
     return int(
-        await session.scalar(
-            text(
-                "WITH e AS (INSERT INTO journal_entries"
-                " (kind, member_id, partner_id, points, order_id, related_entry_id, occurred_at)"
-                " VALUES (:kind, :m, :p, :points, :order_id, :related, :at) RETURNING id),"
-                " p AS (INSERT INTO postings (entry_id, account_id, amount)"
-                " SELECT e.id, x.account_id, x.amount FROM e,"
-                " unnest(CAST(:accounts AS bigint[]), CAST(:amounts AS bigint[]))"
-                " AS x(account_id, amount))"
-                " SELECT id FROM e"
-            ),
-            {
-                "kind": kind,
-                "m": member_id,
-                "p": partner_id,
-                "points": points,
-                "order_id": order_id,
-                "related": related_entry_id,
-                "at": occurred_at,
-                "accounts": [a for a, _ in postings],
-                "amounts": [x for _, x in postings],
-            },
+        await POST_ENTRY.fetchval(
+            conn,
+            kind=kind,
+            m=member_id,
+            p=partner_id,
+            points=points,
+            order_id=order_id,
+            related=related_entry_id,
+            at=occurred_at,
+            accounts=[a for a, _ in postings],
+            amounts=[x for _, x in postings],
         )
     )
 
 
 async def move_lots(
-    session: AsyncSession,
+    conn: Connection,
     *,
     entry_id: int,
     member_id: int,
@@ -99,39 +130,26 @@ async def move_lots(
     shares = [s for s in shares if s.points != 0]
     if not shares:
         return
-    await session.execute(
-        text(
-            "WITH x AS (SELECT * FROM unnest(CAST(:lots AS bigint[]), CAST(:issuers AS bigint[]),"
-            " CAST(:points AS bigint[])) AS x(lot_id, issuer, points)),"
-            " c AS (INSERT INTO lot_consumptions (entry_id, lot_id, member_id, kind, points,"
-            " issuing_partner_id, counterparty_partner_id, occurred_at)"
-            " SELECT CAST(:entry AS bigint), lot_id, CAST(:m AS bigint), CAST(:kind AS text), points,"
-            " issuer, CAST(:cp AS bigint), CAST(:at AS timestamptz) FROM x)"
-            " UPDATE lots SET remaining = lots.remaining - x.points FROM x WHERE lots.id = x.lot_id"
-        ),
-        {
-            "lots": [s.lot_id for s in shares],
-            "issuers": [s.issuing_partner_id for s in shares],
-            "points": [s.points for s in shares],
-            "entry": entry_id,
-            "m": member_id,
-            "kind": kind,
-            "cp": counterparty_partner_id,
-            "at": occurred_at,
-        },
+    await MOVE_LOTS.execute(
+        conn,
+        lots=[s.lot_id for s in shares],
+        issuers=[s.issuing_partner_id for s in shares],
+        points=[s.points for s in shares],
+        entry=entry_id,
+        m=member_id,
+        kind=kind,
+        cp=counterparty_partner_id,
+        at=occurred_at,
     )
 
 
-async def change_wallet(session: AsyncSession, member_id: int, *, balance: int = 0, debt: int = 0) -> None:
+async def change_wallet(conn: Connection, member_id: int, *, balance: int = 0, debt: int = 0) -> None:
     if balance or debt:
-        await session.execute(
-            text("UPDATE wallets SET balance = balance + :b, debt = debt + :d WHERE member_id = :m"),
-            {"b": balance, "d": debt, "m": member_id},
-        )
+        await CHANGE_WALLET.execute(conn, balance=balance, debt=debt, m=member_id)
 
 
 async def spendable_lots(
-    session: AsyncSession,
+    conn: Connection,
     member_id: int,
     needed: int,
     now: datetime,
@@ -146,33 +164,19 @@ async def spendable_lots(
     """
     if needed <= 0:
         return []
-    pending_clause = "" if include_pending else " AND available_at <= :now"
-    rows = (
-        await session.execute(
-            text(
-                "SELECT id, issuing_partner_id, remaining, running FROM ("
-                " SELECT id, issuing_partner_id, remaining, available_at, expires_at,"
-                " sum(remaining) OVER (ORDER BY available_at > :now, expires_at, id) AS running"
-                " FROM lots WHERE member_id = :m AND remaining > 0 AND expires_at > :now"
-                " AND expired_at IS NULL AND id <> :exclude"
-                + pending_clause
-                + ") s WHERE running - remaining < :needed"
-                " ORDER BY available_at > :now, expires_at, id"
-            ),
-            {"m": member_id, "now": now, "needed": needed, "exclude": exclude_lot or 0},
-        )
-    ).all()
+    query = SPENDABLE_ANY if include_pending else SPENDABLE_AVAILABLE
+    rows = await query.fetch(conn, m=member_id, now=now, needed=needed, exclude=exclude_lot or 0)
     shares: list[LotShare] = []
     left = needed
     for row in rows:
-        take = min(row.remaining, left)
-        shares.append(LotShare(row.id, row.issuing_partner_id, take))
+        take = min(row["remaining"], left)
+        shares.append(LotShare(row["id"], row["issuing_partner_id"], take))
         left -= take
     return shares
 
 
 async def repay_debt(
-    session: AsyncSession,
+    conn: Connection,
     *,
     member_id: int,
     entry_id: int,
@@ -180,60 +184,45 @@ async def repay_debt(
     sources: list[LotShare],
     occurred_at: datetime,
 ) -> int:
-    """Uses newly credited points (`sources`, positive) to repay open debts oldest first.
+    """Uses newly credited points (`sources`) to repay open debts, oldest first.
 
     The wallet balance does not change: the debt was already a negative balance. Returns the
     points repaid.
     """
-    available = [s for s in sources if s.points > 0]
-    if debt <= 0 or not available:
+    pool = [[s, s.points] for s in sources if s.points > 0]
+    if debt <= 0 or not pool:
         return 0
-    debts = (
-        await session.execute(
-            text(
-                "SELECT id, creditor_partner_id, remaining FROM member_debts"
-                " WHERE member_id = :m AND remaining > 0 ORDER BY id FOR UPDATE"
-            ),
-            {"m": member_id},
-        )
-    ).all()
     repaid = 0
-    source_index, source_left = 0, available[0].points
-    for debt_row in debts:
-        owed = debt_row.remaining
-        taken_for_debt = 0
-        while owed > 0 and source_index < len(available):
-            take = min(owed, source_left)
-            source = available[source_index]
+    for debt_row in await OPEN_DEBTS.fetch(conn, m=member_id):
+        owed, shares = debt_row["remaining"], []
+        for item in pool:
+            source, left = item
+            take = min(owed, left)
+            if take > 0:
+                shares.append(LotShare(source.lot_id, source.issuing_partner_id, take))
+                item[1] -= take
+                owed -= take
+        taken = sum(s.points for s in shares)
+        if taken:
             await move_lots(
-                session,
+                conn,
                 entry_id=entry_id,
                 member_id=member_id,
                 kind=ConsumptionKind.DEBT_REPAYMENT,
-                counterparty_partner_id=debt_row.creditor_partner_id,
-                shares=[LotShare(source.lot_id, source.issuing_partner_id, take)],
+                counterparty_partner_id=debt_row["creditor_partner_id"],
+                shares=shares,
                 occurred_at=occurred_at,
             )
-            owed -= take
-            taken_for_debt += take
-            source_left -= take
-            if source_left == 0:
-                source_index += 1
-                source_left = available[source_index].points if source_index < len(available) else 0
-        if taken_for_debt:
-            await session.execute(
-                text("UPDATE member_debts SET remaining = remaining - :t WHERE id = :id"),
-                {"t": taken_for_debt, "id": debt_row.id},
-            )
-            repaid += taken_for_debt
-        if source_index >= len(available):
+            await REPAY_DEBT.execute(conn, points=taken, id=debt_row["id"])
+            repaid += taken
+        if all(left == 0 for _, left in pool):
             break
-    await change_wallet(session, member_id, debt=-repaid)
+    await change_wallet(conn, member_id, debt=-repaid)
     return repaid
 
 
 async def expire_lots_now(
-    session: AsyncSession,
+    conn: Connection,
     *,
     member_id: int,
     wallet_account_id: int,
@@ -247,9 +236,9 @@ async def expire_lots_now(
             by_issuer.setdefault(lot.issuing_partner_id, []).append(lot)
     for issuer, issuer_lots in sorted(by_issuer.items()):
         points = sum(lot.points for lot in issuer_lots)
-        breakage = await accounts.partner_account(session, issuer, AccountKind.PARTNER_BREAKAGE)
+        breakage = await accounts.partner_account(conn, issuer, AccountKind.PARTNER_BREAKAGE)
         entry_id = await post_entry(
-            session,
+            conn,
             kind=EntryKind.EXPIRE,
             member_id=member_id,
             partner_id=issuer,
@@ -258,7 +247,7 @@ async def expire_lots_now(
             postings=[(wallet_account_id, -points), (breakage, points)],
         )
         await move_lots(
-            session,
+            conn,
             entry_id=entry_id,
             member_id=member_id,
             kind=ConsumptionKind.EXPIRY,
@@ -266,8 +255,5 @@ async def expire_lots_now(
             shares=issuer_lots,
             occurred_at=occurred_at,
         )
-        await session.execute(
-            text("UPDATE lots SET expired_at = :at WHERE id = ANY(CAST(:ids AS bigint[]))"),
-            {"at": occurred_at, "ids": [lot.lot_id for lot in issuer_lots]},
-        )
-        await change_wallet(session, member_id, balance=-points)
+        await MARK_EXPIRED.execute(conn, at=occurred_at, ids=[lot.lot_id for lot in issuer_lots])
+        await change_wallet(conn, member_id, balance=-points)

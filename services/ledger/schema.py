@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -11,7 +12,7 @@ import strawberry
 from services.ledger import queries, service
 from services.partners import service as partners
 from services.partners.schema import Partner
-from shared import clock
+from shared import clock, sql
 from shared.errors import DomainError
 from shared.graphql_types import (
     GraphQLInfo,
@@ -80,8 +81,8 @@ class Transaction(Node):
             from strawberry.dataloader import DataLoader
 
             async def load(ids: list[int]) -> list[Partner | None]:
-                async with info.context.session() as session:
-                    found = await partners.get_partners(session, ids)
+                async with sql.connection(info.context.db) as conn:
+                    found = await partners.get_partners(conn, ids)
                 return [Partner.of(found[i]) if i in found else None for i in ids]
 
             loader = info.context.loaders["partner"] = DataLoader(load_fn=load)
@@ -171,23 +172,29 @@ class CancelRedemptionPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+async def _outcome(operation: Awaitable[service.Outcome]) -> service.Outcome:
+    """The service's answer; input refused before any transaction becomes userErrors too."""
+    try:
+        return await operation
+    except DomainError as exc:
+        return service.Outcome(result=None, errors=exc.errors)
+
+
 @strawberry.type
 class LedgerMutation:
     @strawberry.mutation(description="Points for a purchase at the calling partner.")
     async def record_purchase(self, info: GraphQLInfo, input: RecordPurchaseInput) -> RecordPurchasePayload:
-        async with info.context.session() as session:
-            try:
-                outcome = await service.record_purchase(
-                    session,
-                    info.context.principal,
-                    idempotency_key=input.idempotency_key,
-                    member_number=input.member_number,
-                    order_id=input.order_id,
-                    amount=input.amount.to_domain(),
-                    occurred_at=input.occurred_at,
-                )
-            except DomainError as exc:
-                return RecordPurchasePayload(user_errors=user_errors(exc.errors))
+        outcome = await _outcome(
+            service.record_purchase(
+                info.context.db,
+                info.context.principal,
+                idempotency_key=input.idempotency_key,
+                member_number=input.member_number,
+                order_id=input.order_id,
+                amount=input.amount.to_domain(),
+                occurred_at=input.occurred_at,
+            )
+        )
         if outcome.result is None:
             return RecordPurchasePayload(user_errors=user_errors(outcome.errors))
         return RecordPurchasePayload(
@@ -197,18 +204,16 @@ class LedgerMutation:
 
     @strawberry.mutation(description="Spend a member's points at the calling partner.")
     async def redeem_points(self, info: GraphQLInfo, input: RedeemPointsInput) -> RedeemPointsPayload:
-        async with info.context.session() as session:
-            try:
-                outcome = await service.redeem_points(
-                    session,
-                    info.context.principal,
-                    idempotency_key=input.idempotency_key,
-                    member_number=input.member_number,
-                    points=input.points,
-                    order_id=input.order_id,
-                )
-            except DomainError as exc:
-                return RedeemPointsPayload(user_errors=user_errors(exc.errors))
+        outcome = await _outcome(
+            service.redeem_points(
+                info.context.db,
+                info.context.principal,
+                idempotency_key=input.idempotency_key,
+                member_number=input.member_number,
+                points=input.points,
+                order_id=input.order_id,
+            )
+        )
         if outcome.result is None:
             return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
         r = outcome.result
@@ -224,17 +229,15 @@ class LedgerMutation:
     async def reverse_purchase(
         self, info: GraphQLInfo, input: ReversePurchaseInput
     ) -> ReversePurchasePayload:
-        async with info.context.session() as session:
-            try:
-                outcome = await service.reverse_purchase(
-                    session,
-                    info.context.principal,
-                    idempotency_key=input.idempotency_key,
-                    order_id=input.order_id,
-                    amount=input.amount.to_domain() if input.amount else None,
-                )
-            except DomainError as exc:
-                return ReversePurchasePayload(user_errors=user_errors(exc.errors))
+        outcome = await _outcome(
+            service.reverse_purchase(
+                info.context.db,
+                info.context.principal,
+                idempotency_key=input.idempotency_key,
+                order_id=input.order_id,
+                amount=input.amount.to_domain() if input.amount else None,
+            )
+        )
         if outcome.result is None:
             return ReversePurchasePayload(user_errors=user_errors(outcome.errors))
         r = outcome.result
@@ -250,16 +253,14 @@ class LedgerMutation:
     async def cancel_redemption(
         self, info: GraphQLInfo, input: CancelRedemptionInput
     ) -> CancelRedemptionPayload:
-        async with info.context.session() as session:
-            try:
-                outcome = await service.cancel_redemption(
-                    session,
-                    info.context.principal,
-                    idempotency_key=input.idempotency_key,
-                    redemption_id=str(input.redemption_id),
-                )
-            except DomainError as exc:
-                return CancelRedemptionPayload(user_errors=user_errors(exc.errors))
+        outcome = await _outcome(
+            service.cancel_redemption(
+                info.context.db,
+                info.context.principal,
+                idempotency_key=input.idempotency_key,
+                redemption_id=str(input.redemption_id),
+            )
+        )
         if outcome.result is None:
             return CancelRedemptionPayload(user_errors=user_errors(outcome.errors))
         r = outcome.result

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from services.members.models import Enrollment, Member
 from shared.access import Principal
 from shared.errors import DomainError, Validator
 from shared.ids import is_valid_member_number, new_member_number
+from shared.sql import Connection, Sql
 
 MAX_REF = 200
 MAX_EMAIL = 254
@@ -137,32 +138,27 @@ async def _enroll(
     return MemberView(member_id, member_number)
 
 
-async def member_at_partner(
-    session: AsyncSession, member_number: str, partner_id: int
-) -> MemberAtPartner | None:
-    """The member behind a number and whether the partner knows them yet: one statement."""
-    row = (
-        await session.execute(
-            text(
-                "SELECT m.id, e.id IS NOT NULL AS enrolled FROM members m "
-                "LEFT JOIN enrollments e ON e.member_id = m.id AND e.partner_id = :p "
-                "WHERE m.member_number = :n"
-            ),
-            {"n": member_number, "p": partner_id},
-        )
-    ).first()
-    return MemberAtPartner(row[0], row[1]) if row else None
+MEMBER_AT_PARTNER = Sql(
+    "SELECT m.id, e.id IS NOT NULL AS enrolled FROM members m"
+    " LEFT JOIN enrollments e ON e.member_id = m.id AND e.partner_id = :p"
+    " WHERE m.member_number = :n"
+)
+LINK = Sql(
+    "INSERT INTO enrollments (member_id, partner_id) VALUES (:m, :p)"
+    " ON CONFLICT (partner_id, member_id) DO NOTHING"
+)
 
 
-async def link_member(session: AsyncSession, member_id: int, partner_id: int) -> None:
+async def member_at_partner(conn: Connection, member_number: str, partner_id: int) -> MemberAtPartner | None:
+    """The member behind a number and whether the partner knows them yet: one statement, on the
+    ledger's connection (it runs inside every earn and redemption)."""
+    row = await MEMBER_AT_PARTNER.fetchrow(conn, n=member_number, p=partner_id)
+    return MemberAtPartner(row["id"], row["enrolled"]) if row else None
+
+
+async def link_member(conn: Connection, member_id: int, partner_id: int) -> None:
     """Presenting the coalition card at a partner's till is consent to be known there."""
-    await session.execute(
-        text(
-            "INSERT INTO enrollments (member_id, partner_id) VALUES (:m, :p) "
-            "ON CONFLICT (partner_id, member_id) DO NOTHING"
-        ),
-        {"m": member_id, "p": partner_id},
-    )
+    await LINK.execute(conn, m=member_id, p=partner_id)
 
 
 async def find_member(session: AsyncSession, principal: Principal, member_number: str) -> MemberView | None:
@@ -176,10 +172,12 @@ async def find_member(session: AsyncSession, principal: Principal, member_number
     if principal.partner_id is None:
         member_id = await session.scalar(select(Member.id).where(Member.member_number == member_number))
         return MemberView(member_id, member_number) if member_id else None
-    found = await member_at_partner(session, member_number, principal.partner_id)
-    if found is None or not found.enrolled:
-        return None
-    return MemberView(found.member_id, member_number)
+    member_id = await session.scalar(
+        select(Member.id)
+        .join(Enrollment, Enrollment.member_id == Member.id)
+        .where(Member.member_number == member_number, Enrollment.partner_id == principal.partner_id)
+    )
+    return MemberView(member_id, member_number) if member_id else None
 
 
 async def is_enrolled(session: AsyncSession, member_id: int, partner_id: int) -> bool:

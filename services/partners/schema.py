@@ -9,7 +9,7 @@ from enum import Enum
 import strawberry
 
 from services.partners import service
-from shared import clock
+from shared import clock, sql
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Money, Node, UserError, user_errors
 from shared.ids import to_global_id
@@ -56,8 +56,8 @@ class Partner(Node):
 
     @strawberry.field(description="The contract in force now (prices per point).")
     async def contract(self, info: GraphQLInfo) -> Contract:
-        async with info.context.session() as session:
-            c = await service.contract_at(session, self.local_id, clock.now())
+        async with sql.connection(info.context.db) as conn:
+            c = await service.contract_at(conn, self.local_id, clock.now())
         price = lambda v: Money(amount=v, currency=c.currency)  # noqa: E731
         return Contract(
             effective_from=c.effective_from,

@@ -23,6 +23,7 @@ from shared.errors import DomainError, Validator
 from shared.money import PRICE_DECIMALS, Rounding, decimals_of, is_known_currency
 from shared.pagination import Page, decode_cursor, make_page, page_size
 from shared.settings import get_settings
+from shared.sql import Connection, Sql
 
 # The first contract covers everything before it, so a purchase back-dated before onboarding
 # still has a price.
@@ -193,34 +194,31 @@ async def list_partners(
     return make_page(rows, size, lambda p: p.id)
 
 
-async def get_partner(session: AsyncSession, partner_id: int) -> PartnerView | None:
-    """For other services; callers decide who may see it."""
-    row = await session.get(Partner, partner_id)
-    return _view(row) if row else None
+PARTNERS = Sql(
+    "SELECT id, name, currency, earn_rate, earn_rounding, return_window_days, created_at"
+    " FROM partners WHERE id = ANY(CAST(:ids AS bigint[]))"
+)
+CONTRACT_AT = Sql(
+    "SELECT partner_id, effective_from, currency, issue_price, redeem_price, issue_fee_per_point,"
+    " breakage_share FROM partner_contracts WHERE partner_id = :p AND effective_from <= :at"
+    " ORDER BY effective_from DESC LIMIT 1"
+)
 
 
-async def get_partners(session: AsyncSession, partner_ids: list[int]) -> dict[int, PartnerView]:
-    """Batch read for DataLoaders: one statement for any number of partners."""
-    rows = await session.scalars(select(Partner).where(Partner.id.in_(partner_ids)))
-    return {p.id: _view(p) for p in rows}
+async def get_partners(conn: Connection, partner_ids: list[int]) -> dict[int, PartnerView]:
+    """For other services and DataLoaders (one statement for any number); callers decide who
+    may see what."""
+    rows = await PARTNERS.fetch(conn, ids=partner_ids)
+    return {r["id"]: PartnerView(**dict(r)) for r in rows}
 
 
-async def contract_at(session: AsyncSession, partner_id: int, at: datetime) -> ContractView:
+async def get_partner(conn: Connection, partner_id: int) -> PartnerView | None:
+    return (await get_partners(conn, [partner_id])).get(partner_id)
+
+
+async def contract_at(conn: Connection, partner_id: int, at: datetime) -> ContractView:
     """The contract in force at `at` (the latest version effective at or before it)."""
-    row = await session.scalar(
-        select(PartnerContract)
-        .where(PartnerContract.partner_id == partner_id, PartnerContract.effective_from <= at)
-        .order_by(PartnerContract.effective_from.desc())
-        .limit(1)
-    )
+    row = await CONTRACT_AT.fetchrow(conn, p=partner_id, at=at)
     if row is None:
         raise LookupError(f"partner {partner_id} has no contract in force at {at.isoformat()}")
-    return ContractView(
-        partner_id=row.partner_id,
-        effective_from=row.effective_from,
-        currency=row.currency,
-        issue_price=row.issue_price,
-        redeem_price=row.redeem_price,
-        issue_fee_per_point=row.issue_fee_per_point,
-        breakage_share=row.breakage_share,
-    )
+    return ContractView(**dict(row))

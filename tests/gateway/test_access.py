@@ -167,8 +167,11 @@ async def test_unexpected_errors_are_masked_and_no_internals_leak():
 
 async def test_bad_variables_say_what_is_wrong(gateway, partner_pair):
     _, token, _, _ = partner_pair
-    body = await gateway.gql(token, q.REDEEM, {"input": {
-        "idempotencyKey": "k", "memberNumber": "100000000008", "points": 1.5, "orderId": "o"}})
+    body = await gateway.gql(
+        token,
+        q.REDEEM,
+        {"input": {"idempotencyKey": "k", "memberNumber": "100000000008", "points": 1.5, "orderId": "o"}},
+    )
     message = body["errors"][0]["message"]
     assert "Points must be a whole number" in message and "Internal error" not in message
     missing = await gateway.gql(token, q.PURCHASE, {"input": {"idempotencyKey": "k"}})

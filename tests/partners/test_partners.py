@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from services.partners import service as partners
-from shared import clock
+from shared import clock, sql
 from shared.audit_log import AdminAuditEntry
 from shared.errors import DomainError, Forbidden
 from tests.factories import ADMIN, make_partner, unique
@@ -16,8 +16,9 @@ from tests.factories import ADMIN, make_partner, unique
 
 async def test_a_partner_comes_with_a_contract_accounts_and_an_audit_entry(db):
     partner = await make_partner(db, redeem_price="0.0125", issue_price="0.02")
+    async with sql.connection(db) as conn:
+        contract = await partners.contract_at(conn, partner.id, clock.now())
     async with db.sessions() as session:
-        contract = await partners.contract_at(session, partner.id, clock.now())
         entries = (
             await session.scalars(
                 select(AdminAuditEntry).where(AdminAuditEntry.target == f"partner:{partner.id}")

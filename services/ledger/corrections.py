@@ -1,0 +1,280 @@
+"""Undoing points: refunds of purchases and cancellations of redemptions.
+
+Corrections are new entries, never edits: a refund posts a REVERSE entry, a cancellation a
+CANCEL_REDEMPTION entry, and the lot movements they cause are recorded like any other, so
+settlement sees them in the period they happen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_FLOOR
+from typing import Any
+
+from services.ledger import accounts, journal
+from services.ledger.idempotency import run_idempotent
+from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
+from services.ledger.outcomes import Outcome, check_common, check_money
+from shared import clock
+from shared.access import Principal
+from shared.database import Database
+from shared.errors import DomainError, InputError, Validator
+from shared.ids import from_global_id
+from shared.money import Money, quantize_money
+from shared.sql import Connection, Sql
+
+PURCHASE_MEMBER = Sql("SELECT member_id FROM purchases WHERE partner_id = :p AND order_id = :o")
+PURCHASE = Sql(
+    "SELECT id, amount, currency, points_earned, points_reversed, amount_reversed, entry_id, lot_id"
+    " FROM purchases WHERE partner_id = :p AND order_id = :o"
+)
+RECORD_REFUND = Sql(
+    "UPDATE purchases SET points_reversed = points_reversed + :points,"
+    " amount_reversed = amount_reversed + :amount WHERE id = :id"
+)
+LOT_REMAINING = Sql("SELECT remaining FROM lots WHERE id = :id AND expired_at IS NULL AND expires_at > :now")
+OPEN_DEBT = Sql(
+    "INSERT INTO member_debts (member_id, creditor_partner_id, entry_id, points, remaining)"
+    " VALUES (:m, :p, :entry, :points, :points)"
+)
+REDEMPTION_MEMBER = Sql("SELECT member_id FROM redemptions WHERE id = :id AND partner_id = :p")
+REDEMPTION = Sql("SELECT points, entry_id, order_id, cancel_entry_id FROM redemptions WHERE id = :id")
+CONSUMED_BY = Sql(
+    "SELECT c.lot_id, c.issuing_partner_id, c.points,"
+    " (l.expires_at <= :now OR l.expired_at IS NOT NULL) AS expired"
+    " FROM lot_consumptions c JOIN lots l ON l.id = c.lot_id WHERE c.entry_id = :entry ORDER BY c.id"
+)
+MARK_CANCELLED = Sql("UPDATE redemptions SET cancel_entry_id = :entry WHERE id = :id")
+
+
+async def reverse_purchase(
+    db: Database,
+    principal: Principal,
+    *,
+    idempotency_key: str,
+    order_id: str,
+    amount: Money | None,
+) -> Outcome:
+    """A full or partial refund takes back the points pro rata, cumulatively floored (so the
+    refunds of a whole purchase take back exactly what it earned, never more).
+
+    Points still in the purchase's lot come from it; points already spent are clawed back from the
+    member's other points (available first, then pending); what is left becomes a debt that later
+    credits repay, and until then the member's balance is negative.
+    """
+    partner_id = principal.require_partner("points:reverse")
+    v = Validator()
+    check_common(v, idempotency_key, order_id)
+    if amount is not None:
+        check_money(v, amount, "amount", required_currency=None)
+    v.raise_if_any()
+    request = {
+        "order": order_id,
+        "amount": str(amount.amount) if amount else None,
+        "currency": amount.currency if amount else None,
+    }
+
+    async def work(conn: Connection) -> dict[str, Any]:
+        now = clock.now()
+        member_id = await PURCHASE_MEMBER.fetchval(conn, p=partner_id, o=order_id)
+        if member_id is None:
+            raise DomainError.single("PURCHASE_NOT_FOUND", "no purchase has this orderId", "orderId")
+        wallet = await journal.lock_wallet(conn, member_id)
+        purchase = await PURCHASE.fetchrow(conn, p=partner_id, o=order_id)
+        assert purchase is not None
+        if amount is not None and amount.currency != purchase["currency"]:
+            raise InputError.single(
+                "CURRENCY_MISMATCH", f"amount.currency must be {purchase['currency']}", "amount.currency"
+            )
+        left_to_refund = purchase["amount"] - purchase["amount_reversed"]
+        refund = quantize_money(amount.amount if amount else left_to_refund, purchase["currency"])
+        if left_to_refund <= 0:
+            raise DomainError.single("ALREADY_REVERSED", "this purchase is fully refunded", "orderId")
+        if refund > left_to_refund:
+            raise DomainError.single(
+                "REFUND_EXCEEDS_PURCHASE",
+                f"only {quantize_money(left_to_refund, purchase['currency'])} "
+                f"{purchase['currency']} of this purchase is left to refund",
+                "amount.amount",
+            )
+        refunded = purchase["amount_reversed"] + refund
+        total = (purchase["points_earned"] * refunded / purchase["amount"]).to_integral_value(
+            rounding=ROUND_FLOOR
+        )
+        points = int(total) - purchase["points_reversed"]
+        entry_id = await _take_back(
+            conn,
+            partner_id=partner_id,
+            member_id=member_id,
+            wallet=wallet,
+            lot_id=purchase["lot_id"],
+            points=points,
+            order_id=order_id,
+            related_entry_id=purchase["entry_id"],
+            now=now,
+        )
+        await RECORD_REFUND.execute(conn, points=points, amount=refund, id=purchase["id"])
+        return {
+            "reversal_id": entry_id,
+            "points": points,
+            "refunded": {"amount": str(refund), "currency": purchase["currency"]},
+        }
+
+    return Outcome.of(
+        await run_idempotent(
+            db,
+            client_id=principal.client_id,
+            key=idempotency_key,
+            operation="reversePurchase",
+            request=request,
+            work=work,
+        )
+    )
+
+
+async def _take_back(
+    conn: Connection,
+    *,
+    partner_id: int,
+    member_id: int,
+    wallet: journal.WalletState,
+    lot_id: int | None,
+    points: int,
+    order_id: str,
+    related_entry_id: int,
+    now: datetime,
+) -> int:
+    issuance = await accounts.partner_account(conn, partner_id, AccountKind.PARTNER_ISSUANCE)
+    entry_id = await journal.post_entry(
+        conn,
+        kind=EntryKind.REVERSE,
+        member_id=member_id,
+        partner_id=partner_id,
+        points=-points,
+        occurred_at=now,
+        order_id=order_id,
+        related_entry_id=related_entry_id,
+        postings=[(wallet.account_id, -points), (issuance, points)],
+    )
+    if points == 0:
+        return entry_id
+    left = points
+    if lot_id is not None:
+        remaining = await LOT_REMAINING.fetchval(conn, id=lot_id, now=now)
+        take = min(remaining or 0, left)
+        await journal.move_lots(
+            conn,
+            entry_id=entry_id,
+            member_id=member_id,
+            kind=ConsumptionKind.REVERSAL,
+            counterparty_partner_id=partner_id,
+            shares=[journal.LotShare(lot_id, partner_id, take)],
+            occurred_at=now,
+        )
+        left -= take
+    clawed = await journal.spendable_lots(
+        conn, member_id, left, now, include_pending=True, exclude_lot=lot_id
+    )
+    await journal.move_lots(
+        conn,
+        entry_id=entry_id,
+        member_id=member_id,
+        kind=ConsumptionKind.CLAWBACK,
+        counterparty_partner_id=partner_id,
+        shares=clawed,
+        occurred_at=now,
+    )
+    left -= sum(s.points for s in clawed)
+    if left > 0:
+        await OPEN_DEBT.execute(conn, m=member_id, p=partner_id, entry=entry_id, points=left)
+    await journal.change_wallet(conn, member_id, balance=-points, debt=left)
+    return entry_id
+
+
+async def cancel_redemption(
+    db: Database,
+    principal: Principal,
+    *,
+    idempotency_key: str,
+    redemption_id: str,
+) -> Outcome:
+    """Puts the points back into the lots they came from; a lot already past its expiry expires
+    again at once (its points go to breakage, not back to the member)."""
+    partner_id = principal.require_partner("points:redeem")
+    v = Validator()
+    check_common(v, idempotency_key, None)
+    decoded = from_global_id(redemption_id, "Redemption")
+    v.check(decoded is not None, "redemptionId", "INVALID_ID", "redemptionId is not a Redemption id")
+    v.raise_if_any()
+    assert decoded is not None
+    local_id = decoded[1]
+
+    async def work(conn: Connection) -> dict[str, Any]:
+        now = clock.now()
+        member_id = await REDEMPTION_MEMBER.fetchval(conn, id=local_id, p=partner_id)
+        if member_id is None:  # another partner's redemption looks exactly like none
+            raise DomainError.single("REDEMPTION_NOT_FOUND", "no such redemption", "redemptionId")
+        wallet = await journal.lock_wallet(conn, member_id)
+        redemption = await REDEMPTION.fetchrow(conn, id=local_id)
+        assert redemption is not None
+        if redemption["cancel_entry_id"] is not None:
+            raise DomainError.single(
+                "ALREADY_CANCELLED", "this redemption was already cancelled", "redemptionId"
+            )
+        consumed = await CONSUMED_BY.fetch(conn, entry=redemption["entry_id"], now=now)
+        redemption_account = await accounts.partner_account(conn, partner_id, AccountKind.PARTNER_REDEMPTION)
+        points = redemption["points"]
+        entry_id = await journal.post_entry(
+            conn,
+            kind=EntryKind.CANCEL_REDEMPTION,
+            member_id=member_id,
+            partner_id=partner_id,
+            points=points,
+            occurred_at=now,
+            order_id=redemption["order_id"],
+            related_entry_id=redemption["entry_id"],
+            postings=[(redemption_account, -points), (wallet.account_id, points)],
+        )
+        restored = [journal.LotShare(c["lot_id"], c["issuing_partner_id"], c["points"]) for c in consumed]
+        await journal.move_lots(
+            conn,
+            entry_id=entry_id,
+            member_id=member_id,
+            kind=ConsumptionKind.REDEMPTION,
+            counterparty_partner_id=partner_id,
+            shares=[journal.LotShare(s.lot_id, s.issuing_partner_id, -s.points) for s in restored],
+            occurred_at=now,
+        )
+        await journal.change_wallet(conn, member_id, balance=points)
+        await MARK_CANCELLED.execute(conn, entry=entry_id, id=local_id)
+        expired = [s for s, c in zip(restored, consumed, strict=True) if c["expired"]]
+        live = [s for s, c in zip(restored, consumed, strict=True) if not c["expired"]]
+        if expired:
+            await journal.expire_lots_now(
+                conn,
+                member_id=member_id,
+                wallet_account_id=wallet.account_id,
+                lots=expired,
+                occurred_at=now,
+            )
+        if wallet.debt:
+            await journal.repay_debt(
+                conn,
+                member_id=member_id,
+                entry_id=entry_id,
+                debt=wallet.debt,
+                sources=live,
+                occurred_at=now,
+            )
+        return {"redemption_id": local_id, "cancellation_id": entry_id, "points": points}
+
+    return Outcome.of(
+        await run_idempotent(
+            db,
+            client_id=principal.client_id,
+            key=idempotency_key,
+            operation="cancelRedemption",
+            request={"redemption": local_id},
+            work=work,
+        )
+    )

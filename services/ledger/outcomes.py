@@ -1,0 +1,80 @@
+"""What every ledger operation shares: its answer, input checks, and finding the member."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from services.members import service as members
+from shared.errors import DomainError, UserError, Validator
+from shared.money import MAX_AMOUNT, Money, decimals_of, is_known_currency, minor_units
+from shared.sql import Connection
+
+MAX_KEY = 200
+MAX_ORDER_ID = 200
+MAX_POINTS = 10**12
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a mutation answered: its result, or the errors the caller can fix."""
+
+    result: dict[str, Any] | None
+    errors: list[UserError]
+
+    @classmethod
+    def of(cls, response: dict[str, Any]) -> Outcome:
+        return cls(
+            result=response.get("ok"),
+            errors=[UserError.from_dict(e) for e in response.get("errors", [])],
+        )
+
+
+def check_common(v: Validator, idempotency_key: str, order_id: str | None) -> None:
+    v.text(idempotency_key, "idempotencyKey", max_length=MAX_KEY)
+    if order_id is not None:
+        v.text(order_id, "orderId", max_length=MAX_ORDER_ID)
+
+
+def check_money(v: Validator, money: Money, field: str, *, required_currency: str | None) -> bool:
+    """Positive, in a known currency, with no more decimals than the currency has."""
+    if not v.check(
+        is_known_currency(money.currency),
+        f"{field}.currency",
+        "UNKNOWN_CURRENCY",
+        f"{field}.currency {money.currency!r} is not a known ISO 4217 code",
+    ):
+        return False
+    amount_field = f"{field}.amount"
+    ok = v.check(
+        money.amount > 0, amount_field, "INVALID_AMOUNT", f"{amount_field} must be greater than zero"
+    )
+    ok = ok and v.check(
+        money.amount <= MAX_AMOUNT,
+        amount_field,
+        "INVALID_AMOUNT",
+        f"{amount_field} must be at most {MAX_AMOUNT}",
+    )
+    ok = ok and v.check(
+        decimals_of(money.amount) <= minor_units(money.currency),
+        amount_field,
+        "INVALID_AMOUNT",
+        f"{amount_field} has more decimals than {money.currency} allows ({minor_units(money.currency)})",
+    )
+    if ok and required_currency is not None:
+        ok = v.check(
+            money.currency == required_currency,
+            f"{field}.currency",
+            "CURRENCY_MISMATCH",
+            f"{field}.currency must be {required_currency}",
+        )
+    return ok
+
+
+async def member_for(conn: Connection, member_number: str, partner_id: int) -> members.MemberAtPartner:
+    found = await members.member_at_partner(conn, member_number, partner_id)
+    if found is None:
+        raise DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")
+    return found

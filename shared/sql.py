@@ -1,0 +1,71 @@
+"""SQL with :named parameters run straight on asyncpg, for the ledger's hot paths.
+
+SQLAlchemy's per-statement work (session bookkeeping, compile-cache keys, a greenlet hop) costs
+more than the statement itself on an earn, which is a handful of short statements; measured on
+this machine it was most of the gateway's CPU per request (see docs/decisions.md). So the ledger
+borrows a connection from the SQLAlchemy engine's pool and talks asyncpg on it, keeping the
+familiar :name parameters by compiling them to $n once per statement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from shared.database import Database
+
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+Connection = asyncpg.Connection
+
+
+class Sql:
+    """A statement compiled once: `:name` placeholders become asyncpg's `$n`."""
+
+    def __init__(self, text: str):
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in names:
+                names.append(name)
+            return f"${names.index(name) + 1}"
+
+        self.text = _PARAM.sub(number, text)
+        self.names = tuple(names)
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        missing = [n for n in self.names if n not in params]
+        if missing:
+            raise KeyError(f"missing SQL parameters: {', '.join(missing)}")
+        return [params[n] for n in self.names]
+
+    async def fetch(self, conn: Connection, **params: Any) -> list[asyncpg.Record]:
+        return await conn.fetch(self.text, *self.args(params))
+
+    async def fetchrow(self, conn: Connection, **params: Any) -> asyncpg.Record | None:
+        return await conn.fetchrow(self.text, *self.args(params))
+
+    async def fetchval(self, conn: Connection, **params: Any) -> Any:
+        return await conn.fetchval(self.text, *self.args(params))
+
+    async def execute(self, conn: Connection, **params: Any) -> str:
+        return await conn.execute(self.text, *self.args(params))
+
+
+@asynccontextmanager
+async def connection(db: Database) -> AsyncIterator[Connection]:
+    """An asyncpg connection from the engine's pool (autocommit unless a transaction is begun)."""
+    async with db.engine.connect() as sa_connection:
+        raw = await sa_connection.get_raw_connection()
+        yield raw.driver_connection  # type: ignore[union-attr]
+
+
+@asynccontextmanager
+async def transaction(db: Database) -> AsyncIterator[Connection]:
+    async with connection(db) as conn, conn.transaction():
+        yield conn

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -68,9 +69,21 @@ def selection_cost(
     return total
 
 
-class QueryCostLimiter(SchemaExtension):
-    def __init__(self, *, max_cost: int) -> None:
+class GatewayLimits(SchemaExtension):
+    """Token, depth, alias and cost limits as one extension (each extension costs a few percent
+    of a small request, so the limits share one)."""
+
+    def __init__(self, *, max_tokens: int, rules: tuple[type[ASTValidationRule], ...], max_cost: int) -> None:
+        self.max_tokens = max_tokens
+        self.rules = rules
         self.max_cost = max_cost
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self.max_tokens
+        # The same rule classes every request, so the validation cache (keyed on them) hits.
+        context.validation_rules = context.validation_rules + self.rules
+        yield
 
     def on_validate(self) -> Iterator[None]:
         # Strawberry decides whether to execute before extensions' post-yield code runs, so the

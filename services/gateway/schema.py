@@ -5,10 +5,8 @@ from __future__ import annotations
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     ValidationCache,
@@ -16,7 +14,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from services.gateway.limits import QueryCostLimiter
+from services.gateway.limits import GatewayLimits
 from services.ledger.schema import LedgerMutation
 from services.members import service as members
 from services.members.schema import Member, MembersMutation, MembersQuery
@@ -79,17 +77,13 @@ def _should_mask(error: GraphQLError) -> bool:
     return error.path is not None
 
 
-def _limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
-    """The depth and alias rules, built once per schema.
-
-    The limiter extensions create their rule classes in __init__; created per request (the
-    factory pattern), every request would bring new classes and the validation cache, keyed on
-    the rules, would never hit. So the classes are made here and each request only adds them.
-    """
-    return [
+def _limit_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
+    """The depth and alias rules, built once per schema: the limiter extensions create their
+    rule classes in __init__, and new classes every request would defeat the validation cache."""
+    return (
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    )
 
 
 def build_schema() -> strawberry.Schema:
@@ -101,11 +95,12 @@ def build_schema() -> strawberry.Schema:
         types=[Partner, Member],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
-            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
-            lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
+            # After the validation cache: its cost check reads what validation decided.
+            lambda: GatewayLimits(
+                max_tokens=settings.max_tokens, rules=rules, max_cost=settings.max_query_cost
+            ),
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
         ],
     )

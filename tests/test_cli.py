@@ -101,3 +101,15 @@ async def test_demo_seeds_an_empty_database_once(database_url, tmp_path):
         assert audit.returncode == 0, audit.stdout
     finally:
         await drop_database(database_url, "coalition_demo_test")
+
+
+async def test_serve_refuses_a_database_that_is_behind(database_url):
+    from shared.database import drop_database, recreate_database
+
+    url = await recreate_database(database_url, "coalition_behind_test")
+    try:
+        refused = run_cli(url, "serve", "--port", "1")
+        assert refused.returncode == 1
+        assert "coalition db upgrade" in refused.stderr
+    finally:
+        await drop_database(database_url, "coalition_behind_test")

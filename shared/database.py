@@ -6,6 +6,9 @@ started, so a fresh machine needs nothing but Python.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,6 +37,23 @@ def resolve_database_url(settings: Settings | None = None, database: str = APP_D
     from shared.embedded_postgres import embedded_database_url
 
     return embedded_database_url(settings.data_dir, database)
+
+
+@asynccontextmanager
+async def standalone_database(pool_size: int = 2) -> AsyncIterator[Database]:
+    """A Database for one command-line invocation, disposed when it is done."""
+    db = Database(resolve_database_url(), pool_size=pool_size)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@asynccontextmanager
+async def standalone_session() -> AsyncIterator[AsyncSession]:
+    """One session for one command-line invocation; the caller commits."""
+    async with standalone_database(pool_size=1) as db, db.sessions() as session:
+        yield session
 
 
 class Database:

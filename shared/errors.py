@@ -92,3 +92,10 @@ class Validator:
     def raise_if_any(self) -> None:
         if self.errors:
             raise DomainError(self.errors)
+
+
+def print_user_errors(exc: DomainError) -> int:
+    """For the command line: every problem on its own line; the exit code for bad input."""
+    for error in exc.errors:
+        print(f"error: {error.field or 'input'}: {error.message}")
+    return 2

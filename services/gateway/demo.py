@@ -25,7 +25,7 @@ from services.partners.cli import CLI_ADMIN
 from services.partners.models import Partner
 from shared import clock
 from shared.access import ADMIN_SCOPES, PARTNER_SCOPES, Principal
-from shared.database import Database, resolve_database_url
+from shared.database import Database, standalone_database
 from shared.money import Money
 from shared.settings import get_settings
 
@@ -65,8 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 async def run_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
     demo_file = settings.data_dir / "demo.json"
-    db = Database(resolve_database_url(), pool_size=2)
-    try:
+    async with standalone_database() as db:
         async with db.sessions() as session:
             if await session.scalar(select(Partner.id).limit(1)) is not None:
                 if demo_file.exists():
@@ -75,8 +74,6 @@ async def run_demo(args: argparse.Namespace) -> int:
                     print("demo: the database has data already; nothing seeded")
                 return 0
         demo = await _seed(db)
-    finally:
-        await db.dispose()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     demo_file.write_text(json.dumps(demo, indent=2, ensure_ascii=False))
     os.chmod(demo_file, 0o600)

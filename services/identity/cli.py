@@ -7,8 +7,8 @@ import json
 
 from services.identity import service
 from shared.access import ADMIN_SCOPES
-from shared.database import Database, resolve_database_url
-from shared.errors import DomainError
+from shared.database import standalone_session
+from shared.errors import DomainError, print_user_errors
 
 DEFAULT_ADMIN_SCOPES = sorted(ADMIN_SCOPES | {"members:read"})
 
@@ -28,18 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def create_admin(args: argparse.Namespace) -> int:
-    db = Database(resolve_database_url(), pool_size=1)
-    try:
-        async with db.sessions() as session:
-            try:
-                creds = await service.create_client(session, name=args.name, scopes=args.scopes)
-            except DomainError as exc:
-                for error in exc.errors:
-                    print(f"error: {error.field}: {error.message}")
-                return 2
-            await session.commit()
-    finally:
-        await db.dispose()
+    async with standalone_session() as session:
+        try:
+            creds = await service.create_client(session, name=args.name, scopes=args.scopes)
+        except DomainError as exc:
+            return print_user_errors(exc)
+        await session.commit()
     print(
         json.dumps(
             {"client_id": creds.client_id, "client_secret": creds.client_secret, "scopes": creds.scopes},
@@ -50,12 +44,8 @@ async def create_admin(args: argparse.Namespace) -> int:
 
 
 async def rotate_keys(args: argparse.Namespace) -> int:
-    db = Database(resolve_database_url(), pool_size=1)
-    try:
-        async with db.sessions() as session:
-            kid = await service.rotate_signing_key(session)
-            await session.commit()
-    finally:
-        await db.dispose()
+    async with standalone_session() as session:
+        kid = await service.rotate_signing_key(session)
+        await session.commit()
     print(json.dumps({"kid": kid}))
     return 0

@@ -71,34 +71,37 @@ async def token(request: Request) -> Response:
     return issue(_server, request, form, Preloaded(client=client, signing_key=key))
 
 
-async def _authenticated_client(request: Request, form: dict[str, str]) -> OAuthClient | None:
-    credentials = _credentials(request, form)
-    if credentials is None:
-        return None
-    async with request.app.state.db.sessions() as session:
-        return await service.authenticate_client(session, *credentials)
-
-
-async def revoke(request: Request) -> Response:
+async def _token_request(request: Request) -> tuple[OAuthClient, str] | Response:
+    """Client authentication and the `token` parameter, as revocation and introspection need."""
     form = await _form(request)
-    client = await _authenticated_client(request, form)
+    credentials = _credentials(request, form)
+    client = None
+    if credentials is not None:
+        async with request.app.state.db.sessions() as session:
+            client = await service.authenticate_client(session, *credentials)
     if client is None:
         return _oauth_error("invalid_client", "client authentication failed", 401)
     if not form.get("token"):
         return _oauth_error("invalid_request", "the 'token' parameter is required")
+    return client, form["token"]
+
+
+async def revoke(request: Request) -> Response:
+    checked = await _token_request(request)
+    if isinstance(checked, Response):
+        return checked
+    client, token = checked
     async with request.app.state.db.sessions() as session:
-        await service.revoke_token(session, request.app.state.verifier, client, form["token"])
+        await service.revoke_token(session, request.app.state.verifier, client, token)
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
 
 async def introspect(request: Request) -> Response:
-    form = await _form(request)
-    client = await _authenticated_client(request, form)
-    if client is None:
-        return _oauth_error("invalid_client", "client authentication failed", 401)
-    if not form.get("token"):
-        return _oauth_error("invalid_request", "the 'token' parameter is required")
-    answer = await service.introspect(request.app.state.verifier, client, form["token"])
+    checked = await _token_request(request)
+    if isinstance(checked, Response):
+        return checked
+    client, token = checked
+    answer = await service.introspect(request.app.state.verifier, client, token)
     return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from services.ledger.audit import CHECKS, audit
-from shared.database import Database, resolve_database_url
+from shared.database import standalone_session
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,12 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def run_audit(args: argparse.Namespace) -> int:
-    db = Database(resolve_database_url(), pool_size=1)
-    try:
-        async with db.sessions() as session:
-            found = await audit(session)
-    finally:
-        await db.dispose()
+    async with standalone_session() as session:
+        found = await audit(session)
     if not found:
         print(f"ledger audit: {len(CHECKS)} invariants checked, all hold")
         return 0

@@ -8,8 +8,8 @@ from decimal import Decimal, InvalidOperation
 
 from services.partners import service
 from shared.access import ADMIN_SCOPES, Principal
-from shared.database import Database, resolve_database_url
-from shared.errors import DomainError
+from shared.database import standalone_session
+from shared.errors import DomainError, print_user_errors
 
 CLI_ADMIN = Principal(client_id="cli", scopes=ADMIN_SCOPES)
 
@@ -38,30 +38,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def create_partner(args: argparse.Namespace) -> int:
-    db = Database(resolve_database_url(), pool_size=1)
-    try:
-        async with db.sessions() as session:
-            try:
-                created = await service.create_partner(
-                    session,
-                    CLI_ADMIN,
-                    name=args.name,
-                    currency=args.currency.upper(),
-                    issue_price=args.issue_price,
-                    redeem_price=args.redeem_price,
-                    earn_rate=args.earn_rate,
-                    return_window_days=args.return_window_days,
-                    earn_rounding=args.earn_rounding,
-                    issue_fee_per_point=args.issue_fee_per_point,
-                    breakage_share=args.breakage_share,
-                )
-            except DomainError as exc:
-                for error in exc.errors:
-                    print(f"error: {error.field}: {error.message}")
-                return 2
-            await session.commit()
-    finally:
-        await db.dispose()
+    async with standalone_session() as session:
+        try:
+            created = await service.create_partner(
+                session,
+                CLI_ADMIN,
+                name=args.name,
+                currency=args.currency.upper(),
+                issue_price=args.issue_price,
+                redeem_price=args.redeem_price,
+                earn_rate=args.earn_rate,
+                return_window_days=args.return_window_days,
+                earn_rounding=args.earn_rounding,
+                issue_fee_per_point=args.issue_fee_per_point,
+                breakage_share=args.breakage_share,
+            )
+        except DomainError as exc:
+            return print_user_errors(exc)
+        await session.commit()
     print(
         json.dumps(
             {

@@ -118,7 +118,7 @@ async def test_wrong_currency_and_too_many_decimals(db):
     for amount, currency, code in [
         ("10", "USD", "CURRENCY_MISMATCH"),
         ("10.001", "EUR", "INVALID_AMOUNT"),
-        ("10", "XXX", "UNKNOWN_CURRENCY"),
+        ("10", "ABC", "UNKNOWN_CURRENCY"),
     ]:
         key = unique("key")
         codes = await _codes(earn(db, cafe, member.member_number, amount, currency=currency, key=key))

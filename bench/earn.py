@@ -27,13 +27,12 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadclient import Connection
-from services.ledger.idempotency import CLAIM
-from services.ledger.service import EARN_SQL
+from services.ledger.earn import EARN, Earn
 from services.members import service as members
-from services.partners import service as partners
 from shared import clock
 from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
+from shared.money import Money
 from tests.factories import enroll, make_partner
 
 MUTATION = (
@@ -112,14 +111,13 @@ async def _raw_run(
     concurrency: int,
     seconds: float,
 ) -> tuple[list[float], float]:
-    """The statements the service runs per earn, in one transaction, on plain asyncpg: the
-    partner's terms, the member lookup, the earn statement and the idempotency claim."""
+    """What the service sends per earn, on plain asyncpg: the member lookup, then the earn
+    statement (purchase, entry, postings, lot, wallet and idempotency key in one), autocommit."""
     dsn, kwargs = _asyncpg_dsn(url)
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency, **kwargs)
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     now = clock.now()
-    later = clock.add_months(now, 24)
 
     async def worker(index: int) -> None:
         n = 0
@@ -127,30 +125,27 @@ async def _raw_run(
             while time.perf_counter() < deadline:
                 n += 1
                 member_id, number = member_ids[(index + n) % len(member_ids)]
+                earn = Earn(
+                    partner_id=partner_id,
+                    member_id=member_id,
+                    order_id=f"r-{index}-{n}",
+                    amount=Money(Decimal("12.90"), "EUR"),
+                    points=12,
+                    occurred_at=now,
+                    available_at=now,
+                    expires_at=clock.add_months(now, 24),
+                )
                 started = time.perf_counter()
-                async with conn.transaction():
-                    await partners.PARTNERS.fetch(conn, ids=[partner_id])
-                    await members.MEMBER_AT_PARTNER.fetchrow(conn, n=number, p=partner_id)
-                    await EARN_SQL.fetchrow(
-                        conn,
-                        p=partner_id,
-                        m=member_id,
-                        order_id=f"r-{index}-{n}",
-                        amount=Decimal("12.90"),
-                        currency="EUR",
-                        points=12,
-                        occurred=now,
-                        available=now,
-                        expires=later,
-                    )
-                    await CLAIM.fetchval(
-                        conn,
-                        client=client_id,
-                        key=f"r-{index}-{n}",
-                        operation="recordPurchase",
-                        hash="h",
-                        response="{}",
-                    )
+                await members.MEMBER_AT_PARTNER.fetchrow(conn, n=number, p=partner_id)
+                await EARN.fetchrow(
+                    conn,
+                    **earn.params(),
+                    client=client_id,
+                    key=f"r-{index}-{n}",
+                    hash="h",
+                    claim=True,
+                    allow_debt=False,
+                )
                 latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()

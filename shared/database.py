@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shared.cache import TimedCache
 from shared.settings import Settings, get_settings
 
 APP_DATABASE = "coalition"
@@ -72,6 +73,9 @@ class Database:
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+        # Rarely-changing rows read on hot paths (a partner's earn terms), per process and per
+        # database, so tests and benches holding two databases never mix them.
+        self.cache = TimedCache()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

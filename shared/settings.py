@@ -40,6 +40,7 @@ class Settings:
     max_page_size: int
     max_query_cost: int
     revocation_cache_seconds: int
+    partner_cache_seconds: int
 
 
 @lru_cache(maxsize=1)
@@ -62,4 +63,5 @@ def get_settings() -> Settings:
         max_page_size=_int("MAX_PAGE_SIZE", 100),
         max_query_cost=_int("MAX_QUERY_COST", 5000),
         revocation_cache_seconds=_int("REVOCATION_CACHE_SECONDS", 1),
+        partner_cache_seconds=_int("PARTNER_CACHE_SECONDS", 5),
     )

@@ -96,11 +96,12 @@ async def run_idempotent(
                 await transaction.commit()
                 return response
             await transaction.rollback()
-            return await _replay(conn, client_id, key, request_hash)
+            return await replay(conn, client_id, key, request_hash)
     raise AssertionError("unreachable")
 
 
-async def _replay(conn: Connection, client_id: str, key: str, request_hash: str) -> Response:
+async def replay(conn: Connection, client_id: str, key: str, request_hash: str) -> Response:
+    """The stored answer to a key, or IDEMPOTENCY_KEY_REUSED when it answered another request."""
     row = await STORED.fetchrow(conn, client=client_id, key=key)
     assert row is not None, "a key that blocked our claim must exist once its writer committed"
     if row["request_hash"] != request_hash:

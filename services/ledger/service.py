@@ -8,11 +8,12 @@ everything that can refuse it before it writes, and is exactly-once per idempote
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from services.ledger import accounts, journal
 from services.ledger.corrections import cancel_redemption, reverse_purchase
+from services.ledger.earn import earn_points
 from services.ledger.idempotency import run_idempotent
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
 from services.ledger.outcomes import (
@@ -29,60 +30,11 @@ from shared import clock
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import DomainError, InputError, Validator
-from shared.money import Money, points_for, value_of_points
+from shared.money import Money, value_of_points
 from shared.settings import get_settings
 from shared.sql import Connection, Sql
 
 __all__ = ["Outcome", "cancel_redemption", "record_purchase", "redeem_points", "reverse_purchase"]
-
-# One round trip for the whole earn: the purchase row claims the order id, and every other
-# write hangs off it, so a duplicate order writes nothing at all.
-EARN_SQL = Sql(
-    """
-WITH ids AS (
-  SELECT nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id,
-         CASE WHEN CAST(:points AS bigint) > 0
-              THEN nextval(pg_get_serial_sequence('lots', 'id')) END AS lot_id
-), pur AS (
-  INSERT INTO purchases (partner_id, order_id, member_id, amount, currency, points_earned,
-                         entry_id, lot_id, occurred_at)
-  SELECT CAST(:p AS bigint), CAST(:order_id AS text), CAST(:m AS bigint), CAST(:amount AS numeric),
-         CAST(:currency AS text), CAST(:points AS bigint), entry_id, lot_id,
-         CAST(:occurred AS timestamptz)
-  FROM ids
-  ON CONFLICT (partner_id, order_id) DO NOTHING
-  RETURNING entry_id, lot_id
-), e AS (
-  INSERT INTO journal_entries (id, kind, member_id, partner_id, points, order_id, occurred_at)
-  SELECT entry_id, 'EARN', CAST(:m AS bigint), CAST(:p AS bigint), CAST(:points AS bigint),
-         CAST(:order_id AS text), CAST(:occurred AS timestamptz)
-  FROM pur
-), po AS (
-  INSERT INTO postings (entry_id, account_id, amount)
-  SELECT pur.entry_id, x.account_id, x.amount
-  FROM pur, (VALUES ((SELECT id FROM ledger_accounts WHERE kind = 'PARTNER_ISSUANCE'
-                             AND partner_id = CAST(:p AS bigint) AND member_id IS NULL),
-                     -CAST(:points AS bigint)),
-                    ((SELECT account_id FROM wallets WHERE member_id = CAST(:m AS bigint)),
-                     CAST(:points AS bigint))
-            ) AS x(account_id, amount)
-  WHERE CAST(:points AS bigint) > 0
-), l AS (
-  INSERT INTO lots (id, member_id, issuing_partner_id, earn_entry_id, points, remaining,
-                    earned_at, available_at, expires_at)
-  SELECT lot_id, CAST(:m AS bigint), CAST(:p AS bigint), entry_id, CAST(:points AS bigint),
-         CAST(:points AS bigint), CAST(:occurred AS timestamptz), CAST(:available AS timestamptz),
-         CAST(:expires AS timestamptz)
-  FROM pur WHERE lot_id IS NOT NULL
-), w AS (
-  UPDATE wallets SET balance = balance + CAST(:points AS bigint)
-  WHERE member_id = CAST(:m AS bigint) AND EXISTS (SELECT 1 FROM pur)
-  RETURNING debt
-)
-SELECT pur.entry_id, pur.lot_id, (SELECT debt FROM w) AS debt FROM pur
-"""
-)
-
 
 REDEMPTION_EXISTS = Sql("SELECT 1 FROM redemptions WHERE partner_id = :p AND order_id = :o")
 INSERT_REDEMPTION = Sql(
@@ -128,7 +80,6 @@ async def record_purchase(
                 "points for a purchase this old would already have expired",
             )
     v.raise_if_any()
-    when = occurred_at or now
     request = {
         "member": member_number,
         "order": order_id,
@@ -136,63 +87,21 @@ async def record_purchase(
         "currency": amount.currency,
         "occurred_at": occurred_at,
     }
-
-    async def work(conn: Connection) -> dict[str, Any]:
-        partner = await partners.get_partner(conn, partner_id)
-        if partner is None:
-            raise InputError.single("PARTNER_NOT_FOUND", "the calling partner no longer exists")
-        if amount.currency != partner.currency:
-            raise InputError.single(
-                "CURRENCY_MISMATCH", f"amount.currency must be {partner.currency}", "amount.currency"
-            )
-        found = await member_for(conn, member_number, partner_id)
-        points = points_for(amount.amount, partner.earn_rate, partner.earn_rounding)
-        available_at = when + timedelta(days=partner.return_window_days)
-        row = await EARN_SQL.fetchrow(
-            conn,
-            p=partner_id,
-            m=found.member_id,
-            order_id=order_id,
-            amount=amount.amount,
-            currency=amount.currency,
-            points=points,
-            occurred=when,
-            available=available_at,
-            expires=clock.add_months(when, expiry_months),
-        )
-        if row is None:
-            raise DomainError.single(
-                "DUPLICATE_ORDER", "a purchase with this orderId was already recorded", "orderId"
-            )
-        if not found.enrolled:  # presenting the card at the till is consent to be known here
-            await members.link_member(conn, found.member_id, partner_id)
-        if row["debt"]:
-            await journal.repay_debt(
-                conn,
-                member_id=found.member_id,
-                entry_id=row["entry_id"],
-                debt=row["debt"],
-                sources=[journal.LotShare(row["lot_id"], partner_id, points)],
-                occurred_at=now,
-            )
-        return {
-            "transaction_id": row["entry_id"],
-            "points": points,
-            "partner_id": partner_id,
-            "occurred_at": when.isoformat(),
-            "available_at": available_at.isoformat(),
-        }
-
-    return Outcome.of(
-        await run_idempotent(
+    try:
+        response = await earn_points(
             db,
             client_id=principal.client_id,
             key=idempotency_key,
-            operation="recordPurchase",
+            partner_id=partner_id,
+            member_number=member_number,
+            order_id=order_id,
+            amount=amount,
+            occurred_at=occurred_at or now,
             request=request,
-            work=work,
         )
-    )
+    except InputError as exc:
+        return Outcome(result=None, errors=exc.errors)
+    return Outcome.of(response)
 
 
 async def redeem_points(

@@ -19,6 +19,7 @@ from services.ledger import accounts as ledger_accounts
 from services.partners.models import Partner, PartnerContract
 from shared import audit_log
 from shared.access import PARTNER_SCOPES, Principal
+from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.money import PRICE_DECIMALS, Rounding, decimals_of, is_known_currency
 from shared.pagination import Page, decode_cursor, make_page, page_size
@@ -222,3 +223,13 @@ async def contract_at(conn: Connection, partner_id: int, at: datetime) -> Contra
     if row is None:
         raise LookupError(f"partner {partner_id} has no contract in force at {at.isoformat()}")
     return ContractView(**dict(row))
+
+
+async def cached_partner(db: Database, conn: Connection, partner_id: int) -> PartnerView | None:
+    """A partner's earn terms, kept per process for PARTNER_CACHE_SECONDS: they are read on
+    every purchase and change rarely, so a change reaches every gateway within that time."""
+    return await db.cache.get_or_load(
+        ("partner", partner_id),
+        get_settings().partner_cache_seconds,
+        lambda: get_partner(conn, partner_id),
+    )

@@ -1,0 +1,224 @@
+"""Earning points for a purchase: one statement on the usual path.
+
+The usual earn (a known member, no open debt, a new order id, a fresh idempotency key) is a single
+statement in autocommit: it locks the wallet row, claims the order id with the purchase row, hangs
+the entry, postings, lot and wallet update off it, and stores the answer under the idempotency key
+— without ON CONFLICT, so a key taken by a racing or earlier request aborts the whole statement
+and nothing is written. Two round trips in all (member lookup, this statement) instead of six.
+
+Anything unusual — a duplicate order, an open debt to repay, a missing member — falls back to the
+general path: the same statement inside an ordinary transaction under `run_idempotent`, followed by
+whatever the case needs. Both paths store the same answer, so a replay cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.ledger import journal
+from services.ledger.idempotency import fingerprint, replay, run_idempotent
+from services.members import service as members
+from services.partners import service as partners
+from shared import clock
+from shared.database import Database
+from shared.errors import DomainError, InputError
+from shared.money import Money, points_for
+from shared.settings import get_settings
+from shared.sql import Connection, Sql, connection
+
+OPERATION = "recordPurchase"
+IDEMPOTENCY_PK = "pk_idempotency_keys"
+
+EARN = Sql(
+    """
+WITH w AS (
+  SELECT account_id, debt FROM wallets
+  WHERE member_id = CAST(:m AS bigint) AND (debt = 0 OR CAST(:allow_debt AS boolean))
+  FOR UPDATE
+), ids AS (
+  SELECT nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id,
+         CASE WHEN CAST(:points AS bigint) > 0
+              THEN nextval(pg_get_serial_sequence('lots', 'id')) END AS lot_id
+  FROM w
+), pur AS (
+  INSERT INTO purchases (partner_id, order_id, member_id, amount, currency, points_earned,
+                         entry_id, lot_id, occurred_at)
+  SELECT CAST(:p AS bigint), CAST(:order_id AS text), CAST(:m AS bigint), CAST(:amount AS numeric),
+         CAST(:currency AS text), CAST(:points AS bigint), entry_id, lot_id,
+         CAST(:occurred AS timestamptz)
+  FROM ids
+  ON CONFLICT (partner_id, order_id) DO NOTHING
+  RETURNING entry_id, lot_id
+), e AS (
+  INSERT INTO journal_entries (id, kind, member_id, partner_id, points, order_id, occurred_at)
+  SELECT entry_id, 'EARN', CAST(:m AS bigint), CAST(:p AS bigint), CAST(:points AS bigint),
+         CAST(:order_id AS text), CAST(:occurred AS timestamptz)
+  FROM pur
+), po AS (
+  INSERT INTO postings (entry_id, account_id, amount)
+  SELECT pur.entry_id, x.account_id, x.amount
+  FROM pur, w, LATERAL (VALUES
+      ((SELECT id FROM ledger_accounts WHERE kind = 'PARTNER_ISSUANCE'
+          AND partner_id = CAST(:p AS bigint) AND member_id IS NULL), -CAST(:points AS bigint)),
+      (w.account_id, CAST(:points AS bigint))
+  ) AS x(account_id, amount)
+  WHERE CAST(:points AS bigint) > 0
+), l AS (
+  INSERT INTO lots (id, member_id, issuing_partner_id, earn_entry_id, points, remaining,
+                    earned_at, available_at, expires_at)
+  SELECT lot_id, CAST(:m AS bigint), CAST(:p AS bigint), entry_id, CAST(:points AS bigint),
+         CAST(:points AS bigint), CAST(:occurred AS timestamptz), CAST(:available AS timestamptz),
+         CAST(:expires AS timestamptz)
+  FROM pur WHERE lot_id IS NOT NULL
+), wu AS (
+  UPDATE wallets SET balance = balance + CAST(:points AS bigint)
+  WHERE member_id = CAST(:m AS bigint) AND EXISTS (SELECT 1 FROM pur)
+), claim AS (
+  INSERT INTO idempotency_keys (client_id, key, operation, request_hash, response)
+  SELECT CAST(:client AS text), CAST(:key AS text), 'recordPurchase', CAST(:hash AS text),
+         jsonb_build_object('ok', jsonb_build_object(
+           'transaction_id', pur.entry_id, 'points', CAST(:points AS bigint),
+           'partner_id', CAST(:p AS bigint), 'occurred_at', CAST(:occurred_text AS text),
+           'available_at', CAST(:available_text AS text)))
+  FROM pur WHERE CAST(:claim AS boolean)
+)
+SELECT pur.entry_id, pur.lot_id, (SELECT debt FROM w) AS debt FROM pur
+"""
+)
+
+
+@dataclass(frozen=True)
+class Earn:
+    """One purchase's terms, decided before any write."""
+
+    partner_id: int
+    member_id: int
+    order_id: str
+    amount: Money
+    points: int
+    occurred_at: datetime
+    available_at: datetime
+    expires_at: datetime
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "p": self.partner_id,
+            "m": self.member_id,
+            "order_id": self.order_id,
+            "amount": self.amount.amount,
+            "currency": self.amount.currency,
+            "points": self.points,
+            "occurred": self.occurred_at,
+            "available": self.available_at,
+            "expires": self.expires_at,
+            "occurred_text": self.occurred_at.isoformat(),
+            "available_text": self.available_at.isoformat(),
+        }
+
+    def answer(self, entry_id: int) -> dict[str, Any]:
+        """What the general path stores; the statement builds the same object in SQL."""
+        return {
+            "transaction_id": entry_id,
+            "points": self.points,
+            "partner_id": self.partner_id,
+            "occurred_at": self.occurred_at.isoformat(),
+            "available_at": self.available_at.isoformat(),
+        }
+
+
+async def earn_points(
+    db: Database,
+    *,
+    client_id: str,
+    key: str,
+    partner_id: int,
+    member_number: str,
+    order_id: str,
+    amount: Money,
+    occurred_at: datetime,
+    request: dict[str, Any],
+) -> dict[str, Any]:
+    """`{"ok": …}` or `{"errors": […]}`, as `run_idempotent` answers."""
+    request_hash = fingerprint(OPERATION, request)
+    async with connection(db) as conn:
+        partner = await partners.cached_partner(db, conn, partner_id)
+        if partner is None:
+            raise InputError.single("PARTNER_NOT_FOUND", "the calling partner no longer exists")
+        if amount.currency != partner.currency:
+            raise InputError.single(
+                "CURRENCY_MISMATCH", f"amount.currency must be {partner.currency}", "amount.currency"
+            )
+
+        def terms(member_id: int) -> Earn:
+            assert partner is not None
+            return Earn(
+                partner_id=partner_id,
+                member_id=member_id,
+                order_id=order_id,
+                amount=amount,
+                points=points_for(amount.amount, partner.earn_rate, partner.earn_rounding),
+                occurred_at=occurred_at,
+                available_at=occurred_at + timedelta(days=partner.return_window_days),
+                expires_at=clock.add_months(occurred_at, get_settings().points_expiry_months),
+            )
+
+        found = await members.member_at_partner(conn, member_number, partner_id)
+        if found is not None:
+            earn = terms(found.member_id)
+            try:
+                row = await EARN.fetchrow(
+                    conn,
+                    **earn.params(),
+                    client=client_id,
+                    key=key,
+                    hash=request_hash,
+                    claim=True,
+                    allow_debt=False,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != IDEMPOTENCY_PK:
+                    raise
+                return await replay(conn, client_id, key, request_hash)
+            if row is not None:
+                if not found.enrolled:  # presenting the card at the till is consent
+                    await members.link_member(conn, found.member_id, partner_id)
+                return {"ok": earn.answer(row["entry_id"])}
+
+    async def general(conn: Connection) -> dict[str, Any]:
+        member = await members.member_at_partner(conn, member_number, partner_id)
+        if member is None:
+            raise DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")
+        earn = terms(member.member_id)
+        row = await EARN.fetchrow(
+            conn,
+            **earn.params(),
+            client=client_id,
+            key=key,
+            hash=request_hash,
+            claim=False,
+            allow_debt=True,
+        )
+        if row is None:
+            raise DomainError.single(
+                "DUPLICATE_ORDER", "a purchase with this orderId was already recorded", "orderId"
+            )
+        if not member.enrolled:
+            await members.link_member(conn, member.member_id, partner_id)
+        if row["debt"]:
+            await journal.repay_debt(
+                conn,
+                member_id=member.member_id,
+                entry_id=row["entry_id"],
+                debt=row["debt"],
+                sources=[journal.LotShare(row["lot_id"], partner_id, earn.points)],
+                occurred_at=clock.now(),
+            )
+        return earn.answer(row["entry_id"])
+
+    return await run_idempotent(
+        db, client_id=client_id, key=key, operation=OPERATION, request=request, work=general
+    )

@@ -1,0 +1,34 @@
+"""A small time-bounded cache for rows that hot paths read and that rarely change."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class TimedCache:
+    """Entries expire `ttl` seconds after loading; absent values (None) are not kept."""
+
+    def __init__(self, max_entries: int = 10_000):
+        self.max_entries = max_entries
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+
+    async def get_or_load(
+        self, key: Hashable, ttl: float, load: Callable[[], Awaitable[T | None]]
+    ) -> T | None:
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load()
+        if value is not None and ttl > 0:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = (now + ttl, value)
+        return value
+
+    def forget(self, key: Hashable) -> None:
+        self._entries.pop(key, None)

@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadclient import Connection
 from services.ledger.earn import EARN, Earn
-from services.members import service as members
 from shared import clock
 from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
@@ -111,8 +110,9 @@ async def _raw_run(
     concurrency: int,
     seconds: float,
 ) -> tuple[list[float], float]:
-    """What the service sends per earn, on plain asyncpg: the member lookup, then the earn
-    statement (purchase, entry, postings, lot, wallet and idempotency key in one), autocommit."""
+    """What the gateway sends per earn in steady state, on plain asyncpg: the earn statement
+    (wallet lock, purchase, entry, postings, lot, wallet and idempotency key in one), autocommit.
+    The partner's terms and the member's enrolment are cached by then, as in the gateway."""
     dsn, kwargs = _asyncpg_dsn(url)
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency, **kwargs)
     latencies: list[float] = []
@@ -124,7 +124,7 @@ async def _raw_run(
         async with pool.acquire() as conn:
             while time.perf_counter() < deadline:
                 n += 1
-                member_id, number = member_ids[(index + n) % len(member_ids)]
+                member_id = member_ids[(index + n) % len(member_ids)]
                 earn = Earn(
                     partner_id=partner_id,
                     member_id=member_id,
@@ -136,7 +136,6 @@ async def _raw_run(
                     expires_at=clock.add_months(now, 24),
                 )
                 started = time.perf_counter()
-                await members.MEMBER_AT_PARTNER.fetchrow(conn, n=number, p=partner_id)
                 await EARN.fetchrow(
                     conn,
                     **earn.params(),
@@ -207,7 +206,7 @@ async def main() -> None:
         url,
         partner.id,
         partner.client_id,
-        [(m.id, m.member_number) for m in enrolled],
+        [m.id for m in enrolled],
         args.concurrency,
         args.seconds,
     )

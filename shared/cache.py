@@ -16,18 +16,27 @@ class TimedCache:
         self.max_entries = max_entries
         self._entries: dict[Hashable, tuple[float, Any]] = {}
 
+    def get(self, key: Hashable) -> Any:
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
+    def put(self, key: Hashable, ttl: float, value: Any) -> None:
+        if value is None or ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # crude, but bounded; the hot keys come straight back
+        self._entries[key] = (time.monotonic() + ttl, value)
+
     async def get_or_load(
         self, key: Hashable, ttl: float, load: Callable[[], Awaitable[T | None]]
     ) -> T | None:
-        now = time.monotonic()
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        hit = self.get(key)
+        if hit is not None:
+            return hit
         value = await load()
-        if value is not None and ttl > 0:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[key] = (now + ttl, value)
+        self.put(key, ttl, value)
         return value
 
     def forget(self, key: Hashable) -> None:

@@ -41,6 +41,7 @@ class Settings:
     max_query_cost: int
     revocation_cache_seconds: int
     partner_cache_seconds: int
+    member_cache_seconds: int
 
 
 @lru_cache(maxsize=1)
@@ -64,4 +65,5 @@ def get_settings() -> Settings:
         max_query_cost=_int("MAX_QUERY_COST", 5000),
         revocation_cache_seconds=_int("REVOCATION_CACHE_SECONDS", 1),
         partner_cache_seconds=_int("PARTNER_CACHE_SECONDS", 5),
+        member_cache_seconds=_int("MEMBER_CACHE_SECONDS", 300),
     )

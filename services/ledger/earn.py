@@ -166,7 +166,7 @@ async def earn_points(
                 expires_at=clock.add_months(occurred_at, get_settings().points_expiry_months),
             )
 
-        found = await members.member_at_partner(conn, member_number, partner_id)
+        found = await members.cached_member_at_partner(db, conn, member_number, partner_id)
         if found is not None:
             earn = terms(found.member_id)
             try:

@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ledger import accounts as ledger_accounts
 from services.members.models import Enrollment, Member
 from shared.access import Principal
+from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.ids import is_valid_member_number, new_member_number
+from shared.settings import get_settings
 from shared.sql import Connection, Sql
 
 MAX_REF = 200
@@ -154,6 +156,22 @@ async def member_at_partner(conn: Connection, member_number: str, partner_id: in
     ledger's connection (it runs inside every earn and redemption)."""
     row = await MEMBER_AT_PARTNER.fetchrow(conn, n=member_number, p=partner_id)
     return MemberAtPartner(row["id"], row["enrolled"]) if row else None
+
+
+async def cached_member_at_partner(
+    db: Database, conn: Connection, member_number: str, partner_id: int
+) -> MemberAtPartner | None:
+    """As `member_at_partner`, remembered per process once the member is enrolled there: a number
+    never changes hands and an enrolment is never undone, so the answer cannot go stale (a
+    future erasure of members must clear this cache; MEMBER_CACHE_SECONDS bounds it meanwhile)."""
+    key = ("member", member_number, partner_id)
+    hit: MemberAtPartner | None = db.cache.get(key)
+    if hit is not None:
+        return hit
+    found = await member_at_partner(conn, member_number, partner_id)
+    if found is not None and found.enrolled:
+        db.cache.put(key, get_settings().member_cache_seconds, found)
+    return found
 
 
 async def link_member(conn: Connection, member_id: int, partner_id: int) -> None:

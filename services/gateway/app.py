@@ -35,9 +35,13 @@ class CoalitionGraphQL(GraphQL[Context, None]):
         return Context(principal=request.scope[PRINCIPAL_KEY], db=request.app.state.db)
 
 
+MAX_BODY_BYTES = 256 * 1024  # a GraphQL request is text; the token limit bounds what is parsed
+
+
 class RequireToken:
     """Rejects a request without a valid bearer token before GraphQL sees it: HTTP 401 with a
-    GraphQL-shaped error, so clients and proxies both understand it."""
+    GraphQL-shaped error, so clients and proxies both understand it. Oversized bodies are refused
+    before anything reads them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -45,6 +49,21 @@ class RequireToken:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             request = Request(scope)
+            length = request.headers.get("content-length", "0")
+            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                response = JSONResponse(
+                    {
+                        "errors": [
+                            {
+                                "message": f"request body over {MAX_BODY_BYTES} bytes",
+                                "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                            }
+                        ]
+                    },
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
             try:
                 principal = await request.app.state.verifier.authenticate(
                     request.headers.get("authorization")

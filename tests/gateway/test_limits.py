@@ -78,3 +78,12 @@ async def test_introspection_works_for_authenticated_clients_only(gateway, admin
 def test_schema_file_matches_the_code():
     """schema.graphql is generated: run `make schema` after changing the API."""
     assert SCHEMA_FILE.read_text() == render_sdl()
+
+
+async def test_oversized_bodies_are_refused_unread(gateway, admin_token):
+    from services.gateway.app import MAX_BODY_BYTES
+
+    padding = " " * (MAX_BODY_BYTES + 1)
+    response = await gateway.post(admin_token, "{ viewer { clientId } }" + padding)
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"

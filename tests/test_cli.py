@@ -10,40 +10,18 @@ from tests.e2e.conftest import run_cli
 from tests.factories import earn, enroll, make_partner
 
 
+CREATE_CAFE = (
+    "partners create --name CLI-Café --currency EUR --issue-price 0.010 --redeem-price 0.008"
+    " --earn-rate 1"
+).split()
+
+
 def test_partners_create_and_clients_create_admin_print_credentials_once(database_url):
-    created = run_cli(
-        database_url,
-        "partners",
-        "create",
-        "--name",
-        "CLI Café",
-        "--currency",
-        "EUR",
-        "--issue-price",
-        "0.010",
-        "--redeem-price",
-        "0.008",
-        "--earn-rate",
-        "1",
-    )
+    created = run_cli(database_url, *CREATE_CAFE)
     assert created.returncode == 0, created.stderr
     body = json.loads(created.stdout)
     assert set(body) == {"partner_id", "name", "client_id", "client_secret"}
-    again = run_cli(
-        database_url,
-        "partners",
-        "create",
-        "--name",
-        "CLI Café",
-        "--currency",
-        "EUR",
-        "--issue-price",
-        "0.010",
-        "--redeem-price",
-        "0.008",
-        "--earn-rate",
-        "1",
-    )
+    again = run_cli(database_url, *CREATE_CAFE)
     assert again.returncode == 2 and "exists" in again.stdout
     admin = run_cli(database_url, "clients", "create-admin", "--name", "ops")
     assert admin.returncode == 0

@@ -134,6 +134,7 @@ async def _raw_run(
                     occurred_at=now,
                     available_at=now,
                     expires_at=clock.add_months(now, 24),
+                    recorded_at=now,
                 )
                 started = time.perf_counter()
                 await EARN.fetchrow(

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+# For drills and tests that run the real processes (a worker in a subprocess) at another time:
+# the whole process sees the wall clock shifted by this many seconds. Never set in production.
+_OFFSET = timedelta(seconds=float(os.environ.get("COALITION_CLOCK_OFFSET_SECONDS") or 0))
+
+
+def _wall() -> datetime:
+    return datetime.now(UTC) + _OFFSET
+
+
+_now: Callable[[], datetime] = _wall
 
 
 def now() -> datetime:
@@ -15,7 +25,7 @@ def now() -> datetime:
 def set_clock(source: Callable[[], datetime] | None) -> None:
     """Replace the clock (tests); None restores the wall clock."""
     global _now
-    _now = source if source is not None else (lambda: datetime.now(UTC))
+    _now = source if source is not None else _wall
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -9,11 +9,10 @@ from sqlalchemy import text
 from tests.e2e.conftest import run_cli
 from tests.factories import earn, enroll, make_partner
 
-
-CREATE_CAFE = (
-    "partners create --name CLI-Café --currency EUR --issue-price 0.010 --redeem-price 0.008"
-    " --earn-rate 1"
-).split()
+CREATE_CAFE = [
+    "partners", "create", "--name", "CLI-Café", "--currency", "EUR",
+    "--issue-price", "0.010", "--redeem-price", "0.008", "--earn-rate", "1",
+]  # fmt: skip
 
 
 def test_partners_create_and_clients_create_admin_print_credentials_once(database_url):

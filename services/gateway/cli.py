@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "services.partners.cli",
     "services.ledger.cli",
     "services.gateway.demo",
+    "services.gateway.worker",
     "services.gateway.schema_export",
 )
 

@@ -69,10 +69,12 @@ WITH w AS (
   WHERE CAST(:points AS bigint) > 0
 ), l AS (
   INSERT INTO lots (id, member_id, issuing_partner_id, earn_entry_id, points, remaining,
-                    earned_at, available_at, expires_at)
+                    earned_at, available_at, expires_at, activated_at)
   SELECT lot_id, CAST(:m AS bigint), CAST(:p AS bigint), entry_id, CAST(:points AS bigint),
          CAST(:points AS bigint), CAST(:occurred AS timestamptz), CAST(:available AS timestamptz),
-         CAST(:expires AS timestamptz)
+         CAST(:expires AS timestamptz),
+         CASE WHEN CAST(:available AS timestamptz) <= CAST(:now AS timestamptz)
+              THEN CAST(:now AS timestamptz) END
   FROM pur WHERE lot_id IS NOT NULL
 ), wu AS (
   UPDATE wallets SET balance = balance + CAST(:points AS bigint)
@@ -103,6 +105,7 @@ class Earn:
     occurred_at: datetime
     available_at: datetime
     expires_at: datetime
+    recorded_at: datetime
 
     def params(self) -> dict[str, Any]:
         return {
@@ -115,6 +118,7 @@ class Earn:
             "occurred": self.occurred_at,
             "available": self.available_at,
             "expires": self.expires_at,
+            "now": self.recorded_at,
             "occurred_text": self.occurred_at.isoformat(),
             "available_text": self.available_at.isoformat(),
         }
@@ -164,6 +168,7 @@ async def earn_points(
                 occurred_at=occurred_at,
                 available_at=occurred_at + timedelta(days=partner.return_window_days),
                 expires_at=clock.add_months(occurred_at, get_settings().points_expiry_months),
+                recorded_at=clock.now(),
             )
 
         found = await members.cached_member_at_partner(db, conn, member_number, partner_id)

@@ -122,6 +122,13 @@ class Lot(Base):
             "id",
             postgresql_where=text("remaining > 0"),
         ),
+        # The worker's queues: lots still to activate, lots with points still to expire.
+        Index("ix_lots_to_activate", "available_at", postgresql_where=text("activated_at IS NULL")),
+        Index(
+            "ix_lots_to_expire",
+            "expires_at",
+            postgresql_where=text("expired_at IS NULL AND remaining > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -133,6 +140,9 @@ class Lot(Base):
     earned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set when the return window had passed and the worker (or the earn itself) recorded it:
+    # the durable "points became available" event, exactly once per lot.
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set when the expiry of what remained was posted to the ledger.
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -7,9 +7,11 @@ gateway can assemble one schema from them.
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
@@ -43,6 +45,30 @@ def _parse_decimal(value: Any) -> decimal.Decimal:
 
 Points = NewType("Points", int)
 
+_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+)W|(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
+    r"(?:(?P<seconds>\d+)S)?)?)$"
+)
+MAX_DURATION = timedelta(days=3660)
+
+
+def parse_duration(value: Any) -> timedelta:
+    """ISO 8601 durations in weeks, days, hours, minutes and seconds ("P30D", "PT12H");
+    months and years are refused: their length depends on where they start."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None or value in ("P", "PT") or value.endswith("T"):
+        raise ValueError(f"{value!r} is not an ISO 8601 duration like P30D or PT12H")
+    parts = {k: int(v) for k, v in match.groupdict().items() if v}
+    duration = timedelta(**parts)
+    if duration > MAX_DURATION:
+        raise ValueError("durations are limited to ten years")
+    return duration
+
+
+def format_duration(value: timedelta) -> str:
+    return f"PT{int(value.total_seconds())}S"
+
+
 # Given to the schema's StrawberryConfig(scalar_map=...): how Points and Decimal cross the wire.
 SCALAR_MAP: dict[object, Any] = {
     Points: strawberry.scalar(
@@ -50,6 +76,12 @@ SCALAR_MAP: dict[object, Any] = {
         description="A whole number of points, 64-bit signed, sent as a JSON integer.",
         serialize=int,
         parse_value=_parse_points,
+    ),
+    timedelta: strawberry.scalar(
+        name="Duration",
+        description='An ISO 8601 duration in weeks, days, hours, minutes, seconds: "P30D", "PT12H".',
+        serialize=format_duration,
+        parse_value=parse_duration,
     ),
     decimal.Decimal: strawberry.scalar(
         name="Decimal",

@@ -24,21 +24,33 @@ class Page(Generic[T]):
         return self.items[-1][0] if self.items else None
 
 
-def encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"c:{position}".encode()).decode().rstrip("=")
+Position = int | tuple[int, ...]
 
 
-def decode_cursor(cursor: str | None) -> int | None:
+def encode_cursor(position: Position) -> str:
+    parts = position if isinstance(position, tuple) else (position,)
+    raw = "c:" + ",".join(str(p) for p in parts)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor_parts(cursor: str | None, count: int) -> tuple[int, ...] | None:
+    """The key a cursor carries (`count` integers), or None for the first page."""
     if cursor is None:
         return None
     try:
         raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "c":
+        parts = tuple(int(p) for p in value.split(","))
+        if prefix != "c" or len(parts) != count:
             raise ValueError(prefix)
-        return int(value)
+        return parts
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise DomainError.single("INVALID_CURSOR", "after is not a cursor from this list", "after") from exc
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    parts = decode_cursor_parts(cursor, 1)
+    return parts[0] if parts else None
 
 
 def page_size(first: int | None) -> int:
@@ -50,7 +62,7 @@ def page_size(first: int | None) -> int:
     return first
 
 
-def make_page(rows: list[T], size: int, position_of: Callable[[T], int]) -> Page[T]:
+def make_page(rows: list[T], size: int, position_of: Callable[[T], Position]) -> Page[T]:
     """Rows fetched with LIMIT size + 1 become a page; the extra row only says there is more."""
     has_next = len(rows) > size
     kept = rows[:size]

@@ -15,7 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from services.gateway.limits import GatewayLimits
-from services.ledger.schema import LedgerMutation
+from services.ledger.schema import LedgerMutation, LedgerQuery
 from services.members import service as members
 from services.members.schema import Member, MembersMutation, MembersQuery
 from services.partners import service as partners
@@ -64,7 +64,7 @@ class GatewayQuery:
         return None
 
 
-Query = merge_types("Query", (GatewayQuery, PartnersQuery, MembersQuery))
+Query = merge_types("Query", (GatewayQuery, PartnersQuery, MembersQuery, LedgerQuery))
 Mutation = merge_types("Mutation", (PartnersMutation, MembersMutation, LedgerMutation))
 
 

@@ -7,7 +7,7 @@ available (and one past its expiry as gone) whatever the worker has done yet.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +16,7 @@ from services.members import service as members
 from shared import clock
 from shared.access import Principal
 from shared.errors import Forbidden
-from shared.pagination import Page, decode_cursor, make_page, page_size
+from shared.pagination import Page, decode_cursor, decode_cursor_parts, make_page, page_size
 
 
 @dataclass(frozen=True)
@@ -120,3 +120,72 @@ async def transactions(
 
 
 __all__ = ["Balance", "TransactionView", "balance", "balances", "transactions"]
+
+
+@dataclass(frozen=True)
+class ExpiringPoints:
+    points: int
+    expires_at: datetime
+
+
+async def expiring_points(
+    session: AsyncSession, principal: Principal, member_id: int, within: timedelta
+) -> list[ExpiringPoints]:
+    """What the member will lose in the coming `within`, soonest first, so apps can warn them."""
+    await _require_visible(session, principal, member_id)
+    now = clock.now()
+    rows = await session.execute(
+        text(
+            "SELECT expires_at, SUM(remaining) AS points FROM lots"
+            " WHERE member_id = :m AND remaining > 0 AND expired_at IS NULL"
+            " AND expires_at > :now AND expires_at <= :until"
+            " GROUP BY expires_at ORDER BY expires_at LIMIT 100"
+        ),
+        {"m": member_id, "now": now, "until": now + within},
+    )
+    return [ExpiringPoints(points=int(r.points), expires_at=r.expires_at) for r in rows]
+
+
+@dataclass(frozen=True)
+class MemberExpiry:
+    member_id: int
+    member_number: str
+    expires_on: date
+    points: int
+
+
+async def points_expiring_soon(
+    session: AsyncSession,
+    principal: Principal,
+    within: timedelta,
+    *,
+    first: int | None,
+    after: str | None,
+) -> Page[MemberExpiry]:
+    """Points about to expire per member and day (admins), soonest first: what re-engagement
+    campaigns start from."""
+    principal.require_admin("admin:partners")
+    size = page_size(first)
+    position = decode_cursor_parts(after, 2)
+    now = clock.now()
+    rows = await session.execute(
+        text(
+            "SELECT * FROM (SELECT l.member_id, m.member_number,"
+            " (l.expires_at AT TIME ZONE 'UTC')::date AS day, SUM(l.remaining) AS points"
+            " FROM lots l JOIN members m ON m.id = l.member_id"
+            " WHERE l.remaining > 0 AND l.expired_at IS NULL"
+            " AND l.expires_at > :now AND l.expires_at <= :until GROUP BY 1, 2, 3) g"
+            " WHERE CAST(:day AS int) IS NULL"
+            " OR (g.day - DATE '0001-01-01' + 1, g.member_id) > (CAST(:day AS int), CAST(:member AS bigint))"
+            " ORDER BY g.day, g.member_id LIMIT :limit"
+        ),
+        {
+            "now": now,
+            "until": now + within,
+            "limit": size + 1,
+            "day": position[0] if position else None,
+            "member": position[1] if position else None,
+        },
+    )
+    items = [MemberExpiry(r.member_id, r.member_number, r.day, int(r.points)) for r in rows]
+    return make_page(items, size, lambda e: (e.expires_on.toordinal(), e.member_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -15,6 +15,7 @@ from services.partners.schema import Partner
 from shared import clock, sql
 from shared.errors import DomainError
 from shared.graphql_types import (
+    Connection,
     GraphQLInfo,
     Money,
     MoneyInput,
@@ -100,6 +101,44 @@ def _earn_transaction(result: dict[str, Any], order_id: str) -> Transaction:
         occurred_at=datetime.fromisoformat(result["occurred_at"]),
         partner_id=result["partner_id"],
     )
+
+
+@strawberry.type
+class ExpiringPoints:
+    points: Points
+    expires_at: datetime
+
+
+@strawberry.type
+class MemberRef:
+    member_number: str
+
+
+@strawberry.type
+class MemberExpiry:
+    member: MemberRef
+    expires_on: date
+    points: Points
+
+
+@strawberry.type
+class LedgerQuery:
+    @strawberry.field(description="Points about to expire, per member and day, soonest first (admins).")
+    async def points_expiring_soon(
+        self, info: GraphQLInfo, within: timedelta, first: int | None = None, after: str | None = None
+    ) -> Connection[MemberExpiry]:
+        async with info.context.session() as session:
+            page = await queries.points_expiring_soon(
+                session, info.context.principal, within, first=first, after=after
+            )
+        return Connection.of(
+            page,
+            lambda e: MemberExpiry(
+                member=MemberRef(member_number=e.member_number),
+                expires_on=e.expires_on,
+                points=e.points,
+            ),
+        )
 
 
 @strawberry.type

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import strawberry
 
 from services.ledger import queries as ledger_queries
-from services.ledger.schema import Balance, Transaction
+from services.ledger.schema import Balance, ExpiringPoints, Transaction
 from services.members import service
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Node, UserError, user_errors
@@ -30,6 +32,14 @@ class Member(Node):
         async with info.context.session() as session:
             b = await ledger_queries.balance(session, info.context.principal, self.local_id)
         return Balance(available=b.available, pending=b.pending)
+
+    @strawberry.field(description="Points that expire within the given duration, soonest first.")
+    async def expiring_points(self, info: GraphQLInfo, within: timedelta) -> list[ExpiringPoints]:
+        async with info.context.session() as session:
+            found = await ledger_queries.expiring_points(
+                session, info.context.principal, self.local_id, within
+            )
+        return [ExpiringPoints(points=e.points, expires_at=e.expires_at) for e in found]
 
     @strawberry.field(description="Newest first. A partner sees only what happened at it.")
     async def transactions(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from services.ledger import audit as ledger_audit
+from services.ledger import holds
 from services.ledger import queries as ledger_queries
 from services.ledger import service as ledger
 from services.members import service as members
@@ -155,3 +156,41 @@ async def balance(db: Database, member_id: int) -> ledger_queries.Balance:
 async def violations(db: Database) -> list[ledger_audit.Violation]:
     async with db.sessions() as session:
         return await ledger_audit.audit(session)
+
+
+async def authorize(
+    db: Database,
+    partner: SeededPartner,
+    member_number: str,
+    points: int,
+    *,
+    expires_in: timedelta = timedelta(minutes=10),
+    order_id: str | None = None,
+) -> ledger.Outcome:
+    return await holds.authorize_redemption(
+        db,
+        partner.principal,
+        idempotency_key=unique("key"),
+        member_number=member_number,
+        points=points,
+        order_id=order_id or unique("order"),
+        expires_in=expires_in,
+    )
+
+
+async def capture(
+    db: Database, partner: SeededPartner, authorization_id: str, points: int | None = None
+) -> ledger.Outcome:
+    return await holds.capture_redemption(
+        db,
+        partner.principal,
+        idempotency_key=unique("key"),
+        authorization_id=authorization_id,
+        points=points,
+    )
+
+
+async def void(db: Database, partner: SeededPartner, authorization_id: str) -> ledger.Outcome:
+    return await holds.void_redemption(
+        db, partner.principal, idempotency_key=unique("key"), authorization_id=authorization_id
+    )

@@ -14,6 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from services.ledger.holds import release_expired_holds
 from services.ledger.lifecycle import DEFAULT_BATCH, BatchResult, activate_due_lots, expire_due_lots
 from shared import clock
 from shared.database import Database, standalone_database
@@ -21,7 +22,14 @@ from shared.database import Database, standalone_database
 log = logging.getLogger("coalition.worker")
 
 Job = Callable[[Database, datetime, int], Awaitable[BatchResult]]
+
+
+async def release_holds(db: Database, now: datetime, batch: int) -> BatchResult:
+    return BatchResult(rows=await release_expired_holds(db, now, batch))
+
+
 JOBS: list[tuple[str, Job]] = [
+    ("release-holds", release_holds),
     ("activate-lots", activate_due_lots),
     ("expire-lots", expire_due_lots),
 ]
@@ -40,12 +48,12 @@ async def run_job(db: Database, job: Job, batch: int = DEFAULT_BATCH) -> BatchRe
     lots = points = busy_rounds = 0
     while True:
         result = await job(db, clock.now(), batch)
-        lots, points = lots + result.lots, points + result.points
-        if result.lots:
+        lots, points = lots + result.rows, points + result.points
+        if result.rows:
             busy_rounds = 0
             continue
         if not result.skipped or busy_rounds >= BUSY_RETRIES:
-            return BatchResult(lots=lots, points=points, skipped=result.skipped)
+            return BatchResult(rows=lots, points=points, skipped=result.skipped)
         busy_rounds += 1
         await asyncio.sleep(BUSY_PAUSE)
 
@@ -54,11 +62,11 @@ async def run_all(db: Database, batch: int = DEFAULT_BATCH) -> dict[str, BatchRe
     done = {}
     for name, job in JOBS:
         done[name] = result = await run_job(db, job, batch)
-        if result.lots or result.skipped:
+        if result.rows or result.skipped:
             log.info(
                 "%s: %d lots, %d points, %d left for later (busy wallets)",
                 name,
-                result.lots,
+                result.rows,
                 result.points,
                 result.skipped,
             )
@@ -66,7 +74,7 @@ async def run_all(db: Database, batch: int = DEFAULT_BATCH) -> dict[str, BatchRe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("worker", help="run the scheduled jobs (activation, expiry)")
+    parser = subparsers.add_parser("worker", help="run the scheduled jobs (holds, activation, expiry)")
     parser.add_argument("--once", action="store_true", help="run every job once and exit")
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between rounds")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="lots per transaction")
@@ -84,7 +92,7 @@ async def worker_command(args: argparse.Namespace) -> int:
             done = await run_all(db, args.batch)
             if args.once:
                 for name, result in done.items():
-                    print(f"{name}: {result.lots} lots, {result.points} points")
+                    print(f"{name}: {result.rows} lots, {result.points} points")
                 return 0
             try:
                 await asyncio.wait_for(stop.wait(), timeout=args.interval)

@@ -133,6 +133,28 @@ CHECKS: list[tuple[str, str, str]] = [
         "partner {partner_id}: issuance account {posted}, expected {expected}",
     ),
     (
+        "a hold reserves exactly its points",
+        "SELECT h.id, h.points, COALESCE(SUM(hl.points), 0) AS reserved FROM holds h"
+        " LEFT JOIN hold_lots hl ON hl.hold_id = h.id GROUP BY h.id, h.points"
+        " HAVING h.points <> COALESCE(SUM(hl.points), 0)",
+        "hold {id}: {points} points but its lots reserve {reserved}",
+    ),
+    (
+        "live holds never reserve more than a lot holds",
+        "SELECT l.id, l.remaining, SUM(hl.points) AS held FROM lots l"
+        " JOIN hold_lots hl ON hl.lot_id = l.id JOIN holds h ON h.id = hl.hold_id"
+        " WHERE h.status = 'ACTIVE' AND h.expires_at > now()"
+        " GROUP BY l.id, l.remaining HAVING SUM(hl.points) > l.remaining",
+        "lot {id}: holds reserve {held} of its {remaining}",
+    ),
+    (
+        "a captured hold is exactly its redemption",
+        "SELECT h.id, h.captured_points, r.points FROM holds h"
+        " LEFT JOIN redemptions r ON r.id = h.redemption_id WHERE h.status = 'CAPTURED'"
+        " AND (r.id IS NULL OR r.points <> h.captured_points OR r.order_id <> h.order_id)",
+        "hold {id}: captured {captured_points}, redemption has {points}",
+    ),
+    (
         "a purchase's reversed points match its reversal entries",
         "SELECT p.id, p.points_reversed, COALESCE(-SUM(e.points), 0) AS entries FROM purchases p"
         " LEFT JOIN journal_entries e ON e.kind = 'REVERSE' AND e.related_entry_id = p.entry_id"

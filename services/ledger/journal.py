@@ -56,18 +56,27 @@ CHANGE_WALLET = Sql(
     "UPDATE wallets SET balance = balance + :balance, debt = debt + :debt WHERE member_id = :m"
 )
 
+# A lot's free points are what it holds minus what live holds reserve of it.
 SPENDABLE = """
-SELECT id, issuing_partner_id, remaining FROM (
-  SELECT id, issuing_partner_id, remaining, available_at, expires_at,
-         sum(remaining) OVER (ORDER BY available_at > :now, expires_at, id) AS running
-  FROM lots
-  WHERE member_id = :m AND remaining > 0 AND expires_at > :now AND expired_at IS NULL
-    AND id <> :exclude {pending}
+SELECT id, issuing_partner_id, free AS remaining FROM (
+  SELECT l.id, l.issuing_partner_id, l.available_at, l.expires_at,
+         l.remaining - COALESCE(h.held, 0) AS free,
+         sum(l.remaining - COALESCE(h.held, 0))
+           OVER (ORDER BY l.available_at > :now, l.expires_at, l.id) AS running
+  FROM lots l
+  LEFT JOIN (
+    SELECT hl.lot_id, SUM(hl.points) AS held
+    FROM holds h JOIN hold_lots hl ON hl.hold_id = h.id
+    WHERE h.member_id = :m AND h.status = 'ACTIVE' AND h.expires_at > :now
+    GROUP BY hl.lot_id
+  ) h ON h.lot_id = l.id
+  WHERE l.member_id = :m AND l.remaining > 0 AND l.expires_at > :now AND l.expired_at IS NULL
+    AND l.id <> :exclude {pending}
 ) s
-WHERE running - remaining < :needed
+WHERE free > 0 AND running - free < :needed
 ORDER BY available_at > :now, expires_at, id
 """
-SPENDABLE_AVAILABLE = Sql(SPENDABLE.format(pending="AND available_at <= :now"))
+SPENDABLE_AVAILABLE = Sql(SPENDABLE.format(pending="AND l.available_at <= :now"))
 SPENDABLE_ANY = Sql(SPENDABLE.format(pending=""))
 
 OPEN_DEBTS = Sql(

@@ -41,6 +41,9 @@ EXPIRE = Sql(
 WITH due AS (
   SELECT id, member_id, issuing_partner_id, remaining FROM lots
   WHERE expired_at IS NULL AND remaining > 0 AND expires_at <= :now
+    AND NOT EXISTS (  -- a live hold keeps its lots until it is captured or released
+      SELECT 1 FROM hold_lots hl JOIN holds h ON h.id = hl.hold_id
+      WHERE hl.lot_id = lots.id AND h.status = 'ACTIVE' AND h.expires_at > :now)
   ORDER BY expires_at
   LIMIT :batch
   FOR UPDATE SKIP LOCKED
@@ -87,23 +90,23 @@ FROM todo
 
 @dataclass(frozen=True)
 class BatchResult:
-    lots: int
+    rows: int  # lots (or holds) handled
     points: int = 0
     skipped: int = 0  # due, but the member's wallet was busy: next round
 
     @property
     def more(self) -> bool:
-        return self.lots > 0
+        return self.rows > 0
 
 
 async def activate_due_lots(db: Database, now: datetime, batch: int = DEFAULT_BATCH) -> BatchResult:
     async with transaction(db) as conn:
         status = await ACTIVATE.execute(conn, now=now, batch=batch)
-    return BatchResult(lots=int(status.split()[-1]))
+    return BatchResult(rows=int(status.split()[-1]))
 
 
 async def expire_due_lots(db: Database, now: datetime, batch: int = DEFAULT_BATCH) -> BatchResult:
     async with transaction(db) as conn:
         row = await EXPIRE.fetchrow(conn, now=now, batch=batch)
     assert row is not None
-    return BatchResult(lots=row["lots"], points=int(row["points"]), skipped=row["taken"] - row["lots"])
+    return BatchResult(rows=row["lots"], points=int(row["points"]), skipped=row["taken"] - row["lots"])

@@ -236,3 +236,55 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(Text)
     response: Mapped[dict[str, object]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class HoldStatus:
+    ACTIVE = "ACTIVE"
+    CAPTURED = "CAPTURED"
+    VOIDED = "VOIDED"
+    EXPIRED = "EXPIRED"
+
+
+class Hold(Base):
+    """Points reserved at a till (two-phase redemption): they leave `available` from the moment
+    of authorisation until captured, voided, or past `expires_at` (whatever the worker has done)."""
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "order_id"),
+        CheckConstraint("points > 0", name="points_positive"),
+        CheckConstraint(
+            "captured_points IS NULL OR (captured_points > 0 AND captured_points <= points)",
+            name="capture_bounded",
+        ),
+        Index("ix_holds_member_active", "member_id", postgresql_where=text("status = 'ACTIVE'")),
+        Index("ix_holds_expiring", "expires_at", postgresql_where=text("status = 'ACTIVE'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    order_id: Mapped[str] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(Text, server_default=HoldStatus.ACTIVE)
+    captured_points: Mapped[int | None] = mapped_column(BigInteger)
+    redemption_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("redemptions.id"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class HoldLot(Base):
+    """Which lots a hold reserves, first to expire first: a capture spends exactly these."""
+
+    __tablename__ = "hold_lots"
+    __table_args__ = (
+        PrimaryKeyConstraint("hold_id", "lot_id"),
+        CheckConstraint("points > 0", name="points_positive"),
+        Index("ix_hold_lots_lot", "lot_id"),
+    )
+
+    hold_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("holds.id"))
+    lot_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("lots.id"))
+    issuing_partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    points: Mapped[int] = mapped_column(BigInteger)

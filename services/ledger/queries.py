@@ -23,6 +23,7 @@ from shared.pagination import Page, decode_cursor, decode_cursor_parts, make_pag
 class Balance:
     available: int  # may be negative: a refund took back points the member had spent
     pending: int
+    held: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,19 +56,30 @@ async def balance(session: AsyncSession, principal: Principal, member_id: int) -
 
 
 async def balances(session: AsyncSession, member_ids: list[int]) -> dict[int, Balance]:
-    """Batch read (DataLoader); callers check visibility first."""
+    """Batch read (DataLoader); callers check visibility first. Live holds are taken out of the
+    lots they reserve; a hold past its expiry counts as released, whatever the worker has done."""
     rows = await session.execute(
         text(
-            "SELECT w.member_id, w.debt,"
-            " COALESCE(SUM(l.remaining) FILTER (WHERE l.available_at <= :now), 0) AS available,"
-            " COALESCE(SUM(l.remaining) FILTER (WHERE l.available_at > :now), 0) AS pending"
+            "WITH held AS (SELECT hl.lot_id, SUM(hl.points) AS points FROM holds h"
+            " JOIN hold_lots hl ON hl.hold_id = h.id WHERE h.member_id = ANY(CAST(:ids AS bigint[]))"
+            " AND h.status = 'ACTIVE' AND h.expires_at > :now GROUP BY hl.lot_id)"
+            " SELECT w.member_id, w.debt,"
+            " COALESCE(SUM(l.remaining - COALESCE(held.points, 0))"
+            " FILTER (WHERE l.available_at <= :now), 0) AS available,"
+            " COALESCE(SUM(l.remaining) FILTER (WHERE l.available_at > :now), 0) AS pending,"
+            " (SELECT COALESCE(SUM(h.points), 0) FROM holds h WHERE h.member_id = w.member_id"
+            " AND h.status = 'ACTIVE' AND h.expires_at > :now) AS held"
             " FROM wallets w LEFT JOIN lots l ON l.member_id = w.member_id AND l.remaining > 0"
             " AND l.expires_at > :now AND l.expired_at IS NULL"
+            " LEFT JOIN held ON held.lot_id = l.id"
             " WHERE w.member_id = ANY(CAST(:ids AS bigint[])) GROUP BY w.member_id, w.debt"
         ),
         {"ids": member_ids, "now": clock.now()},
     )
-    return {r.member_id: Balance(available=int(r.available) - r.debt, pending=int(r.pending)) for r in rows}
+    return {
+        r.member_id: Balance(available=int(r.available) - r.debt, pending=int(r.pending), held=int(r.held))
+        for r in rows
+    }
 
 
 _STATUS_SQL = """

@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 
-from services.ledger import queries, service
+from services.ledger import holds, queries, service
 from services.partners import service as partners
 from services.partners.schema import Partner
 from shared import clock, sql
@@ -52,6 +52,9 @@ class Balance:
         description="Spendable now; negative when a refund took back points already spent."
     )
     pending: Points = strawberry.field(description="Earned but still in the partner's return window.")
+    held: Points = strawberry.field(
+        description="Reserved by authorizations at a till, until captured, voided or expired."
+    )
 
 
 @strawberry.type
@@ -211,6 +214,68 @@ class CancelRedemptionPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.enum
+class AuthorizationStatus(Enum):
+    ACTIVE = "ACTIVE"
+    CAPTURED = "CAPTURED"
+    VOIDED = "VOIDED"
+    EXPIRED = "EXPIRED"
+
+
+@strawberry.type
+class Authorization(Node):
+    points: Points
+    status: AuthorizationStatus
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, answer: dict[str, Any]) -> Authorization:
+        return cls(
+            id=strawberry.ID(to_global_id("Authorization", answer["authorization_id"])),
+            points=answer["points"],
+            status=AuthorizationStatus(answer["status"]),
+            expires_at=datetime.fromisoformat(answer["expires_at"]),
+        )
+
+
+@strawberry.input
+class AuthorizeRedemptionInput:
+    idempotency_key: str
+    member_number: str
+    points: Points
+    order_id: str
+    expires_in: timedelta = strawberry.field(description="How long the hold lasts (10 s to 30 days).")
+
+
+@strawberry.type
+class AuthorizeRedemptionPayload:
+    authorization: Authorization | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CaptureRedemptionInput:
+    idempotency_key: str
+    authorization_id: strawberry.ID
+    points: Points | None = strawberry.field(
+        default=None, description="All or part of the hold; omitted, all of it. The rest is released."
+    )
+
+
+@strawberry.input
+class VoidRedemptionInput:
+    idempotency_key: str
+    authorization_id: strawberry.ID
+
+
+def _redemption(result: dict[str, Any]) -> Redemption:
+    return Redemption(
+        id=strawberry.ID(to_global_id("Redemption", result["redemption_id"])),
+        points=result["points"],
+        value=Money.of(result["value"]),
+    )
+
+
 async def _outcome(operation: Awaitable[service.Outcome]) -> service.Outcome:
     """The service's answer; input refused before any transaction becomes userErrors too."""
     try:
@@ -255,14 +320,7 @@ class LedgerMutation:
         )
         if outcome.result is None:
             return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
-        r = outcome.result
-        return RedeemPointsPayload(
-            redemption=Redemption(
-                id=strawberry.ID(to_global_id("Redemption", r["redemption_id"])),
-                points=r["points"],
-                value=Money.of(r["value"]),
-            )
-        )
+        return RedeemPointsPayload(redemption=_redemption(outcome.result))
 
     @strawberry.mutation(description="Refund all or part of a purchase: its points come back.")
     async def reverse_purchase(
@@ -307,3 +365,57 @@ class LedgerMutation:
             redemption_id=strawberry.ID(to_global_id("Redemption", r["redemption_id"])),
             points_restored=r["points"],
         )
+
+    @strawberry.mutation(
+        description="Hold points at a till: they leave `available` until captured, voided or expired."
+    )
+    async def authorize_redemption(
+        self, info: GraphQLInfo, input: AuthorizeRedemptionInput
+    ) -> AuthorizeRedemptionPayload:
+        outcome = await _outcome(
+            holds.authorize_redemption(
+                info.context.db,
+                info.context.principal,
+                idempotency_key=input.idempotency_key,
+                member_number=input.member_number,
+                points=input.points,
+                order_id=input.order_id,
+                expires_in=input.expires_in,
+            )
+        )
+        if outcome.result is None:
+            return AuthorizeRedemptionPayload(user_errors=user_errors(outcome.errors))
+        return AuthorizeRedemptionPayload(authorization=Authorization.of(outcome.result))
+
+    @strawberry.mutation(description="Spend all or part of a hold; the rest is released.")
+    async def capture_redemption(
+        self, info: GraphQLInfo, input: CaptureRedemptionInput
+    ) -> RedeemPointsPayload:
+        outcome = await _outcome(
+            holds.capture_redemption(
+                info.context.db,
+                info.context.principal,
+                idempotency_key=input.idempotency_key,
+                authorization_id=str(input.authorization_id),
+                points=input.points,
+            )
+        )
+        if outcome.result is None:
+            return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
+        return RedeemPointsPayload(redemption=_redemption(outcome.result))
+
+    @strawberry.mutation(description="Release a hold without spending it.")
+    async def void_redemption(
+        self, info: GraphQLInfo, input: VoidRedemptionInput
+    ) -> AuthorizeRedemptionPayload:
+        outcome = await _outcome(
+            holds.void_redemption(
+                info.context.db,
+                info.context.principal,
+                idempotency_key=input.idempotency_key,
+                authorization_id=str(input.authorization_id),
+            )
+        )
+        if outcome.result is None:
+            return AuthorizeRedemptionPayload(user_errors=user_errors(outcome.errors))
+        return AuthorizeRedemptionPayload(authorization=Authorization.of(outcome.result))

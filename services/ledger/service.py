@@ -11,11 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.ledger import accounts, journal
+from services.ledger import journal, spending
 from services.ledger.corrections import cancel_redemption, reverse_purchase
 from services.ledger.earn import earn_points
 from services.ledger.idempotency import run_idempotent
-from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
 from services.ledger.outcomes import (
     CLOCK_SKEW,
     MAX_POINTS,
@@ -25,23 +24,15 @@ from services.ledger.outcomes import (
     member_for,
 )
 from services.members import service as members
-from services.partners import service as partners
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
-from shared.errors import DomainError, InputError, Validator
-from shared.money import Money, value_of_points
+from shared.errors import InputError, Validator
+from shared.money import Money
 from shared.settings import get_settings
-from shared.sql import Connection, Sql
+from shared.sql import Connection
 
 __all__ = ["Outcome", "cancel_redemption", "record_purchase", "redeem_points", "reverse_purchase"]
-
-REDEMPTION_EXISTS = Sql("SELECT 1 FROM redemptions WHERE partner_id = :p AND order_id = :o")
-INSERT_REDEMPTION = Sql(
-    "INSERT INTO redemptions (partner_id, order_id, member_id, points, value_amount, currency,"
-    " redeem_price, entry_id, occurred_at)"
-    " VALUES (:p, :o, :m, :points, :value, :currency, :price, :entry, :at) RETURNING id"
-)
 
 
 async def record_purchase(
@@ -129,62 +120,19 @@ async def redeem_points(
         now = clock.now()
         found = await member_for(conn, member_number, partner_id)
         wallet = await journal.lock_wallet(conn, found.member_id)
-        if await REDEMPTION_EXISTS.fetchval(conn, p=partner_id, o=order_id):
-            raise DomainError.single(
-                "DUPLICATE_ORDER", "a redemption with this orderId was already recorded", "orderId"
-            )
-        shares = await journal.spendable_lots(conn, found.member_id, points + wallet.debt, now)
-        available = sum(s.points for s in shares) - wallet.debt
-        if available < points:
-            raise DomainError.single(
-                "INSUFFICIENT_POINTS",
-                f"the member has {max(available, 0)} points available, {points} asked",
-                "points",
-            )
-        shares = _first_points(shares, points)
+        await spending.refuse_duplicate_order(conn, partner_id, order_id)
+        shares = await spending.reserve(conn, found.member_id, wallet, points, now)
         if not found.enrolled:
             await members.link_member(conn, found.member_id, partner_id)
-        contract = await partners.contract_at(conn, partner_id, now)
-        value = value_of_points(points, contract.redeem_price, contract.currency)
-        redemption_account = await accounts.partner_account(conn, partner_id, AccountKind.PARTNER_REDEMPTION)
-        entry_id = await journal.post_entry(
+        return await spending.spend(
             conn,
-            kind=EntryKind.REDEEM,
-            member_id=found.member_id,
             partner_id=partner_id,
-            points=-points,
-            occurred_at=now,
-            order_id=order_id,
-            postings=[(wallet.account_id, -points), (redemption_account, points)],
-        )
-        await journal.move_lots(
-            conn,
-            entry_id=entry_id,
             member_id=found.member_id,
-            kind=ConsumptionKind.REDEMPTION,
-            counterparty_partner_id=partner_id,
+            wallet=wallet,
             shares=shares,
-            occurred_at=now,
+            order_id=order_id,
+            now=now,
         )
-        await journal.change_wallet(conn, found.member_id, balance=-points)
-        redemption_id = await INSERT_REDEMPTION.fetchval(
-            conn,
-            p=partner_id,
-            o=order_id,
-            m=found.member_id,
-            points=points,
-            value=value,
-            currency=contract.currency,
-            price=contract.redeem_price,
-            entry=entry_id,
-            at=now,
-        )
-        return {
-            "redemption_id": redemption_id,
-            "transaction_id": entry_id,
-            "points": points,
-            "value": {"amount": str(value), "currency": contract.currency},
-        }
 
     return Outcome.of(
         await run_idempotent(
@@ -196,15 +144,3 @@ async def redeem_points(
             work=work,
         )
     )
-
-
-def _first_points(shares: list[journal.LotShare], points: int) -> list[journal.LotShare]:
-    """The first `points` of the shares, in order (the rest stays in the lots)."""
-    out, left = [], points
-    for share in shares:
-        if left == 0:
-            break
-        take = min(share.points, left)
-        out.append(journal.LotShare(share.lot_id, share.issuing_partner_id, take))
-        left -= take
-    return out

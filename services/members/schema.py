@@ -31,7 +31,7 @@ class Member(Node):
     async def balance(self, info: GraphQLInfo) -> Balance:
         async with info.context.session() as session:
             b = await ledger_queries.balance(session, info.context.principal, self.local_id)
-        return Balance(available=b.available, pending=b.pending)
+        return Balance(available=b.available, pending=b.pending, held=b.held)
 
     @strawberry.field(description="Points that expire within the given duration, soonest first.")
     async def expiring_points(self, info: GraphQLInfo, within: timedelta) -> list[ExpiringPoints]:

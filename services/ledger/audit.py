@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import clock
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -56,7 +58,10 @@ CHECKS: list[tuple[str, str, str]] = [
         "a member in debt holds no spendable points",
         "SELECT w.member_id, w.debt, SUM(l.remaining) AS held FROM wallets w"
         " JOIN lots l ON l.member_id = w.member_id AND l.expired_at IS NULL AND l.remaining > 0"
-        " WHERE w.debt > 0 GROUP BY w.member_id, w.debt",
+        " AND l.expires_at > :now"
+        " WHERE w.debt > 0 AND NOT EXISTS (SELECT 1 FROM hold_lots hl JOIN holds h"
+        " ON h.id = hl.hold_id WHERE hl.lot_id = l.id AND h.status = 'ACTIVE' AND h.expires_at > :now)"
+        " GROUP BY w.member_id, w.debt",
         "member {member_id} owes {debt} but holds {held} points",
     ),
     (
@@ -143,7 +148,7 @@ CHECKS: list[tuple[str, str, str]] = [
         "live holds never reserve more than a lot holds",
         "SELECT l.id, l.remaining, SUM(hl.points) AS held FROM lots l"
         " JOIN hold_lots hl ON hl.lot_id = l.id JOIN holds h ON h.id = hl.hold_id"
-        " WHERE h.status = 'ACTIVE' AND h.expires_at > now()"
+        " WHERE h.status = 'ACTIVE' AND h.expires_at > :now"
         " GROUP BY l.id, l.remaining HAVING SUM(hl.points) > l.remaining",
         "lot {id}: holds reserve {held} of its {remaining}",
     ),
@@ -165,8 +170,11 @@ CHECKS: list[tuple[str, str, str]] = [
 
 
 async def audit(session: AsyncSession) -> list[Violation]:
+    """Every violation of every invariant; "now" is the application's clock, as for reads."""
     violations: list[Violation] = []
+    now = clock.now()
     for name, sql, template in CHECKS:
-        for row in await session.execute(text(sql)):
+        params = {"now": now} if ":now" in sql else {}
+        for row in await session.execute(text(sql), params):
             violations.append(Violation(name, template.format(**row._mapping)))
     return violations

@@ -48,3 +48,30 @@ def is_valid_member_number(value: str) -> bool:
     return (
         len(value) == 12 and value.isascii() and value.isdigit() and luhn_check_digit(value[:-1]) == value[-1]
     )
+
+
+# No 0/O, 1/I/L or U/V: a voucher read aloud or copied by hand survives.
+VOUCHER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
+
+
+def _voucher_check(body: str) -> str:
+    """Luhn mod N: catches any single wrong character and any swap of neighbours."""
+    n = len(VOUCHER_ALPHABET)
+    total, factor = 0, 2
+    for char in reversed(body):
+        addend = factor * VOUCHER_ALPHABET.index(char)
+        total += addend // n + addend % n
+        factor = 1 if factor == 2 else 2
+    return VOUCHER_ALPHABET[(n - total % n) % n]
+
+
+def new_voucher_code() -> str:
+    """12 random characters and a check character, shown as XXXX-XXXX-XXXX-X."""
+    body = "".join(secrets.choice(VOUCHER_ALPHABET) for _ in range(12))
+    code = body + _voucher_check(body)
+    return "-".join([code[0:4], code[4:8], code[8:12], code[12:]])
+
+
+def is_valid_voucher_code(code: str) -> bool:
+    raw = code.replace("-", "").upper()
+    return len(raw) == 13 and all(c in VOUCHER_ALPHABET for c in raw) and _voucher_check(raw[:-1]) == raw[-1]

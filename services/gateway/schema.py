@@ -19,6 +19,7 @@ from services.ledger.schema import LedgerMutation, LedgerQuery
 from services.members import service as members
 from services.members.schema import Member, MembersMutation, MembersQuery
 from services.partners import service as partners
+from services.partners.catalog_schema import CatalogMutation, CatalogQuery
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery
 from shared import sql
 from shared.errors import AccessError, DomainError
@@ -64,8 +65,8 @@ class GatewayQuery:
         return None
 
 
-Query = merge_types("Query", (GatewayQuery, PartnersQuery, MembersQuery, LedgerQuery))
-Mutation = merge_types("Mutation", (PartnersMutation, MembersMutation, LedgerMutation))
+Query = merge_types("Query", (GatewayQuery, PartnersQuery, MembersQuery, LedgerQuery, CatalogQuery))
+Mutation = merge_types("Mutation", (PartnersMutation, CatalogMutation, MembersMutation, LedgerMutation))
 
 
 def _should_mask(error: GraphQLError) -> bool:

@@ -15,6 +15,7 @@ from services.ledger import accounts, journal
 from services.ledger.idempotency import run_idempotent
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
 from services.ledger.outcomes import Outcome, check_common, check_money
+from services.partners import catalog
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
@@ -38,7 +39,10 @@ OPEN_DEBT = Sql(
     " VALUES (:m, :p, :entry, :points, :points)"
 )
 REDEMPTION_MEMBER = Sql("SELECT member_id FROM redemptions WHERE id = :id AND partner_id = :p")
-REDEMPTION = Sql("SELECT points, entry_id, order_id, cancel_entry_id FROM redemptions WHERE id = :id")
+REDEMPTION = Sql(
+    "SELECT points, entry_id, order_id, cancel_entry_id, reward_id, quantity FROM redemptions"
+    " WHERE id = :id"
+)
 CONSUMED_BY = Sql(
     "SELECT c.lot_id, c.issuing_partner_id, c.points,"
     " (l.expires_at <= :now OR l.expired_at IS NOT NULL) AS expired"
@@ -247,6 +251,8 @@ async def cancel_redemption(
         )
         await journal.change_wallet(conn, member_id, balance=points)
         await MARK_CANCELLED.execute(conn, entry=entry_id, id=local_id)
+        if redemption["reward_id"] is not None:  # the voucher is void; its stock comes back
+            await catalog.return_stock(conn, redemption["reward_id"], redemption["quantity"])
         expired = [s for s, c in zip(restored, consumed, strict=True) if c["expired"]]
         live = [s for s, c in zip(restored, consumed, strict=True) if not c["expired"]]
         if expired:

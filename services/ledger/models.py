@@ -209,7 +209,15 @@ class Purchase(Base):
 
 class Redemption(Base):
     __tablename__ = "redemptions"
-    __table_args__ = (UniqueConstraint("partner_id", "order_id"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "order_id"),
+        Index(
+            "ix_redemptions_reward_member",
+            "reward_id",
+            "member_id",
+            postgresql_where=text("reward_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
@@ -220,6 +228,10 @@ class Redemption(Base):
     currency: Mapped[str] = mapped_column(Text)
     redeem_price: Mapped[Decimal] = mapped_column(Numeric(18, 6))
     entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
+    # For a reward bought with points: which, how many, and the voucher the member shows.
+    reward_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("rewards.id"))
+    quantity: Mapped[int | None] = mapped_column(BigInteger)
+    voucher_code: Mapped[str | None] = mapped_column(Text, unique=True)
     cancel_entry_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

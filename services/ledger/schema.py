@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 
-from services.ledger import holds, queries, service
+from services.ledger import holds, queries, rewards, service
 from services.partners import service as partners
 from services.partners.schema import Partner
 from shared import clock, sql
@@ -148,6 +148,9 @@ class LedgerQuery:
 class Redemption(Node):
     points: Points
     value: Money
+    voucher_code: str | None = strawberry.field(
+        default=None, description="For a catalogue reward: the code the member shows."
+    )
 
 
 @strawberry.type
@@ -273,7 +276,16 @@ def _redemption(result: dict[str, Any]) -> Redemption:
         id=strawberry.ID(to_global_id("Redemption", result["redemption_id"])),
         points=result["points"],
         value=Money.of(result["value"]),
+        voucher_code=result.get("voucher_code"),
     )
+
+
+@strawberry.input
+class RedeemRewardInput:
+    idempotency_key: str
+    member_number: str
+    reward_id: strawberry.ID
+    quantity: int = 1
 
 
 async def _outcome(operation: Awaitable[service.Outcome]) -> service.Outcome:
@@ -419,3 +431,19 @@ class LedgerMutation:
         if outcome.result is None:
             return AuthorizeRedemptionPayload(user_errors=user_errors(outcome.errors))
         return AuthorizeRedemptionPayload(authorization=Authorization.of(outcome.result))
+
+    @strawberry.mutation(description="Buy a catalogue reward at the calling partner: a voucher.")
+    async def redeem_reward(self, info: GraphQLInfo, input: RedeemRewardInput) -> RedeemPointsPayload:
+        outcome = await _outcome(
+            rewards.redeem_reward(
+                info.context.db,
+                info.context.principal,
+                idempotency_key=input.idempotency_key,
+                member_number=input.member_number,
+                reward_id=str(input.reward_id),
+                quantity=input.quantity,
+            )
+        )
+        if outcome.result is None:
+            return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
+        return RedeemPointsPayload(redemption=_redemption(outcome.result))

@@ -15,8 +15,9 @@ from shared.sql import Connection, Sql
 REDEMPTION_EXISTS = Sql("SELECT 1 FROM redemptions WHERE partner_id = :p AND order_id = :o")
 INSERT_REDEMPTION = Sql(
     "INSERT INTO redemptions (partner_id, order_id, member_id, points, value_amount, currency,"
-    " redeem_price, entry_id, occurred_at)"
-    " VALUES (:p, :o, :m, :points, :value, :currency, :price, :entry, :at) RETURNING id"
+    " redeem_price, entry_id, occurred_at, reward_id, quantity, voucher_code)"
+    " VALUES (:p, :o, :m, :points, :value, :currency, :price, :entry, :at, :reward, :quantity,"
+    " :voucher) RETURNING id"
 )
 
 
@@ -65,8 +66,10 @@ async def spend(
     shares: list[journal.LotShare],
     order_id: str,
     now: datetime,
+    reward: tuple[int, int, str] | None = None,
 ) -> dict[str, Any]:
-    """Posts the redemption of `shares` at the partner's redeem price in force now."""
+    """Posts the redemption of `shares` at the partner's redeem price in force now; `reward` is
+    (reward id, quantity, voucher code) when the points bought a catalogue reward."""
     points = sum(s.points for s in shares)
     contract = await partners.contract_at(conn, partner_id, now)
     value = value_of_points(points, contract.redeem_price, contract.currency)
@@ -102,6 +105,9 @@ async def spend(
         price=contract.redeem_price,
         entry=entry_id,
         at=now,
+        reward=reward[0] if reward else None,
+        quantity=reward[1] if reward else None,
+        voucher=reward[2] if reward else None,
     )
     return {
         "redemption_id": redemption_id,

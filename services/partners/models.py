@@ -58,3 +58,27 @@ class PartnerContract(Base):
     issue_fee_per_point: Mapped[Decimal] = mapped_column(Numeric(18, 6), server_default="0")
     breakage_share: Mapped[Decimal] = mapped_column(Numeric(7, 6), server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Reward(Base):
+    """Something a partner sells for points. `stock` null is unlimited; it never goes below zero."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        CheckConstraint("points_cost > 0", name="cost_positive"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_non_negative"),
+        CheckConstraint("max_per_member IS NULL OR max_per_member > 0", name="limit_positive"),
+        CheckConstraint("valid_until IS NULL OR valid_until > valid_from", name="window_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    points_cost: Mapped[int] = mapped_column(BigInteger)
+    stock: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    max_per_member: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -38,7 +38,8 @@ WITH m AS (
   SELECT entry_id, account_id, CAST(:points AS bigint) FROM src
   UNION ALL
   SELECT entry_id, (SELECT id FROM ledger_accounts WHERE kind = 'PARTNER_ISSUANCE'
-                    AND partner_id = CAST(:p AS bigint) AND member_id IS NULL), -CAST(:points AS bigint) FROM src
+                    AND partner_id = CAST(:p AS bigint) AND member_id IS NULL),
+         -CAST(:points AS bigint) FROM src
 ), l AS (
   INSERT INTO lots (id, member_id, issuing_partner_id, earn_entry_id, points, remaining,
                     earned_at, available_at, expires_at)

@@ -33,6 +33,7 @@ class Settings:
     settlement_currency: str
     key_encryption_key: str | None
     points_expiry_months: int
+    points_expiry_mode: str
     db_pool_size: int
     max_query_depth: int
     max_aliases: int
@@ -57,6 +58,7 @@ def get_settings() -> Settings:
         settlement_currency=os.environ.get("SETTLEMENT_CURRENCY", "EUR"),
         key_encryption_key=os.environ.get("KEY_ENCRYPTION_KEY") or None,
         points_expiry_months=_int("POINTS_EXPIRY_MONTHS", 24),
+        points_expiry_mode=os.environ.get("POINTS_EXPIRY_MODE", "PER_LOT"),
         db_pool_size=_int("DB_POOL_SIZE", 20),
         max_query_depth=_int("MAX_QUERY_DEPTH", 10),
         max_aliases=_int("MAX_ALIASES", 15),

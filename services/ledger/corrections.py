@@ -40,8 +40,7 @@ OPEN_DEBT = Sql(
 )
 REDEMPTION_MEMBER = Sql("SELECT member_id FROM redemptions WHERE id = :id AND partner_id = :p")
 REDEMPTION = Sql(
-    "SELECT points, entry_id, order_id, cancel_entry_id, reward_id, quantity FROM redemptions"
-    " WHERE id = :id"
+    "SELECT points, entry_id, order_id, cancel_entry_id, reward_id, quantity FROM redemptions WHERE id = :id"
 )
 CONSUMED_BY = Sql(
     "SELECT c.lot_id, c.issuing_partner_id, c.points,"

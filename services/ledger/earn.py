@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from services.ledger import journal
+from services.ledger import journal, policy
 from services.ledger.idempotency import fingerprint, replay, run_idempotent
 from services.members import service as members
 from services.partners import service as partners
@@ -27,7 +27,6 @@ from shared import clock
 from shared.database import Database
 from shared.errors import DomainError, InputError
 from shared.money import Money, points_for
-from shared.settings import get_settings
 from shared.sql import Connection, Sql, connection
 
 OPERATION = "recordPurchase"
@@ -79,6 +78,11 @@ WITH w AS (
 ), wu AS (
   UPDATE wallets SET balance = balance + CAST(:points AS bigint)
   WHERE member_id = CAST(:m AS bigint) AND EXISTS (SELECT 1 FROM pur)
+), ext AS (  -- ACTIVITY_EXTENDS: the member's other live lots move out to now + N months
+  UPDATE lots SET expires_at = CAST(:extend_until AS timestamptz)
+  WHERE member_id = CAST(:m AS bigint) AND CAST(:extend_until AS timestamptz) IS NOT NULL
+    AND remaining > 0 AND expired_at IS NULL AND expires_at > CAST(:now AS timestamptz)
+    AND expires_at < CAST(:extend_until AS timestamptz) AND EXISTS (SELECT 1 FROM pur)
 ), claim AS (
   INSERT INTO idempotency_keys (client_id, key, operation, request_hash, response)
   SELECT CAST(:client AS text), CAST(:key AS text), 'recordPurchase', CAST(:hash AS text),
@@ -106,6 +110,7 @@ class Earn:
     available_at: datetime
     expires_at: datetime
     recorded_at: datetime
+    extend_until: datetime | None = None
 
     def params(self) -> dict[str, Any]:
         return {
@@ -119,6 +124,7 @@ class Earn:
             "available": self.available_at,
             "expires": self.expires_at,
             "now": self.recorded_at,
+            "extend_until": self.extend_until,
             "occurred_text": self.occurred_at.isoformat(),
             "available_text": self.available_at.isoformat(),
         }
@@ -157,6 +163,13 @@ async def earn_points(
                 "CURRENCY_MISMATCH", f"amount.currency must be {partner.currency}", "amount.currency"
             )
 
+        expiry = await policy.current(db, conn)
+        now = clock.now()
+        if expiry.expiry_for(occurred_at, now) <= now:
+            raise InputError.single(
+                "TOO_OLD", "points for a purchase this old would already have expired", "occurredAt"
+            )
+
         def terms(member_id: int) -> Earn:
             assert partner is not None
             return Earn(
@@ -167,8 +180,9 @@ async def earn_points(
                 points=points_for(amount.amount, partner.earn_rate, partner.earn_rounding),
                 occurred_at=occurred_at,
                 available_at=occurred_at + timedelta(days=partner.return_window_days),
-                expires_at=clock.add_months(occurred_at, get_settings().points_expiry_months),
-                recorded_at=clock.now(),
+                expires_at=expiry.expiry_for(occurred_at, now),
+                recorded_at=now,
+                extend_until=clock.add_months(now, expiry.months) if expiry.activity_extends else None,
             )
 
         found = await members.cached_member_at_partner(db, conn, member_number, partner_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.ledger import journal, spending
+from services.ledger import journal, policy, spending
 from services.ledger.idempotency import run_idempotent
 from services.ledger.models import HoldStatus
 from services.ledger.outcomes import MAX_POINTS, Outcome, check_common, member_for
@@ -205,6 +205,7 @@ async def capture_redemption(
             shares=spending.first_points(reserved, wanted),
             order_id=hold["order_id"],
             now=now,
+            policy=await policy.current(db, conn),
         )
         await CLOSE_HOLD.execute(
             conn,

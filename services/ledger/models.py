@@ -300,3 +300,26 @@ class HoldLot(Base):
     lot_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("lots.id"))
     issuing_partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
     points: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExpiryMode:
+    PER_LOT = "PER_LOT"  # each lot expires N months after it was earned
+    ACTIVITY_EXTENDS = "ACTIVITY_EXTENDS"  # any earn or redeem pushes all lots to now + N months
+
+
+class ExpiryPolicy(Base):
+    """The coalition's expiry policy; one row, changed by admins (audit-logged). Until an admin
+    sets one, POINTS_EXPIRY_MONTHS and POINTS_EXPIRY_MODE from the environment apply."""
+
+    __tablename__ = "expiry_policy"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("months BETWEEN 1 AND 240", name="months_range"),
+        CheckConstraint("mode IN ('PER_LOT', 'ACTIVITY_EXTENDS')", name="mode_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, server_default="1")
+    months: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[str] = mapped_column(Text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.ledger import journal, spending
+from services.ledger import journal, policy, spending
 from services.ledger.idempotency import run_idempotent
 from services.ledger.outcomes import Outcome, check_common, member_for
 from services.members import service as members
@@ -81,6 +81,7 @@ async def redeem_reward(
             shares=shares,
             order_id=f"voucher:{voucher}",
             now=now,
+            policy=await policy.current(db, conn),
             reward=(local_id, quantity, voucher),
         )
         return {**spent, "voucher_code": voucher, "quantity": quantity}

@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 
-from services.ledger import holds, queries, rewards, service
+from services.ledger import holds, policy, queries, rewards, service
 from services.partners import service as partners
 from services.partners.schema import Partner
 from shared import clock, sql
@@ -124,8 +124,38 @@ class MemberExpiry:
     points: Points
 
 
+@strawberry.enum
+class ExpiryMode(Enum):
+    PER_LOT = "PER_LOT"
+    ACTIVITY_EXTENDS = "ACTIVITY_EXTENDS"
+
+
+@strawberry.type
+class ExpiryPolicy:
+    months: int
+    mode: ExpiryMode
+
+
+@strawberry.input
+class UpdateExpiryPolicyInput:
+    months: int
+    mode: ExpiryMode
+
+
+@strawberry.type
+class UpdateExpiryPolicyPayload:
+    policy: ExpiryPolicy | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class LedgerQuery:
+    @strawberry.field(description="How long points live, and whether activity extends them.")
+    async def expiry_policy(self, info: GraphQLInfo) -> ExpiryPolicy:
+        async with info.context.session() as session:
+            current = await policy.read_policy(session)
+        return ExpiryPolicy(months=current.months, mode=ExpiryMode(current.mode))
+
     @strawberry.field(description="Points about to expire, per member and day, soonest first (admins).")
     async def points_expiring_soon(
         self, info: GraphQLInfo, within: timedelta, first: int | None = None, after: str | None = None
@@ -447,3 +477,20 @@ class LedgerMutation:
         if outcome.result is None:
             return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
         return RedeemPointsPayload(redemption=_redemption(outcome.result))
+
+    @strawberry.mutation(description="Change the coalition's expiry policy (admins).")
+    async def update_expiry_policy(
+        self, info: GraphQLInfo, input: UpdateExpiryPolicyInput
+    ) -> UpdateExpiryPolicyPayload:
+        async with info.context.session() as session:
+            try:
+                updated = await policy.update_policy(
+                    session, info.context.principal, months=input.months, mode=input.mode.value
+                )
+            except DomainError as exc:
+                return UpdateExpiryPolicyPayload(user_errors=user_errors(exc.errors))
+            await session.commit()
+        info.context.db.cache.forget(("expiry-policy",))
+        return UpdateExpiryPolicyPayload(
+            policy=ExpiryPolicy(months=updated.months, mode=ExpiryMode(updated.mode))
+        )

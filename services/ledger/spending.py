@@ -7,6 +7,7 @@ from typing import Any
 
 from services.ledger import accounts, journal
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
+from services.ledger.policy import Policy, on_activity
 from services.partners import service as partners
 from shared.errors import DomainError
 from shared.money import value_of_points
@@ -66,6 +67,7 @@ async def spend(
     shares: list[journal.LotShare],
     order_id: str,
     now: datetime,
+    policy: Policy,
     reward: tuple[int, int, str] | None = None,
 ) -> dict[str, Any]:
     """Posts the redemption of `shares` at the partner's redeem price in force now; `reward` is
@@ -94,6 +96,7 @@ async def spend(
         occurred_at=now,
     )
     await journal.change_wallet(conn, member_id, balance=-points)
+    await on_activity(conn, policy, member_id, now)
     redemption_id = await INSERT_REDEMPTION.fetchval(
         conn,
         p=partner_id,

@@ -5,5 +5,13 @@ from services.identity import models as identity_models
 from services.ledger import models as ledger_models
 from services.members import models as members_models
 from services.partners import models as partners_models
+from services.settlement import models as settlement_models
 
-__all__ = ["audit_log_models", "identity_models", "ledger_models", "members_models", "partners_models"]
+__all__ = [
+    "audit_log_models",
+    "identity_models",
+    "ledger_models",
+    "members_models",
+    "partners_models",
+    "settlement_models",
+]

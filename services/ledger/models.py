@@ -217,6 +217,14 @@ class Redemption(Base):
             "member_id",
             postgresql_where=text("reward_id IS NOT NULL"),
         ),
+        # Settlement prices a redemption's lot movements (and their cancellation) at the price
+        # the redemption was made at, finding the redemption by either entry.
+        Index("ix_redemptions_entry", "entry_id"),
+        Index(
+            "ix_redemptions_cancel_entry",
+            "cancel_entry_id",
+            postgresql_where=text("cancel_entry_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -1,0 +1,169 @@
+"""Settlement of a hand-computed three-partner story, and the run lifecycle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.gateway.worker import run_job
+from services.ledger.lifecycle import expire_due_lots
+from services.settlement import service as settlement
+from services.settlement.compute import Obligation, allocate, statement_lines
+from shared import clock, sql
+from shared.errors import DomainError
+from shared.ids import to_global_id
+from tests.factories import ADMIN, cancel, earn, enroll, make_partner, redeem, reverse, unique
+
+SETTLER = ADMIN.__class__(client_id="settler", scopes=frozenset({"admin:settlement"}))
+
+
+def _at(moment):
+    clock.set_clock(lambda: moment)
+
+
+async def _story(db, t0):
+    cafe = await make_partner(
+        db,
+        issue_price="0.010",
+        redeem_price="0.008",
+        issue_fee_per_point=Decimal("0.001"),
+        breakage_share=Decimal("0.5"),
+    )
+    airline = await make_partner(
+        db,
+        issue_price="0.012",
+        redeem_price="0.010",
+        issue_fee_per_point=Decimal("0.002"),
+        breakage_share=Decimal("0.4"),
+    )
+    books = await make_partner(db, issue_price="0.010", redeem_price="0.009")
+    member = await enroll(db, cafe)
+    order = unique("o")
+    try:
+        _at(t0 + timedelta(hours=1))
+        await earn(db, cafe, member.member_number, "1000", order_id=order)
+        _at(t0 + timedelta(hours=2))
+        await earn(db, airline, member.member_number, "500")
+        _at(t0 + timedelta(hours=3))
+        assert (await redeem(db, airline, member.member_number, 300)).errors == []
+        _at(t0 + timedelta(hours=4))
+        spent = await redeem(db, books, member.member_number, 200)
+        _at(t0 + timedelta(hours=5))
+        assert (
+            await cancel(db, books, to_global_id("Redemption", spent.result["redemption_id"]))
+        ).errors == []
+        _at(t0 + timedelta(hours=6))
+        assert (await redeem(db, cafe, member.member_number, 100)).errors == []
+        _at(t0 + timedelta(hours=7))
+        assert (await reverse(db, cafe, order, "500")).result["points"] == 500
+        # 40 airline points earned two years ago run out inside the period.
+        _at(t0 + timedelta(days=1))
+        expiring_on = t0 + timedelta(days=2)
+        await earn(db, airline, member.member_number, "40", occurred_at=clock.add_months(expiring_on, -24))
+        _at(t0 + timedelta(days=3))
+        await run_job(db, expire_due_lots)
+    finally:
+        clock.set_clock(None)
+    return cafe, airline, books
+
+
+def _by_partner(run):
+    return {s.partner_id: s for s in run.statements}
+
+
+async def test_three_partner_story_statements(db):
+    t0 = clock.now().replace(microsecond=0) - timedelta(days=500)
+    cafe, airline, books = await _story(db, t0)
+    run = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=10))
+    statements = _by_partner(run)
+    cafe_lines = {(x.kind, x.counterparty_id): (x.points, x.amount) for x in statements[cafe.id].lines}
+    assert cafe_lines == {
+        ("REDEMPTION_PAYABLE", airline.id): (300, Decimal("-3.00")),
+        ("INTERNAL", cafe.id): (100, Decimal("0")),
+        ("ISSUE_FEE", None): (500, Decimal("-0.50")),  # 1,000 issued, 500 refunded
+    }
+    airline_lines = {(x.kind, x.counterparty_id): (x.points, x.amount) for x in statements[airline.id].lines}
+    assert airline_lines == {
+        ("REDEMPTION_RECEIVABLE", cafe.id): (300, Decimal("3.00")),
+        ("ISSUE_FEE", None): (500, Decimal("-1.00")),
+        ("BREAKAGE", None): (40, Decimal("-0.19")),  # 40 x 0.012 x 0.4 = 0.192
+    }
+    assert books.id not in statements  # a redemption and its cancellation net to nothing
+    assert statements[cafe.id].net == Decimal("-3.50")
+    assert statements[cafe.id].direction == "PAY_IN"
+    assert statements[airline.id].net == Decimal("1.81")
+    assert statements[airline.id].direction == "PAY_OUT"
+    assert statements[None].net == Decimal("1.69")  # the coalition's fees and breakage
+    assert sum((s.net for s in run.statements), Decimal(0)) == 0
+
+    again = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=10))
+    assert again.content_hash == run.content_hash and again.id != run.id
+    assert await settlement.get_run(db, SETTLER, run.id) is None  # the draft was replaced
+
+    final = await settlement.finalize_settlement(db, SETTLER, again.id)
+    assert final.status == "FINALIZED"
+    with pytest.raises(DomainError) as caught:
+        await settlement.run_settlement(
+            db, SETTLER, period_start=t0 + timedelta(days=5), period_end=t0 + timedelta(days=15)
+        )
+    assert caught.value.errors[0].code == "PERIOD_FINALIZED"
+    assert (await settlement.mark_settlement_paid(db, SETTLER, again.id)).status == "PAID"
+    with pytest.raises(DomainError):
+        await settlement.finalize_settlement(db, SETTLER, again.id)
+
+    # A partner sees only its own statement, and never a draft.
+    own = await settlement.get_run(db, cafe.principal, again.id)
+    assert [s.partner_id for s in own.statements] == [cafe.id]
+
+
+async def test_a_second_run_at_once_is_refused(db):
+    t0 = clock.now().replace(microsecond=0) - timedelta(days=900)
+    async with sql.transaction(db) as conn:
+        assert await settlement.LOCK.fetchval(conn)
+        with pytest.raises(DomainError) as caught:
+            await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=1))
+    assert caught.value.errors[0].code == "SETTLEMENT_RUNNING"
+
+
+async def test_bad_periods_are_named(db):
+    now = clock.now()
+    with pytest.raises(DomainError) as caught:
+        await settlement.run_settlement(db, SETTLER, period_start=now, period_end=now - timedelta(1))
+    assert caught.value.errors[0].field == "periodEnd"
+    with pytest.raises(DomainError) as caught:
+        await settlement.run_settlement(
+            db, SETTLER, period_start=now - timedelta(days=1), period_end=now + timedelta(days=1)
+        )
+    assert caught.value.errors[0].code == "IN_FUTURE"
+
+
+obligations = st.lists(
+    st.tuples(
+        st.sampled_from(["REDEMPTION", "ISSUE_FEE", "BREAKAGE"]),
+        st.integers(1, 5),
+        st.integers(1, 5),
+        st.integers(1, 10**7),
+        st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("0.05"), places=6),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=obligations)
+def test_rounding_is_exact_and_fair(rows):
+    obs = [
+        Obligation(k, payer, None if k != "REDEMPTION" else payee, points, Decimal(points) * price)
+        for k, payer, payee, points, price in rows
+    ]
+    rounded = allocate(obs, "EUR")
+    for o in rounded:
+        assert abs(o.amount - o.exact) < Decimal("0.01")  # never a whole unit off
+        assert o.amount == o.amount.quantize(Decimal("0.01"))
+    lines = statement_lines(rounded)
+    assert sum((x.amount for x in lines), Decimal(0)) == 0
+    assert allocate(obs, "EUR") == rounded  # deterministic

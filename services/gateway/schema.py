@@ -21,6 +21,7 @@ from services.members.schema import Member, MembersMutation, MembersQuery
 from services.partners import service as partners
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery
+from services.settlement.schema import SettlementMutation, SettlementQuery
 from shared import sql
 from shared.errors import AccessError, DomainError
 from shared.graphql_types import SCALAR_MAP, GraphQLInfo, Node
@@ -65,8 +66,13 @@ class GatewayQuery:
         return None
 
 
-Query = merge_types("Query", (GatewayQuery, PartnersQuery, MembersQuery, LedgerQuery, CatalogQuery))
-Mutation = merge_types("Mutation", (PartnersMutation, CatalogMutation, MembersMutation, LedgerMutation))
+Query = merge_types(
+    "Query", (GatewayQuery, PartnersQuery, MembersQuery, LedgerQuery, CatalogQuery, SettlementQuery)
+)
+Mutation = merge_types(
+    "Mutation",
+    (PartnersMutation, CatalogMutation, MembersMutation, LedgerMutation, SettlementMutation),
+)
 
 
 def _should_mask(error: GraphQLError) -> bool:

@@ -12,7 +12,7 @@ from services.partners import service
 from shared import clock, sql
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Money, Node, UserError, user_errors
-from shared.ids import to_global_id
+from shared.ids import from_global_id, to_global_id
 from shared.money import Rounding
 
 
@@ -57,15 +57,7 @@ class Partner(Node):
     @strawberry.field(description="The contract in force now (prices per point).")
     async def contract(self, info: GraphQLInfo) -> Contract:
         async with sql.connection(info.context.db) as conn:
-            c = await service.contract_at(conn, self.local_id, clock.now())
-        price = lambda v: Money(amount=v, currency=c.currency)  # noqa: E731
-        return Contract(
-            effective_from=c.effective_from,
-            issue_price=price(c.issue_price),
-            redeem_price=price(c.redeem_price),
-            issue_fee_per_point=price(c.issue_fee_per_point),
-            breakage_share=c.breakage_share,
-        )
+            return _contract(await service.contract_at(conn, self.local_id, clock.now()))
 
 
 @strawberry.type
@@ -94,6 +86,33 @@ class CreatePartnerPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.input
+class UpdatePartnerContractInput:
+    partner_id: strawberry.ID
+    effective_from: datetime
+    issue_price: decimal.Decimal
+    redeem_price: decimal.Decimal
+    issue_fee_per_point: decimal.Decimal = decimal.Decimal(0)
+    breakage_share: decimal.Decimal = decimal.Decimal(0)
+
+
+@strawberry.type
+class UpdatePartnerContractPayload:
+    contract: Contract | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _contract(c: service.ContractView) -> Contract:
+    price = lambda v: Money(amount=v, currency=c.currency)  # noqa: E731
+    return Contract(
+        effective_from=c.effective_from,
+        issue_price=price(c.issue_price),
+        redeem_price=price(c.redeem_price),
+        issue_fee_per_point=price(c.issue_fee_per_point),
+        breakage_share=c.breakage_share,
+    )
+
+
 @strawberry.type
 class PartnersQuery:
     @strawberry.field(description="All partners (admins).")
@@ -107,6 +126,34 @@ class PartnersQuery:
 
 @strawberry.type
 class PartnersMutation:
+    @strawberry.mutation(description="New prices for a partner from a given instant on (admins).")
+    async def update_partner_contract(
+        self, info: GraphQLInfo, input: UpdatePartnerContractInput
+    ) -> UpdatePartnerContractPayload:
+        decoded = from_global_id(str(input.partner_id), "Partner")
+        if decoded is None:
+            return UpdatePartnerContractPayload(
+                user_errors=[
+                    UserError(code="INVALID_ID", field="partnerId", message="partnerId is not a Partner id")
+                ]
+            )
+        async with info.context.session() as session:
+            try:
+                contract = await service.update_contract(
+                    session,
+                    info.context.principal,
+                    partner_id=decoded[1],
+                    effective_from=input.effective_from,
+                    issue_price=input.issue_price,
+                    redeem_price=input.redeem_price,
+                    issue_fee_per_point=input.issue_fee_per_point,
+                    breakage_share=input.breakage_share,
+                )
+            except DomainError as exc:
+                return UpdatePartnerContractPayload(user_errors=user_errors(exc.errors))
+            await session.commit()
+        return UpdatePartnerContractPayload(contract=_contract(contract))
+
     @strawberry.mutation(description="Onboard a partner: contract, ledger accounts, credentials.")
     async def create_partner(self, info: GraphQLInfo, input: CreatePartnerInput) -> CreatePartnerPayload:
         async with info.context.session() as session:

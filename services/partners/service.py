@@ -7,7 +7,7 @@ prices live in contracts versioned in time, so a price change never reprices the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity import service as identity
 from services.ledger import accounts as ledger_accounts
 from services.partners.models import Partner, PartnerContract
-from shared import audit_log
+from shared import audit_log, clock
 from shared.access import PARTNER_SCOPES, Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
@@ -232,4 +232,86 @@ async def cached_partner(db: Database, conn: Connection, partner_id: int) -> Par
         ("partner", partner_id),
         get_settings().partner_cache_seconds,
         lambda: get_partner(conn, partner_id),
+    )
+
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+async def update_contract(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    partner_id: int,
+    effective_from: datetime,
+    issue_price: Decimal,
+    redeem_price: Decimal,
+    issue_fee_per_point: Decimal,
+    breakage_share: Decimal,
+) -> ContractView:
+    """A new version of the partner's prices from `effective_from` on. It may not start in the
+    past: what already happened stays priced as it was."""
+    principal.require_admin("admin:partners")
+    v = Validator()
+    _check_price(v, issue_price, "issuePrice")
+    _check_price(v, redeem_price, "redeemPrice")
+    _check_price(v, issue_fee_per_point, "issueFeePerPoint")
+    v.check(
+        Decimal(0) <= breakage_share <= Decimal(1),
+        "breakageShare",
+        "INVALID_AMOUNT",
+        "breakageShare must be between 0 and 1",
+    )
+    if v.check(
+        effective_from.tzinfo is not None,
+        "effectiveFrom",
+        "INVALID",
+        "effectiveFrom must carry a time zone offset",
+    ):
+        v.check(
+            effective_from >= clock.now() - CLOCK_SKEW,
+            "effectiveFrom",
+            "IN_PAST",
+            "a contract change cannot reprice the past: effectiveFrom must not be in the past",
+        )
+    v.raise_if_any()
+    if await session.get(Partner, partner_id) is None:
+        raise DomainError.single("PARTNER_NOT_FOUND", "no such partner", "partnerId")
+    contract = PartnerContract(
+        partner_id=partner_id,
+        effective_from=effective_from,
+        currency=get_settings().settlement_currency,
+        issue_price=issue_price,
+        redeem_price=redeem_price,
+        issue_fee_per_point=issue_fee_per_point,
+        breakage_share=breakage_share,
+    )
+    session.add(contract)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise DomainError.single(
+            "CONTRACT_EXISTS", "a version starting at that instant exists", "effectiveFrom"
+        ) from exc
+    await audit_log.record(
+        session,
+        principal,
+        "partner.contract",
+        f"partner:{partner_id}",
+        {
+            "effective_from": effective_from.isoformat(),
+            "issue_price": str(issue_price),
+            "redeem_price": str(redeem_price),
+            "issue_fee_per_point": str(issue_fee_per_point),
+            "breakage_share": str(breakage_share),
+        },
+    )
+    return ContractView(
+        partner_id=partner_id,
+        effective_from=effective_from,
+        currency=contract.currency,
+        issue_price=issue_price,
+        redeem_price=redeem_price,
+        issue_fee_per_point=issue_fee_per_point,
+        breakage_share=breakage_share,
     )

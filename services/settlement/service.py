@@ -22,6 +22,7 @@ from shared.access import Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.money import minor_units
+from shared.pagination import Page, decode_cursor, make_page, page_size
 from shared.settings import get_settings
 from shared.sql import Connection, Sql, transaction
 
@@ -169,8 +170,15 @@ async def _load(conn: Connection, run_id: int) -> Run | None:
     row = await RUN.fetchrow(conn, id=run_id)
     if row is None:
         return None
+    unit = Decimal(1).scaleb(-minor_units(row["currency"]))
     lines = [
-        Line(r["partner_id"], r["counterparty_partner_id"], r["kind"], r["points"], r["amount"])
+        Line(
+            r["partner_id"],
+            r["counterparty_partner_id"],
+            r["kind"],
+            r["points"],
+            r["amount"].quantize(unit) + 0,
+        )
         for r in await LINES.fetch(conn, id=run_id)
     ]
     return Run(
@@ -233,3 +241,25 @@ async def finalize_settlement(db: Database, principal: Principal, run_id: int) -
 
 async def mark_settlement_paid(db: Database, principal: Principal, run_id: int) -> Run:
     return await _transition(db, principal, run_id, RunStatus.PAID)
+
+
+LIST_RUNS = Sql(
+    "SELECT id FROM settlement_runs WHERE (CAST(:after AS bigint) IS NULL OR id < :after)"
+    " AND (NOT CAST(:final_only AS boolean) OR status <> 'DRAFT') ORDER BY id DESC LIMIT :limit"
+)
+
+
+async def list_runs(db: Database, principal: Principal, *, first: int | None, after: str | None) -> Page[Run]:
+    """Newest first: every run for admins; for a partner, its own statement of each finalized run."""
+    size = page_size(first)
+    position = decode_cursor(after)
+    final_only = not principal.is_admin
+    if final_only:
+        principal.require_partner("settlement:read")
+    async with transaction(db) as conn:
+        ids = [
+            r["id"]
+            for r in await LIST_RUNS.fetch(conn, after=position, final_only=final_only, limit=size + 1)
+        ]
+    runs = [run for run in [await get_run(db, principal, i) for i in ids] if run is not None]
+    return make_page(runs, size, lambda r: r.id)

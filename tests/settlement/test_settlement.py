@@ -167,3 +167,48 @@ def test_rounding_is_exact_and_fair(rows):
     lines = statement_lines(rounded)
     assert sum((x.amount for x in lines), Decimal(0)) == 0
     assert allocate(obs, "EUR") == rounded  # deterministic
+
+
+async def test_a_contract_change_mid_period_prices_each_redemption_at_its_instant(db):
+    from services.partners import service as partners
+
+    cafe = await make_partner(db)
+    airline = await make_partner(db, redeem_price="0.010")
+    member = await enroll(db, cafe)
+    t0 = clock.now().replace(microsecond=0)
+    await earn(db, cafe, member.member_number, "1000")
+    async with db.sessions() as session:
+        with pytest.raises(DomainError) as caught:  # the past is never repriced
+            await partners.update_contract(
+                session,
+                ADMIN,
+                partner_id=airline.id,
+                effective_from=t0 - timedelta(hours=1),
+                issue_price=Decimal("0.01"),
+                redeem_price=Decimal("0.02"),
+                issue_fee_per_point=Decimal(0),
+                breakage_share=Decimal(0),
+            )
+        assert caught.value.errors[0].code == "IN_PAST"
+        await partners.update_contract(
+            session,
+            ADMIN,
+            partner_id=airline.id,
+            effective_from=t0 + timedelta(hours=2),
+            issue_price=Decimal("0.012"),
+            redeem_price=Decimal("0.020"),
+            issue_fee_per_point=Decimal(0),
+            breakage_share=Decimal(0),
+        )
+        await session.commit()
+    try:
+        _at(t0 + timedelta(hours=1))
+        assert (await redeem(db, airline, member.member_number, 100)).errors == []  # at 0.010
+        _at(t0 + timedelta(hours=3))
+        assert (await redeem(db, airline, member.member_number, 100)).errors == []  # at 0.020
+        _at(t0 + timedelta(days=2))
+        run = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=1))
+    finally:
+        clock.set_clock(None)
+    lines = {(x.kind, x.counterparty_id): (x.points, x.amount) for x in _by_partner(run)[airline.id].lines}
+    assert lines[("REDEMPTION_RECEIVABLE", cafe.id)] == (200, Decimal("3.00"))  # 1.00 + 2.00

@@ -1,0 +1,224 @@
+"""GraphQL for settlement: admins run, finalize and pay; partners read their own statements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from services.partners import service as partners
+from services.partners.schema import Partner
+from services.settlement import service
+from shared import sql
+from shared.errors import DomainError
+from shared.graphql_types import Connection, GraphQLInfo, Money, Node, Points, UserError, user_errors
+from shared.ids import from_global_id, to_global_id
+from shared.pagination import Page
+
+
+@strawberry.enum
+class RunStatus(Enum):
+    DRAFT = "DRAFT"
+    FINALIZED = "FINALIZED"
+    PAID = "PAID"
+
+
+@strawberry.enum
+class LineKind(Enum):
+    REDEMPTION_RECEIVABLE = "REDEMPTION_RECEIVABLE"
+    REDEMPTION_PAYABLE = "REDEMPTION_PAYABLE"
+    ISSUE_FEE = "ISSUE_FEE"
+    BREAKAGE = "BREAKAGE"
+    ADJUSTMENT = "ADJUSTMENT"
+    INTERNAL = "INTERNAL"
+
+
+@strawberry.enum
+class PaymentDirection(Enum):
+    PAY_IN = "PAY_IN"
+    PAY_OUT = "PAY_OUT"
+
+
+@strawberry.type
+class PaymentInstruction:
+    direction: PaymentDirection
+    amount: Money
+
+
+@strawberry.type
+class StatementLine:
+    counterparty: Partner | None = strawberry.field(description="Null: the coalition.")
+    kind: LineKind
+    points: Points
+    amount: Money = strawberry.field(description="Positive: receivable; negative: payable.")
+
+
+@strawberry.type
+class Statement:
+    partner: Partner | None = strawberry.field(description="Null: the coalition's own statement.")
+    net: Money
+    instruction: PaymentInstruction | None = strawberry.field(description="None when the net is zero.")
+    lines: list[StatementLine]
+
+
+@strawberry.type
+class SettlementRun(Node):
+    status: RunStatus
+    period_start: datetime
+    period_end: datetime
+    content_hash: str
+    statements: list[Statement]
+
+
+async def _runs(info: GraphQLInfo, runs: list[service.Run]) -> list[SettlementRun]:
+    ids = {
+        p
+        for r in runs
+        for s in r.statements
+        for x in s.lines
+        for p in (x.partner_id, x.counterparty_id)
+        if p is not None
+    }
+    async with sql.connection(info.context.db) as conn:
+        found = await partners.get_partners(conn, sorted(ids))
+    partner = {i: Partner.of(v) for i, v in found.items()}
+
+    def money(amount: Any, currency: str) -> Money:
+        return Money(amount=amount + 0, currency=currency)
+
+    out = []
+    for r in runs:
+        statements = []
+        for s in r.statements:
+            net = s.net
+            statements.append(
+                Statement(
+                    partner=partner.get(s.partner_id) if s.partner_id is not None else None,
+                    net=money(net, r.currency),
+                    instruction=PaymentInstruction(
+                        direction=PaymentDirection(s.direction), amount=money(abs(net), r.currency)
+                    )
+                    if s.direction
+                    else None,
+                    lines=[
+                        StatementLine(
+                            counterparty=partner.get(x.counterparty_id) if x.counterparty_id else None,
+                            kind=LineKind(x.kind),
+                            points=x.points,
+                            amount=money(x.amount, r.currency),
+                        )
+                        for x in s.lines
+                    ],
+                )
+            )
+        out.append(
+            SettlementRun(
+                id=strawberry.ID(to_global_id("SettlementRun", r.id)),
+                status=RunStatus(r.status),
+                period_start=r.period_start,
+                period_end=r.period_end,
+                content_hash=r.content_hash,
+                statements=statements,
+            )
+        )
+    return out
+
+
+async def _connection(info: GraphQLInfo, page: Page[service.Run]) -> Connection[SettlementRun]:
+    converted = dict(
+        zip([id(r) for _, r in page.items], await _runs(info, [r for _, r in page.items]), strict=True)
+    )
+    return Connection.of(page, lambda r: converted[id(r)])
+
+
+@strawberry.input
+class RunSettlementInput:
+    period_start: datetime
+    period_end: datetime
+
+
+@strawberry.input
+class SettlementRunInput:
+    run_id: strawberry.ID
+
+
+@strawberry.type
+class SettlementPayload:
+    run: SettlementRun | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _run_id(value: strawberry.ID) -> int:
+    decoded = from_global_id(str(value), "SettlementRun")
+    if decoded is None:
+        raise DomainError.single("INVALID_ID", "runId is not a SettlementRun id", "runId")
+    return decoded[1]
+
+
+@strawberry.type
+class SettlementQuery:
+    @strawberry.field(description="One run (admins), or a partner's own statement of a final run.")
+    async def settlement_run(self, info: GraphQLInfo, id: strawberry.ID) -> SettlementRun | None:
+        run = await service.get_run(info.context.db, info.context.principal, _run_id(id))
+        return (await _runs(info, [run]))[0] if run else None
+
+    @strawberry.field(description="All settlement runs, newest first (admins).")
+    async def settlement_runs(
+        self, info: GraphQLInfo, first: int | None = None, after: str | None = None
+    ) -> Connection[SettlementRun]:
+        info.context.principal.require_admin("admin:settlement")
+        page = await service.list_runs(info.context.db, info.context.principal, first=first, after=after)
+        return await _connection(info, page)
+
+    @strawberry.field(description="The calling partner's statements of finalized runs, newest first.")
+    async def my_statements(
+        self, info: GraphQLInfo, first: int | None = None, after: str | None = None
+    ) -> Connection[SettlementRun]:
+        info.context.principal.require_partner("settlement:read")
+        page = await service.list_runs(info.context.db, info.context.principal, first=first, after=after)
+        return await _connection(info, page)
+
+
+async def _payload(info: GraphQLInfo, operation: Any) -> SettlementPayload:
+    try:
+        run = await operation
+    except DomainError as exc:
+        return SettlementPayload(user_errors=user_errors(exc.errors))
+    return SettlementPayload(run=(await _runs(info, [run]))[0])
+
+
+@strawberry.type
+class SettlementMutation:
+    @strawberry.mutation(description="Compute a period's statements as a DRAFT (replacing one).")
+    async def run_settlement(self, info: GraphQLInfo, input: RunSettlementInput) -> SettlementPayload:
+        return await _payload(
+            info,
+            service.run_settlement(
+                info.context.db,
+                info.context.principal,
+                period_start=input.period_start,
+                period_end=input.period_end,
+            ),
+        )
+
+    @strawberry.mutation(description="Freeze a DRAFT run: immutable, hashed, no overlapping runs.")
+    async def finalize_settlement(self, info: GraphQLInfo, input: SettlementRunInput) -> SettlementPayload:
+        try:
+            run_id = _run_id(input.run_id)
+        except DomainError as exc:
+            return SettlementPayload(user_errors=user_errors(exc.errors))
+        return await _payload(
+            info, service.finalize_settlement(info.context.db, info.context.principal, run_id)
+        )
+
+    @strawberry.mutation(description="Record that a FINALIZED run's payments were made.")
+    async def mark_settlement_paid(self, info: GraphQLInfo, input: SettlementRunInput) -> SettlementPayload:
+        try:
+            run_id = _run_id(input.run_id)
+        except DomainError as exc:
+            return SettlementPayload(user_errors=user_errors(exc.errors))
+        return await _payload(
+            info, service.mark_settlement_paid(info.context.db, info.context.principal, run_id)
+        )

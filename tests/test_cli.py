@@ -90,3 +90,21 @@ async def test_serve_refuses_a_database_that_is_behind(database_url):
         assert "coalition db upgrade" in refused.stderr
     finally:
         await drop_database(database_url, "coalition_behind_test")
+
+
+def test_settle_prints_a_summary_and_exports(database_url):
+    import csv as csv_module
+    import io
+
+    settled = run_cli(database_url, "settle", "--from", "2021-01-01T00:00:00+00:00",
+                      "--to", "2021-01-02T00:00:00+00:00", "--json")
+    assert settled.returncode == 0, settled.stdout + settled.stderr
+    run = json.loads(settled.stdout)
+    assert run["status"] == "DRAFT" and len(run["content_hash"]) == 64
+    exported = run_cli(database_url, "settle", "export", str(run["run_id"]), "--format", "json")
+    assert json.loads(exported.stdout)["content_hash"] == run["content_hash"]
+    as_csv = run_cli(database_url, "settle", "export", str(run["run_id"]))
+    assert as_csv.returncode == 0
+    assert list(csv_module.reader(io.StringIO(as_csv.stdout)))[0][0] == "run_id"
+    naive = run_cli(database_url, "settle", "--from", "2021-01-01", "--to", "2021-01-02")
+    assert naive.returncode == 2 and "time zone" in naive.stderr

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "services.ledger.cli",
     "services.gateway.demo",
     "services.gateway.worker",
+    "services.settlement.cli",
     "services.gateway.schema_export",
 )
 

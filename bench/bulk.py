@@ -77,3 +77,58 @@ async def load_lots(
             available=available_at,
             expires=expires_at,
         )
+
+
+REDEEM_ALL = Sql(
+    """
+WITH src AS (
+  SELECT l.id AS lot_id, l.member_id, l.issuing_partner_id, w.account_id AS wallet,
+         p.partner_id AS redeemer, l.remaining AS take,
+         nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id
+  FROM lots l
+  JOIN wallets w ON w.member_id = l.member_id
+  JOIN LATERAL (
+    SELECT partner_id FROM unnest(CAST(:partners AS bigint[])) WITH ORDINALITY AS x(partner_id, n)
+    WHERE n = 1 + (l.id % cardinality(CAST(:partners AS bigint[])))
+  ) p ON true
+  WHERE l.member_id = ANY(CAST(:members AS bigint[])) AND l.remaining > 0
+), priced AS (
+  SELECT src.*, pc.redeem_price, ra.id AS redemption_account FROM src
+  JOIN LATERAL (SELECT redeem_price FROM partner_contracts WHERE partner_id = src.redeemer
+                ORDER BY effective_from DESC LIMIT 1) pc ON true
+  JOIN ledger_accounts ra ON ra.kind = 'PARTNER_REDEMPTION' AND ra.partner_id = src.redeemer
+                         AND ra.member_id IS NULL
+), e AS (
+  INSERT INTO journal_entries (id, kind, member_id, partner_id, points, order_id, occurred_at)
+  SELECT entry_id, 'REDEEM', member_id, redeemer, -take, 'bulk-r-' || entry_id,
+         CAST(:at AS timestamptz) FROM priced
+), po AS (
+  INSERT INTO postings (entry_id, account_id, amount)
+  SELECT entry_id, wallet, -take FROM priced
+  UNION ALL
+  SELECT entry_id, redemption_account, take FROM priced
+), c AS (
+  INSERT INTO lot_consumptions (entry_id, lot_id, member_id, kind, points, issuing_partner_id,
+                                counterparty_partner_id, occurred_at)
+  SELECT entry_id, lot_id, member_id, 'REDEMPTION', take, issuing_partner_id, redeemer,
+         CAST(:at AS timestamptz) FROM priced
+), r AS (
+  INSERT INTO redemptions (partner_id, order_id, member_id, points, value_amount, currency,
+                           redeem_price, entry_id, occurred_at)
+  SELECT redeemer, 'bulk-r-' || entry_id, member_id, take, round(take * redeem_price, 2), 'EUR',
+         redeem_price, entry_id, CAST(:at AS timestamptz) FROM priced
+), lu AS (
+  UPDATE lots SET remaining = 0 FROM priced WHERE lots.id = priced.lot_id
+)
+UPDATE wallets SET balance = balance - t.points
+FROM (SELECT member_id, SUM(take) AS points FROM priced GROUP BY member_id) t
+WHERE wallets.member_id = t.member_id
+"""
+)
+
+
+async def redeem_all(db: Database, *, member_ids: list[int], partner_ids: list[int], at: datetime) -> None:
+    """Spends every point of these members' lots, each lot at one of `partner_ids`: one REDEEM
+    entry, two postings, one consumption and one redemption row per lot, as a redemption writes."""
+    async with transaction(db) as conn:
+        await REDEEM_ALL.execute(conn, members=member_ids, partners=partner_ids, at=at)

@@ -1,0 +1,109 @@
+"""Settlement throughput: N lot consumptions across P partners, then `runSettlement` on them.
+
+    .venv/bin/python bench/settlement.py [--consumptions 100000] [--partners 50]
+
+Earns and redemptions are bulk-loaded (bench/bulk.py: the rows the ledger writes; the audit runs
+to prove it), each lot issued by one partner and spent at another, all inside one period; then the
+settlement run is timed. The work is SQL aggregates; Python holds only P² obligations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sys
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bulk import load_lots, redeem_all
+from services.ledger.audit import audit
+from services.settlement import service as settlement
+from shared import clock
+from shared.access import ADMIN_SCOPES, Principal
+from shared.database import Database, recreate_database, resolve_database_url
+from shared.migrate import upgrade_to_head
+from tests.factories import enroll, make_partner
+
+SETTLER = Principal(client_id="bench", scopes=ADMIN_SCOPES)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--consumptions", type=int, default=100_000)
+    parser.add_argument("--partners", type=int, default=50)
+    parser.add_argument("--lots-per-member", type=int, default=10)
+    parser.add_argument("--skip-audit", action="store_true")
+    args = parser.parse_args()
+
+    url = await recreate_database(resolve_database_url(), "coalition_bench_settlement")
+    await upgrade_to_head(url)
+    db = Database(url, pool_size=4)
+    partners = [
+        await make_partner(
+            db,
+            name=f"P{i} {uuid.uuid4().hex[:4]}",
+            redeem_price=str(Decimal("0.005") + Decimal(i) / 10_000),
+            issue_fee_per_point=Decimal("0.0005"),
+        )
+        for i in range(args.partners)
+    ]
+    members_needed = max(1, args.consumptions // args.lots_per_member)
+    started = time.perf_counter()
+    members = await asyncio.gather(*[enroll(db, partners[i % len(partners)]) for i in range(members_needed)])
+    now = clock.now().replace(microsecond=0)
+    period_start, at = now - timedelta(days=2), now - timedelta(days=1)
+    by_issuer: dict[int, list[int]] = {}
+    for i, m in enumerate(members):
+        by_issuer.setdefault(partners[i % len(partners)].id, []).append(m.id)
+    partner_ids = [p.id for p in partners]
+    for issuer, ids in by_issuer.items():
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            await load_lots(
+                db,
+                partner_id=issuer,
+                member_ids=chunk,
+                per_member=args.lots_per_member,
+                points=37,
+                earned_at=at,
+                available_at=at,
+                expires_at=now + timedelta(days=700),
+                tag=uuid.uuid4().hex[:6],
+            )
+            await redeem_all(db, member_ids=chunk, partner_ids=partner_ids, at=at)
+    total = members_needed * args.lots_per_member
+    print(
+        f"loaded {total:,} earns and {total:,} consumptions across {len(partners)} partners "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+    if not args.skip_audit:
+        started = time.perf_counter()
+        async with db.sessions() as session:
+            found = await audit(session)
+        print(f"audit: {len(found)} violations in {time.perf_counter() - started:.1f}s")
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    run = await settlement.run_settlement(
+        db, SETTLER, period_start=period_start, period_end=now - timedelta(hours=1)
+    )
+    elapsed = time.perf_counter() - started
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    lines = sum(len(s.lines) for s in run.statements)
+    print(
+        f"runSettlement: {total:,} consumptions in {elapsed:.2f}s = {total / elapsed:,.0f} "
+        f"consumptions/s; {len(run.statements)} statements, {lines:,} lines; peak RSS "
+        f"{rss_after / 1024:.0f} MiB (+{(rss_after - rss_before) / 1024:.0f} MiB during the run)"
+    )
+    assert sum((s.net for s in run.statements), Decimal(0)) == 0
+    await db.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -55,7 +55,11 @@ async def main() -> None:
     ]
     members_needed = max(1, args.consumptions // args.lots_per_member)
     started = time.perf_counter()
-    members = await asyncio.gather(*[enroll(db, partners[i % len(partners)]) for i in range(members_needed)])
+    members = []
+    for start in range(0, members_needed, 200):  # bounded: the pool has a handful of connections
+        members += await asyncio.gather(
+            *[enroll(db, partners[i % len(partners)]) for i in range(start, min(start + 200, members_needed))]
+        )
     now = clock.now().replace(microsecond=0)
     period_start, at = now - timedelta(days=2), now - timedelta(days=1)
     by_issuer: dict[int, list[int]] = {}

@@ -96,8 +96,15 @@ def test_settle_prints_a_summary_and_exports(database_url):
     import csv as csv_module
     import io
 
-    settled = run_cli(database_url, "settle", "--from", "2021-01-01T00:00:00+00:00",
-                      "--to", "2021-01-02T00:00:00+00:00", "--json")
+    settled = run_cli(
+        database_url,
+        "settle",
+        "--from",
+        "2021-01-01T00:00:00+00:00",
+        "--to",
+        "2021-01-02T00:00:00+00:00",
+        "--json",
+    )
     assert settled.returncode == 0, settled.stdout + settled.stderr
     run = json.loads(settled.stdout)
     assert run["status"] == "DRAFT" and len(run["content_hash"]) == 64
@@ -105,6 +112,6 @@ def test_settle_prints_a_summary_and_exports(database_url):
     assert json.loads(exported.stdout)["content_hash"] == run["content_hash"]
     as_csv = run_cli(database_url, "settle", "export", str(run["run_id"]))
     assert as_csv.returncode == 0
-    assert list(csv_module.reader(io.StringIO(as_csv.stdout)))[0][0] == "run_id"
+    assert next(csv_module.reader(io.StringIO(as_csv.stdout)))[0] == "run_id"
     naive = run_cli(database_url, "settle", "--from", "2021-01-01", "--to", "2021-01-02")
     assert naive.returncode == 2 and "time zone" in naive.stderr

@@ -160,11 +160,6 @@ CHECKS: list[tuple[str, str, str]] = [
         "hold {id}: captured {captured_points}, redemption has {points}",
     ),
     (
-        "every settlement run's nets sum to exactly zero",
-        "SELECT run_id, SUM(amount) AS total FROM settlement_lines GROUP BY run_id HAVING SUM(amount) <> 0",
-        "settlement run {run_id}: statements sum to {total}",
-    ),
-    (
         "a purchase's reversed points match its reversal entries",
         "SELECT p.id, p.points_reversed, COALESCE(-SUM(e.points), 0) AS entries FROM purchases p"
         " LEFT JOIN journal_entries e ON e.kind = 'REVERSE' AND e.related_entry_id = p.entry_id"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from services.ledger.audit import CHECKS, audit
-from shared.database import standalone_session
+from services.ledger.audit import CHECKS, Violation, audit
+from shared.database import standalone_database
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,8 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def run_audit(args: argparse.Namespace) -> int:
-    async with standalone_session() as session:
-        found = await audit(session)
+    from services.settlement.service import audit_runs  # settlement builds on the ledger
+
+    async with standalone_database() as db:
+        async with db.sessions() as session:
+            found = await audit(session)
+        found += [Violation(name, detail) for name, detail in await audit_runs(db)]
     if not found:
         print(f"ledger audit: {len(CHECKS)} invariants checked, all hold")
         return 0

@@ -263,3 +263,27 @@ async def list_runs(db: Database, principal: Principal, *, first: int | None, af
         ]
     runs = [run for run in [await get_run(db, principal, i) for i in ids] if run is not None]
     return make_page(runs, size, lambda r: r.id)
+
+
+FINAL_RUN_IDS = Sql("SELECT id FROM settlement_runs WHERE status <> 'DRAFT' ORDER BY id")
+UNBALANCED = Sql(
+    "SELECT run_id, SUM(amount) AS total FROM settlement_lines GROUP BY run_id HAVING SUM(amount) <> 0"
+)
+
+
+async def audit_runs(db: Database) -> list[tuple[str, str]]:
+    """(invariant, detail) for every stored run whose nets do not sum to zero, and every final
+    run whose lines no longer match its content hash."""
+    found: list[tuple[str, str]] = []
+    async with transaction(db) as conn:
+        for row in await UNBALANCED.fetch(conn):
+            found.append(
+                ("settlement nets sum to zero", f"run {row['run_id']}: statements sum to {row['total']}")
+            )
+        for row in await FINAL_RUN_IDS.fetch(conn):
+            run = await _load(conn, row["id"])
+            assert run is not None
+            lines = [line for s in run.statements for line in s.lines]
+            if content_hash(run.period_start, run.period_end, run.currency, lines) != run.content_hash:
+                found.append(("a final run matches its hash", f"run {run.id} was altered"))
+    return found

@@ -212,3 +212,37 @@ async def test_a_contract_change_mid_period_prices_each_redemption_at_its_instan
         clock.set_clock(None)
     lines = {(x.kind, x.counterparty_id): (x.points, x.amount) for x in _by_partner(run)[airline.id].lines}
     assert lines[("REDEMPTION_RECEIVABLE", cafe.id)] == (200, Decimal("3.00"))  # 1.00 + 2.00
+
+
+async def test_the_audit_notices_an_altered_final_run(db):
+    from sqlalchemy import text
+
+    t0 = clock.now().replace(microsecond=0) - timedelta(days=1200)
+    await _story(db, t0)
+    run = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=10))
+    await settlement.finalize_settlement(db, SETTLER, run.id)
+    assert await settlement.audit_runs(db) == []
+    async with db.sessions() as session:  # a bad actor (or a bug) edits a finalized line
+        await session.execute(
+            text(
+                "UPDATE settlement_lines SET amount = amount + 1 WHERE run_id = :r"
+                " AND kind = 'REDEMPTION_RECEIVABLE'"
+            ),
+            {"r": run.id},
+        )
+        await session.commit()
+    try:
+        problems = dict(await settlement.audit_runs(db))
+        assert f"run {run.id} was altered" == problems["a final run matches its hash"]
+        assert problems["settlement nets sum to zero"].startswith(f"run {run.id}:")
+    finally:
+        async with db.sessions() as session:
+            await session.execute(
+                text(
+                    "UPDATE settlement_lines SET amount = amount - 1 WHERE run_id = :r"
+                    " AND kind = 'REDEMPTION_RECEIVABLE'"
+                ),
+                {"r": run.id},
+            )
+            await session.commit()
+    assert await settlement.audit_runs(db) == []

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+from functools import lru_cache
 from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.identity import service
-from services.identity.keys import active_signing_key
+from services.identity import service, tokens
+from services.identity.keys import active_signing_key, ensure_signing_key
 from services.identity.models import OAuthClient
-from services.identity.oauth_server import AUTH_METHODS, Preloaded, build_server, issue
+from services.identity.oauth_server import AUTH_METHODS, Preloaded, Server, build_server, issue
 from shared.access import ALL_SCOPES
 from shared.settings import get_settings
 
-_server = None
+log = logging.getLogger("coalition.identity")
 
 
 def _oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
@@ -59,16 +61,31 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(pairs)
 
 
+@lru_cache(maxsize=1)
+def _server() -> Server:
+    """One Authlib server per process: it holds configuration only, no per-request state."""
+    return build_server()
+
+
 async def token(request: Request) -> Response:
-    global _server
-    if _server is None:
-        _server = build_server()
+    """RFC 6749 section 4.4: the client-credentials grant, run by Authlib on preloaded rows."""
     form = await _form(request)
     credentials = _credentials(request, form)
+    if credentials is None and request.headers.get("authorization", "").lower().startswith("basic "):
+        # Authlib's own parsing raises on undecodable Basic credentials instead of refusing them.
+        return _oauth_error("invalid_client", "malformed HTTP Basic credentials", 401)
     async with request.app.state.db.sessions() as session:
         client = await service.load_client(session, credentials[0]) if credentials else None
         key = await active_signing_key(session)
-    return issue(_server, request, form, Preloaded(client=client, signing_key=key))
+        if key is None:  # a database nobody has served from yet
+            await ensure_signing_key(session)
+            await session.commit()
+            key = await active_signing_key(session)
+    try:
+        return issue(_server(), request, form, Preloaded(client=client, signing_key=key))
+    except Exception:  # a bug, not the client's fault: the log gets the trace, the client JSON
+        log.exception("token endpoint failed")
+        return _oauth_error("server_error", "the token could not be issued; try again later", 500)
 
 
 async def _token_request(request: Request) -> tuple[OAuthClient, str] | Response:
@@ -87,12 +104,16 @@ async def _token_request(request: Request) -> tuple[OAuthClient, str] | Response
 
 
 async def revoke(request: Request) -> Response:
+    """RFC 7009: 200 whether or not there was anything to revoke, so it reveals nothing."""
     checked = await _token_request(request)
     if isinstance(checked, Response):
         return checked
     client, token = checked
     async with request.app.state.db.sessions() as session:
-        await service.revoke_token(session, request.app.state.verifier, client, token)
+        revocation = await service.revoke_token(session, token, caller=client)
+        await session.commit()
+    if revocation is not None:
+        request.app.state.verifier.revoked_locally(revocation.jti, revocation.expires_at)
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
 
@@ -101,7 +122,8 @@ async def introspect(request: Request) -> Response:
     if isinstance(checked, Response):
         return checked
     client, token = checked
-    answer = await service.introspect(request.app.state.verifier, client, token)
+    async with request.app.state.db.sessions() as session:
+        answer = await service.introspect(session, token, caller=client)
     return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
 
@@ -120,7 +142,7 @@ async def metadata(request: Request) -> Response:
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
-            "access_token_signing_alg_values_supported": ["ES256"],
+            "access_token_signing_alg_values_supported": [tokens.ALGORITHM],
         }
     )
 

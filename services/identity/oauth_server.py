@@ -15,19 +15,19 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import ECKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from services.identity.keys import ALGORITHM
+from services.identity import tokens
 from services.identity.models import OAuthClient
-from services.identity.service import hash_secret
-from services.identity.verifier import audience
+from services.identity.service import grant_scope, hash_secret
 from shared.access import ALL_SCOPES
+from shared.errors import DomainError
 from shared.settings import get_settings
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -54,14 +54,10 @@ class Client(ClientMixin):
 
     def get_allowed_scope(self, scope: str | None) -> str:
         """Any subset of the client's scopes; none asked means all of them; more is refused."""
-        allowed = list(self.row.allowed_scopes)
-        if not scope:
-            return " ".join(sorted(allowed))
-        requested = scope.split()
-        extra = [s for s in requested if s not in allowed]
-        if extra:
-            raise InvalidScopeError(description=f"not allowed for this client: {' '.join(extra)}")
-        return " ".join(sorted(set(requested)))
+        try:
+            return grant_scope(self.row.allowed_scopes, scope)
+        except DomainError as exc:
+            raise InvalidScopeError(description=str(exc)) from exc
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return False
@@ -84,22 +80,30 @@ class CredentialsGrant(ClientCredentialsGrant):
 
 
 class TokenGenerator(JWTBearerTokenGenerator):
-    def get_jwks(self) -> KeySet:
+    """Authlib's RFC 9068 generator, with the claims built by `tokens` on the application clock
+    (Authlib stamps `time.time()`, which a clock-offset drill or a test moving time would
+    contradict) and signed with the preloaded active key."""
+
+    def access_token_generator(self, client: Client, grant_type: str, user: Any, scope: str) -> str:
         key = _preloaded.get().signing_key
-        assert key is not None, "no signing key: the gateway creates one at start-up"
-        return KeySet([key])
-
-    def get_audiences(self, client: Client, user: Any, scope: str) -> str:
-        return audience()
-
-    def get_extra_claims(self, client: Client, grant_type: str, user: Any, scope: str) -> dict:
-        partner_id = client.row.partner_id
-        return {"partner_id": partner_id} if partner_id is not None else {}
+        if key is None:
+            raise RuntimeError("no active signing key: the gateway creates one at start-up")
+        claims = tokens.access_token_claims(
+            client_id=client.row.client_id, scope=scope, partner_id=client.row.partner_id
+        )
+        return tokens.sign(claims, key)
 
 
 class StarletteRequest(OAuth2Request):
+    """A Starlette request as Authlib sees it, its form already read.
+
+    The URI is the configured issuer's, not the one the socket saw: behind a TLS-terminating load
+    balancer the gateway hears plain http, and Authlib refuses any non-https URI other than
+    localhost. What counts is the address clients use, which the issuer names.
+    """
+
     def __init__(self, request: Request, form: dict[str, str]):
-        super().__init__(request.method, str(request.url), headers=request.headers)
+        super().__init__(request.method, get_settings().issuer + request.url.path, headers=request.headers)
         self._form = form
         self._args = dict(request.query_params)
         self.payload = BasicOAuth2Payload(form)
@@ -137,7 +141,7 @@ def build_server() -> Server:
         "default",
         TokenGenerator(
             issuer=get_settings().issuer,
-            alg=ALGORITHM,
+            alg=tokens.ALGORITHM,
             expires_generator=lambda client, grant_type: get_settings().token_ttl_seconds,
         ),
     )
@@ -146,9 +150,18 @@ def build_server() -> Server:
 
 
 def issue(server: Server, request: Request, form: dict[str, str], preloaded: Preloaded) -> JSONResponse:
+    """Run Authlib's token endpoint on a request whose client and key were loaded beforehand."""
     token = _preloaded.set(preloaded)
     try:
         response = server.create_token_response(StarletteRequest(request, form))
+    except InsecureTransportError:
+        response = JSONResponse(
+            {
+                "error": "invalid_request",
+                "error_description": "OAuth 2 requires https: set OAUTH_ISSUER to this server's https URL",
+            },
+            status_code=400,
+        )
     finally:
         _preloaded.reset(token)
     response.headers["Cache-Control"] = "no-store"

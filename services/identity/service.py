@@ -2,7 +2,9 @@
 
 Client secrets are 256-bit random strings shown once; the database keeps a SHA-256 of them (a slow
 password hash adds nothing against that much entropy and would make the token endpoint a CPU
-sink). Access tokens are RFC 9068 JWTs signed by `keys`; `verifier` checks them.
+sink). Access tokens are RFC 9068 JWTs (`tokens`) signed by the rotating keys of `keys`;
+`verifier` checks them on every request without the database. Revocation and introspection are
+rare and authoritative, so they read the database directly.
 """
 
 from __future__ import annotations
@@ -15,26 +17,41 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from joserfc.jwk import ECKey
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.keys import ensure_signing_key, published_keys, rotate_signing_key
-from services.identity.models import OAuthClient
-from services.identity.verifier import TokenVerifier, decode_token
-from shared.access import ADMIN_SCOPES, ALL_SCOPES
-from shared.errors import Unauthenticated, Validator
+from services.identity import tokens
+from services.identity.keys import (
+    active_signing_key,
+    ensure_signing_key,
+    published_keys,
+    rotate_signing_key,
+)
+from services.identity.models import OAuthClient, RevokedToken
+from services.identity.verifier import TokenVerifier
+from shared.access import ADMIN_SCOPES, ALL_SCOPES, MEMBER_SCOPE
+from shared.errors import DomainError, Unauthenticated, Validator
+from shared.settings import get_settings
 
 __all__ = [
     "ClientCredentials",
+    "Revocation",
     "TokenVerifier",
     "authenticate_client",
     "create_client",
     "ensure_signing_key",
+    "grant_scope",
     "introspect",
+    "issue_token",
     "jwks",
+    "load_client",
     "revoke_token",
     "rotate_signing_key",
 ]
+
+MAX_NAME_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,12 @@ class ClientCredentials:
     scopes: list[str]
 
 
+@dataclass(frozen=True)
+class Revocation:
+    jti: str
+    expires_at: float  # the token's `exp`: after it, nobody needs to remember the revocation
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -51,13 +74,21 @@ def hash_secret(secret: str) -> str:
 async def create_client(
     session: AsyncSession, *, name: str, scopes: Iterable[str], partner_id: int | None = None
 ) -> ClientCredentials:
-    """The caller commits; the secret is in the return value and nowhere else."""
+    """A client-credentials client. The caller commits; the secret is in the return value and
+    nowhere else, so it is shown once and a lost secret means a new client."""
     allowed = sorted(set(scopes))
     v = Validator()
-    v.text(name, "name", max_length=200)
+    v.text(name, "name", max_length=MAX_NAME_LENGTH)
     unknown = [s for s in allowed if s not in ALL_SCOPES]
     v.check(not unknown, "scopes", "UNKNOWN_SCOPE", f"unknown scopes: {', '.join(unknown)}")
     v.check(bool(allowed), "scopes", "REQUIRED", "a client needs at least one scope")
+    # A `member` token must name a member, which only a member's own sign-in can do.
+    v.check(
+        MEMBER_SCOPE not in allowed,
+        "scopes",
+        "INVALID",
+        f"the '{MEMBER_SCOPE}' scope is granted to member sign-ins, never to client credentials",
+    )
     if partner_id is not None:
         v.check(
             not set(allowed) & ADMIN_SCOPES,
@@ -66,7 +97,7 @@ async def create_client(
             "partner credentials cannot carry admin scopes",
         )
     v.raise_if_any()
-    client_id = "cl_" + secrets.token_hex(10)
+    client_id = "cl_" + secrets.token_hex(10)  # 80 random bits: unguessable, easy to read out
     secret = secrets.token_urlsafe(32)
     session.add(
         OAuthClient(
@@ -81,63 +112,124 @@ async def create_client(
     return ClientCredentials(client_id, secret, allowed)
 
 
-async def authenticate_client(
-    session: AsyncSession, client_id: str, client_secret: str
-) -> OAuthClient | None:
-    client = await session.scalar(
-        select(OAuthClient).where(OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None))
-    )
-    # Compare even when the client is unknown, so timing does not tell which ids exist.
-    expected = client.secret_hash if client else hash_secret(secrets.token_urlsafe(32))
-    if not hmac.compare_digest(expected, hash_secret(client_secret)) or client is None:
-        return None
-    return client
-
-
 async def load_client(session: AsyncSession, client_id: str) -> OAuthClient | None:
+    """An enabled client by id (the token endpoint preloads it for Authlib)."""
     return await session.scalar(
         select(OAuthClient).where(OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None))
     )
 
 
+async def authenticate_client(
+    session: AsyncSession, client_id: str, client_secret: str
+) -> OAuthClient | None:
+    """The enabled client whose secret this is, or None."""
+    client = await load_client(session, client_id)
+    # Compare even when the client is unknown, so timing does not tell which ids exist.
+    expected = client.secret_hash if client is not None else hash_secret(secrets.token_urlsafe(32))
+    matches = hmac.compare_digest(expected, hash_secret(client_secret))
+    return client if matches and client is not None else None
+
+
+def grant_scope(allowed: Iterable[str], requested: str | None) -> str:
+    """The scope of a new token: any subset of the client's scopes; none asked means all of them;
+    asking for more is refused (DomainError INVALID_SCOPE), never silently narrowed."""
+    allowed_set = set(allowed)
+    if requested is None or not requested.strip():
+        return " ".join(sorted(allowed_set))
+    asked = set(requested.split())
+    extra = sorted(asked - allowed_set)
+    if extra:
+        raise DomainError.single(
+            "INVALID_SCOPE", f"not allowed for this client: {' '.join(extra)}", field="scope"
+        )
+    return " ".join(sorted(asked))
+
+
+def token_response(client: OAuthClient, scope: str, key: ECKey) -> dict[str, Any]:
+    """A signed access token for `client` and the RFC 6749 section 5.1 response around it."""
+    claims = tokens.access_token_claims(client_id=client.client_id, scope=scope, partner_id=client.partner_id)
+    return {
+        "access_token": tokens.sign(claims, key),
+        "token_type": "Bearer",
+        "expires_in": get_settings().token_ttl_seconds,
+        "scope": scope,
+    }
+
+
+async def issue_token(
+    session: AsyncSession, client: OAuthClient, requested_scope: str | None = None
+) -> dict[str, Any]:
+    """A token for an already authenticated client, outside the HTTP endpoint (scripts, tests).
+    Same claims and scope rules as `POST /oauth/token`."""
+    scope = grant_scope(client.allowed_scopes, requested_scope)
+    key = await active_signing_key(session)
+    if key is None:
+        raise RuntimeError("no active signing key: run ensure_signing_key first (the gateway does)")
+    return token_response(client, scope, key)
+
+
 async def jwks(session: AsyncSession) -> dict[str, Any]:
+    """The JWK Set resource servers verify tokens with (RFC 7517), retired keys included."""
     return {"keys": await published_keys(session)}
 
 
-def _may_see(caller: OAuthClient, claims: dict[str, Any]) -> bool:
-    """A client may revoke or introspect its own tokens; an admin client anyone's."""
-    return claims.get("client_id") == caller.client_id or bool(
-        caller.partner_id is None and set(caller.allowed_scopes) & ADMIN_SCOPES
-    )
+async def _decode(session: AsyncSession, token: str, *, check_expiry: bool) -> dict[str, Any]:
+    published = {jwk["kid"]: jwk for jwk in await published_keys(session)}
+
+    async def key_for(kid: str) -> ECKey | None:
+        jwk = published.get(kid)
+        return ECKey.import_key(jwk) if jwk is not None else None
+
+    return await tokens.decode(token, key_for, check_expiry=check_expiry)
+
+
+def _may_see(caller: OAuthClient | None, claims: dict[str, Any]) -> bool:
+    """A client may revoke or introspect its own tokens, an admin client anyone's; no caller
+    means a trusted in-process call (the command line)."""
+    if caller is None or claims.get("client_id") == caller.client_id:
+        return True
+    return caller.partner_id is None and bool(set(caller.allowed_scopes) & ADMIN_SCOPES)
 
 
 async def revoke_token(
-    session: AsyncSession, verifier: TokenVerifier, caller: OAuthClient, token: str
-) -> None:
-    """RFC 7009: unknown, invalid or foreign tokens are ignored, and the answer is the same."""
+    session: AsyncSession, token: str, *, caller: OAuthClient | None = None
+) -> Revocation | None:
+    """RFC 7009: record the token's id as revoked, or None when there was nothing to revoke
+    (invalid, foreign or unknown tokens are ignored: the endpoint answers the same either way).
+
+    The caller commits, then tells its process's verifier (`revoked_locally`) so the revocation
+    applies there at once; other processes see it within REVOCATION_CACHE_SECONDS.
+    """
     try:
-        claims = await decode_token(verifier, token, check_expiry=False)
+        claims = await _decode(session, token, check_expiry=False)
     except Unauthenticated:
-        return
+        return None
     if not _may_see(caller, claims):
-        return
+        return None
     await session.execute(
-        text("INSERT INTO revoked_tokens (jti, expires_at) VALUES (:j, :e) ON CONFLICT DO NOTHING"),
-        {"j": claims["jti"], "e": datetime.fromtimestamp(claims["exp"], UTC)},
+        insert(RevokedToken)
+        .values(jti=str(claims["jti"]), expires_at=datetime.fromtimestamp(claims["exp"], UTC))
+        .on_conflict_do_nothing(index_elements=[RevokedToken.jti])
     )
-    await session.commit()
-    verifier.revoked_locally(claims["jti"])
+    return Revocation(jti=str(claims["jti"]), expires_at=float(claims["exp"]))
 
 
-async def introspect(verifier: TokenVerifier, caller: OAuthClient, token: str) -> dict[str, Any]:
-    """RFC 7662. Inactive for anything invalid, expired, revoked or not the caller's to see."""
+async def introspect(
+    session: AsyncSession, token: str, *, caller: OAuthClient | None = None
+) -> dict[str, Any]:
+    """RFC 7662. `{"active": false}` and nothing more for anything invalid, expired, revoked, or
+    not the caller's to see (so introspection cannot probe other clients' tokens)."""
+    inactive: dict[str, Any] = {"active": False}
     try:
-        principal, claims = await verifier.verify(token)
+        claims = await _decode(session, token, check_expiry=True)
     except Unauthenticated:
-        return {"active": False}
+        return inactive
     if not _may_see(caller, claims):
-        return {"active": False}
-    answer = {
+        return inactive
+    revoked = await session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == claims["jti"]))
+    if revoked is not None:
+        return inactive
+    answer: dict[str, Any] = {
         "active": True,
         "scope": claims["scope"],
         "client_id": claims["client_id"],
@@ -149,6 +241,6 @@ async def introspect(verifier: TokenVerifier, caller: OAuthClient, token: str) -
         "jti": claims["jti"],
         "token_type": "Bearer",
     }
-    if principal.partner_id is not None:
-        answer["partner_id"] = principal.partner_id
+    if claims.get("partner_id") is not None:
+        answer["partner_id"] = claims["partner_id"]
     return answer

@@ -1,9 +1,12 @@
 """Checking access tokens on every request without touching the database on the hot path.
 
-Public keys are cached by `kid` (an unknown kid reloads them, at most once a second); revoked
-token ids are refreshed from the database at most every REVOCATION_CACHE_SECONDS, and a revocation
-made through this process applies at once. A verified token is remembered until it expires, so a
-busy client pays the signature check once, not per request.
+One `TokenVerifier` per process. Public keys are cached by `kid`; a token with an unknown kid (a
+rotation made by another process) reloads them, at most once per `key_reload_interval`, and
+requests arriving meanwhile share that one reload instead of queueing one each — so tokens with
+made-up kids cannot turn into a query per request nor into a growing queue. Revoked token ids are
+re-read from the database at most every REVOCATION_CACHE_SECONDS; a revocation made through this
+process applies at once and survives any re-read that raced with it. A verified token is
+remembered until it expires, so a busy client pays the signature check once, not per request.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from joserfc import jws, jwt
-from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
-from sqlalchemy import text
+from sqlalchemy import select
 
-from services.identity.keys import ALGORITHM, published_keys
+from services.identity import tokens
+from services.identity.keys import published_keys
+from services.identity.models import RevokedToken
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
@@ -26,108 +29,99 @@ from shared.errors import Unauthenticated
 from shared.settings import get_settings
 
 CACHE_SIZE = 10_000
-KEY_RELOAD_INTERVAL = 1.0  # seconds
-
-
-def audience() -> str:
-    return f"{get_settings().issuer}/graphql"
 
 
 class TokenVerifier:
-    def __init__(self, db: Database):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        revocation_cache_seconds: float | None = None,
+        key_reload_interval: float = 1.0,
+    ):
         self.db = db
+        self.revocation_cache_seconds = (
+            get_settings().revocation_cache_seconds
+            if revocation_cache_seconds is None
+            else revocation_cache_seconds
+        )
+        self.key_reload_interval = key_reload_interval
         self._keys: dict[str, ECKey] = {}
-        self._keys_loaded = -KEY_RELOAD_INTERVAL
+        self._keys_loaded_at = float("-inf")  # monotonic time the last reload started
         self._reload_lock = asyncio.Lock()
-        self._revoked: set[str] = set()
-        self._revoked_loaded = 0.0
+        self._revoked: frozenset[str] = frozenset()  # from the database
+        self._revoked_here: dict[str, float] = {}  # jti -> exp, revoked through this process
+        self._revoked_loaded_at = float("-inf")
         self._verified: OrderedDict[str, tuple[Principal, dict[str, Any]]] = OrderedDict()
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        if not authorization:
+        """The caller of a request from its Authorization header, or Unauthenticated."""
+        if not authorization or not authorization.strip():
             raise Unauthenticated("missing access token: send 'Authorization: Bearer <token>'")
-        scheme, _, token = authorization.partition(" ")
+        scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
         principal, _ = await self.verify(token.strip())
         return principal
 
     async def verify(self, token: str) -> tuple[Principal, dict[str, Any]]:
+        """The principal and claims of a valid, unexpired, unrevoked token, or Unauthenticated."""
         await self._refresh_revocations()
         hit = self._verified.get(token)
         if hit is not None:
             principal, claims = hit
             if claims["exp"] <= clock.now().timestamp():
-                self._verified.pop(token, None)
-                raise Unauthenticated("the access token has expired")
+                del self._verified[token]
+                raise Unauthenticated("the access token has expired: ask the token endpoint for a new one")
         else:
-            claims = await decode_token(self, token, check_expiry=True)
-            scopes = frozenset(str(claims.get("scope", "")).split())
-            principal = Principal(
-                client_id=str(claims["client_id"]),
-                scopes=scopes,
-                partner_id=claims.get("partner_id"),
-                token_id=str(claims["jti"]),
-            )
+            claims = await tokens.decode(token, self.key)
+            principal = tokens.principal_from(claims)
             self._verified[token] = (principal, claims)
             if len(self._verified) > CACHE_SIZE:
                 self._verified.popitem(last=False)
-        if principal.token_id in self._revoked:
+        if self.is_revoked(principal.token_id or ""):
             raise Unauthenticated("the access token was revoked")
         return principal, claims
 
-    def revoked_locally(self, jti: str) -> None:
-        self._revoked.add(jti)
+    def is_revoked(self, jti: str) -> bool:
+        return jti in self._revoked or jti in self._revoked_here
+
+    def revoked_locally(self, jti: str, expires_at: float) -> None:
+        """Record a revocation committed through this process; it applies to the next request."""
+        self._revoked_here[jti] = expires_at
 
     async def key(self, kid: str) -> ECKey | None:
-        """The public key for `kid`. An unknown kid reloads the keys (a rotation elsewhere), but
-        at most once a second however many requests ask: they wait for the one reload."""
-        if kid in self._keys:
-            return self._keys[kid]
+        """The public key for `kid`, reloading the published keys if it is unknown."""
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        asked_at = time.monotonic()
         async with self._reload_lock:
-            if kid not in self._keys:
-                wait = KEY_RELOAD_INTERVAL - (time.monotonic() - self._keys_loaded)
+            # A reload that started after this request asked already saw every key it could.
+            if kid not in self._keys and self._keys_loaded_at < asked_at:
+                wait = self.key_reload_interval - (time.monotonic() - self._keys_loaded_at)
                 if wait > 0:
                     await asyncio.sleep(wait)
+                started = time.monotonic()
                 async with self.db.sessions() as session:
-                    jwks = await published_keys(session)
-                self._keys = {k["kid"]: ECKey.import_key(k) for k in jwks}
-                self._keys_loaded = time.monotonic()
+                    published = await published_keys(session)
+                self._keys = {jwk["kid"]: ECKey.import_key(jwk) for jwk in published}
+                self._keys_loaded_at = started
         return self._keys.get(kid)
 
     async def _refresh_revocations(self) -> None:
-        now = time.monotonic()
-        if now - self._revoked_loaded < get_settings().revocation_cache_seconds:
+        """Re-read revoked ids if the copy is older than the cache period. One request pays the
+        query; concurrent ones use the previous copy. A failing query fails that request (closed):
+        a revoked token must not pass because the database blinked."""
+        started = time.monotonic()
+        if started - self._revoked_loaded_at < self.revocation_cache_seconds:
             return
-        self._revoked_loaded = now
+        self._revoked_loaded_at = started
+        now = clock.now()
         async with self.db.sessions() as session:
-            rows = await session.scalars(text("SELECT jti FROM revoked_tokens WHERE expires_at > now()"))
-            # Revocations made here were committed before being added locally, so the database
-            # answer includes them.
-            self._revoked = set(rows)
-
-
-async def decode_token(verifier: TokenVerifier, token: str, *, check_expiry: bool) -> dict[str, Any]:
-    """Signature, type, issuer, audience and (optionally) lifetime, or Unauthenticated."""
-    try:
-        header = jws.extract_compact(token.encode()).protected
-    except (JoseError, ValueError, UnicodeDecodeError) as exc:
-        raise Unauthenticated("the access token is not a JWT") from exc
-    if header.get("alg") != ALGORITHM or header.get("typ") != "at+jwt":
-        raise Unauthenticated("the access token is not an access token of this server")
-    key = await verifier.key(str(header.get("kid")))
-    if key is None:
-        raise Unauthenticated("the access token was signed by an unknown key")
-    try:
-        claims = jwt.decode(token, key, algorithms=[ALGORITHM]).claims
-    except (JoseError, ValueError) as exc:
-        raise Unauthenticated("the access token's signature is invalid") from exc
-    settings = get_settings()
-    if claims.get("iss") != settings.issuer or claims.get("aud") != audience():
-        raise Unauthenticated("the access token was issued for another server")
-    for name in ("exp", "iat", "jti", "client_id", "scope"):
-        if name not in claims:
-            raise Unauthenticated(f"the access token lacks the '{name}' claim")
-    if check_expiry and claims["exp"] <= clock.now().timestamp():
-        raise Unauthenticated("the access token has expired")
-    return claims
+            rows = await session.scalars(select(RevokedToken.jti).where(RevokedToken.expires_at > now))
+            self._revoked = frozenset(rows)
+        # Local revocations stay until their token expires: a re-read that began before one was
+        # committed must not forget it.
+        stamp = now.timestamp()
+        self._revoked_here = {j: exp for j, exp in self._revoked_here.items() if exp > stamp}

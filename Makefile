@@ -1,9 +1,12 @@
 # Two commands a newcomer needs: `make run` and `make test`. Everything else is a convenience.
+# With no DATABASE_URL both use an embedded PostgreSQL under .coalition/ (started on first use,
+# left running for the CLI; `.venv/bin/coalition db stop` stops it).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH ?= earn
 
 .PHONY: run test lint schema bench migration audit clean-db
 
@@ -31,11 +34,23 @@ lint: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/coalition schema export
 
+# bench/$(BENCH).py: earn (default), worker, settlement.
 bench: $(STAMP)
-	$(BIN)/python bench/earn.py
+	$(BIN)/python bench/$(BENCH).py
 
 audit: $(STAMP)
 	$(BIN)/coalition audit
 
+# After changing models: make migration m="what changed". Autogenerate compares the models with a
+# scratch database migrated to head (on DATABASE_URL's server, or the embedded one); review the
+# new file in infra/migrations/versions before committing, then `coalition db upgrade`.
 migration: $(STAMP)
-	$(BIN)/alembic -c infra/alembic.ini revision --autogenerate -m "$(m)"
+	@test -n "$(m)" || { echo 'usage: make migration m="what changed"'; exit 2; }
+	$(BIN)/coalition db revision -m "$(m)"
+	$(BIN)/ruff check --fix --quiet infra/migrations/versions
+	$(BIN)/ruff format --quiet infra/migrations/versions
+
+# Throws away the embedded dev database (not a DATABASE_URL one); the next command starts afresh.
+clean-db: $(STAMP)
+	env -u DATABASE_URL $(BIN)/coalition db stop
+	rm -rf .coalition/pgdata

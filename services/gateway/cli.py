@@ -1,7 +1,9 @@
 """The `coalition` command: serve, migrate, audit, onboard, seed a demo.
 
-Each service adds its own commands through a `register(subparsers)` in its `cli.py`; handlers are
-async functions returning the exit code.
+The gateway owns `serve` and `db`; every other service adds its own commands through a
+`register(subparsers)` in the modules of COMMAND_MODULES, so this file never learns their
+options. A handler takes the parsed arguments and returns the exit code; it may be async.
+What a script would read is printed as JSON on stdout; diagnostics go to stderr.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import asyncio
 import importlib
 import inspect
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -29,33 +32,70 @@ COMMAND_MODULES = (
 )
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coalition", description=(__doc__ or "").splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _register_gateway(subparsers)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # A service not written yet is skipped; a broken import inside one is not hidden.
+            if exc.name is None or not (name == exc.name or name.startswith(exc.name + ".")):
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        outcome = args.handler(args)
+        if inspect.isawaitable(outcome):
+            outcome = asyncio.run(outcome)  # type: ignore[arg-type]
+    except SchemaBehind as exc:  # any command on a stale database says what to run
+        print(f"coalition: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(outcome or 0)
+
+
 def _register_gateway(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="run the gateway (uvicorn, uvloop, httptools)")
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=1)
-    serve.set_defaults(handler=serve_command, sync=True)
+    serve.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    serve.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    serve.set_defaults(handler=serve_command)
 
-    db = subparsers.add_parser("db", help="the database")
-    commands = db.add_subparsers(dest="db_command", required=True)
-    commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=db_upgrade)
-    commands.add_parser("status", help="current and latest revision").set_defaults(handler=db_status)
-    commands.add_parser("url", help="print the database URL").set_defaults(handler=db_url)
+    db = subparsers.add_parser("db", help="the database: migrations, URL, embedded server")
+    commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    commands.add_parser("upgrade", help="apply pending migrations").set_defaults(handler=db_upgrade)
+    commands.add_parser("status", help="current and latest revision; exit 1 when behind").set_defaults(
+        handler=db_status
+    )
+    url = commands.add_parser("url", help="print the database URL (starts the embedded server)")
+    url.add_argument("--libpq", action="store_true", help="postgresql:// form for psql, pg_dump")
+    url.set_defaults(handler=db_url)
     commands.add_parser("stop", help="stop the embedded server").set_defaults(handler=db_stop)
+    revision = commands.add_parser("revision", help="write a migration for what the models changed")
+    revision.add_argument("-m", "--message", required=True, help="what changed, e.g. 'member tiers'")
+    revision.set_defaults(handler=db_revision)
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    """Runs uvicorn; the database is resolved (the embedded server started) here, once, and handed
+    to the workers as DATABASE_URL, so workers never race to start it."""
     import uvicorn
 
-    url = resolve_database_url()  # starts the embedded server here, not in each worker
-    try:
-        asyncio.run(ensure_schema_current(url))
-    except SchemaBehind as exc:
-        print(f"coalition: {exc}", file=sys.stderr)
-        return 1
+    if args.workers < 1:
+        print("coalition: --workers must be at least 1", file=sys.stderr)
+        return 2
+    url = resolve_database_url()
+    asyncio.run(ensure_schema_current(url))  # SchemaBehind: main prints what to run, exits 1
     os.environ["DATABASE_URL"] = url
-    if "OAUTH_ISSUER" not in os.environ:
-        os.environ["OAUTH_ISSUER"] = f"http://{args.host}:{args.port}"
+    os.environ.setdefault("OAUTH_ISSUER", f"http://{args.host}:{args.port}")
     get_settings.cache_clear()
     uvicorn.run(
         "services.gateway.app:create_app",
@@ -74,49 +114,45 @@ def serve_command(args: argparse.Namespace) -> int:
 
 async def db_upgrade(args: argparse.Namespace) -> int:
     url = resolve_database_url()
+    before, _ = await schema_status(url)
     await upgrade_to_head(url)
-    current, _ = await schema_status(url)
-    print(f"database at revision {current}")
+    after, _ = await schema_status(url)
+    print(json.dumps({"previous": before, "revision": after, "changed": before != after}))
     return 0
 
 
 async def db_status(args: argparse.Namespace) -> int:
     current, head = await schema_status(resolve_database_url())
-    print(f"current: {current or '(empty)'}\nlatest:  {head}")
+    print(json.dumps({"current": current, "latest": head, "up_to_date": current == head}))
     return 0 if current == head else 1
 
 
 async def db_url(args: argparse.Namespace) -> int:
-    print(resolve_database_url())
+    url = resolve_database_url()
+    print(url.replace("postgresql+asyncpg://", "postgresql://", 1) if args.libpq else url)
+    return 0
+
+
+async def db_revision(args: argparse.Namespace) -> int:
+    from shared.migrate import autogenerate_revision
+
+    path = await autogenerate_revision(resolve_database_url(), args.message)
+    if path is None:
+        print("coalition: the models match the migrations; nothing to generate", file=sys.stderr)
+    print(json.dumps({"created": path}))
     return 0
 
 
 async def db_stop(args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.database_url:
-        print("DATABASE_URL is set: there is no embedded server to stop")
+        print("coalition: DATABASE_URL is set, so no embedded server is in use", file=sys.stderr)
         return 0
     from shared.embedded_postgres import stop_embedded
 
-    print("embedded PostgreSQL stopped" if stop_embedded(settings.data_dir) else "not running")
+    stopped = stop_embedded(settings.data_dir)
+    print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coalition", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    _register_gateway(subparsers)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler = args.handler
-    if inspect.iscoroutinefunction(handler):
-        return int(asyncio.run(handler(args)) or 0)
-    return int(handler(args) or 0)
 
 
 if __name__ == "__main__":

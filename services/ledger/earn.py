@@ -32,8 +32,7 @@ from shared.sql import Connection, Sql, connection
 OPERATION = "recordPurchase"
 IDEMPOTENCY_PK = "pk_idempotency_keys"
 
-EARN = Sql(
-    """
+EARN_TEMPLATE = """
 WITH w AS (
   SELECT account_id, debt FROM wallets
   WHERE member_id = CAST(:m AS bigint) AND (debt = 0 OR CAST(:allow_debt AS boolean))
@@ -78,12 +77,7 @@ WITH w AS (
 ), wu AS (
   UPDATE wallets SET balance = balance + CAST(:points AS bigint)
   WHERE member_id = CAST(:m AS bigint) AND EXISTS (SELECT 1 FROM pur)
-), ext AS (  -- ACTIVITY_EXTENDS: the member's other live lots move out to now + N months
-  UPDATE lots SET expires_at = CAST(:extend_until AS timestamptz)
-  WHERE member_id = CAST(:m AS bigint) AND CAST(:extend_until AS timestamptz) IS NOT NULL
-    AND remaining > 0 AND expired_at IS NULL AND expires_at > CAST(:now AS timestamptz)
-    AND expires_at < CAST(:extend_until AS timestamptz) AND EXISTS (SELECT 1 FROM pur)
-), claim AS (
+{extend}), claim AS (
   INSERT INTO idempotency_keys (client_id, key, operation, request_hash, response)
   SELECT CAST(:client AS text), CAST(:key AS text), 'recordPurchase', CAST(:hash AS text),
          jsonb_build_object('ok', jsonb_build_object(
@@ -94,7 +88,19 @@ WITH w AS (
 )
 SELECT pur.entry_id, pur.lot_id, (SELECT debt FROM w) AS debt FROM pur
 """
-)
+
+# Under ACTIVITY_EXTENDS the member's other live lots move out too. It is a variant of the
+# statement rather than a condition on a parameter: a prepared statement's generic plan would scan
+# the member's lots on every earn even with the policy off.
+EXTEND = """
+), ext AS (  -- ACTIVITY_EXTENDS: the member's other live lots move out to now + N months
+  UPDATE lots SET expires_at = CAST(:extend_until AS timestamptz)
+  WHERE member_id = CAST(:m AS bigint) AND CAST(:extend_until AS timestamptz) IS NOT NULL
+    AND remaining > 0 AND expired_at IS NULL AND expires_at > CAST(:now AS timestamptz)
+    AND expires_at < CAST(:extend_until AS timestamptz) AND EXISTS (SELECT 1 FROM pur)
+"""
+EARN = Sql(EARN_TEMPLATE.replace("{extend}", ""))
+EARN_EXTENDING = Sql(EARN_TEMPLATE.replace("{extend}", EXTEND.strip() + "\n"))
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,7 @@ async def earn_points(
         if found is not None:
             earn = terms(found.member_id)
             try:
-                row = await EARN.fetchrow(
+                row = await (EARN_EXTENDING if earn.extend_until else EARN).fetchrow(
                     conn,
                     **earn.params(),
                     client=client_id,
@@ -212,7 +218,7 @@ async def earn_points(
         if member is None:
             raise DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")
         earn = terms(member.member_id)
-        row = await EARN.fetchrow(
+        row = await (EARN_EXTENDING if earn.extend_until else EARN).fetchrow(
             conn,
             **earn.params(),
             client=client_id,

@@ -66,7 +66,7 @@ def _voucher_check(body: str) -> str:
 
 
 def new_voucher_code() -> str:
-    """12 random characters and a check character, shown as XXXX-XXXX-XXXX-X."""
+    """12 random characters and a check character, shown in groups: 7KQ2-M9WZ-C4HT-R."""
     body = "".join(secrets.choice(VOUCHER_ALPHABET) for _ in range(12))
     code = body + _voucher_check(body)
     return "-".join([code[0:4], code[4:8], code[8:12], code[12:]])
@@ -75,3 +75,13 @@ def new_voucher_code() -> str:
 def is_valid_voucher_code(code: str) -> bool:
     raw = code.replace("-", "").upper()
     return len(raw) == 13 and all(c in VOUCHER_ALPHABET for c in raw) and _voucher_check(raw[:-1]) == raw[-1]
+
+
+def require_global_id(value: object, type_name: str, field: str) -> int:
+    """The local id inside a global ID of `type_name`, or a user error naming `field`."""
+    from shared.errors import DomainError
+
+    decoded = from_global_id(str(value), type_name)
+    if decoded is None:
+        raise DomainError.single("INVALID_ID", f"{field} is not a {type_name} id", field)
+    return decoded[1]

@@ -10,7 +10,7 @@ import strawberry
 from services.partners import catalog
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Node, Points, UserError, user_errors
-from shared.ids import from_global_id, to_global_id
+from shared.ids import require_global_id, to_global_id
 
 
 @strawberry.type
@@ -76,19 +76,11 @@ class RewardPayload:
 
 
 def _reward_id(value: strawberry.ID) -> int:
-    decoded = from_global_id(str(value), "Reward")
-    if decoded is None:
-        raise DomainError.single("INVALID_ID", "rewardId is not a Reward id", "rewardId")
-    return decoded[1]
+    return require_global_id(value, "Reward", "rewardId")
 
 
 def _partner_id(value: strawberry.ID | None) -> int | None:
-    if value is None:
-        return None
-    decoded = from_global_id(str(value), "Partner")
-    if decoded is None:
-        raise DomainError.single("INVALID_ID", "partnerId is not a Partner id", "partnerId")
-    return decoded[1]
+    return None if value is None else require_global_id(value, "Partner", "partnerId")
 
 
 async def _write(info: GraphQLInfo, operation: Any) -> RewardPayload:

@@ -12,7 +12,7 @@ from services.partners import service
 from shared import clock, sql
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Money, Node, UserError, user_errors
-from shared.ids import from_global_id, to_global_id
+from shared.ids import require_global_id, to_global_id
 from shared.money import Rounding
 
 
@@ -130,19 +130,12 @@ class PartnersMutation:
     async def update_partner_contract(
         self, info: GraphQLInfo, input: UpdatePartnerContractInput
     ) -> UpdatePartnerContractPayload:
-        decoded = from_global_id(str(input.partner_id), "Partner")
-        if decoded is None:
-            return UpdatePartnerContractPayload(
-                user_errors=[
-                    UserError(code="INVALID_ID", field="partnerId", message="partnerId is not a Partner id")
-                ]
-            )
         async with info.context.session() as session:
             try:
                 contract = await service.update_contract(
                     session,
                     info.context.principal,
-                    partner_id=decoded[1],
+                    partner_id=require_global_id(input.partner_id, "Partner", "partnerId"),
                     effective_from=input.effective_from,
                     issue_price=input.issue_price,
                     redeem_price=input.redeem_price,

@@ -14,7 +14,7 @@ from services.settlement import service
 from shared import sql
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Money, Node, Points, UserError, user_errors
-from shared.ids import from_global_id, to_global_id
+from shared.ids import require_global_id, to_global_id
 from shared.pagination import Page
 
 
@@ -151,10 +151,7 @@ class SettlementPayload:
 
 
 def _run_id(value: strawberry.ID) -> int:
-    decoded = from_global_id(str(value), "SettlementRun")
-    if decoded is None:
-        raise DomainError.single("INVALID_ID", "runId is not a SettlementRun id", "runId")
-    return decoded[1]
+    return require_global_id(value, "SettlementRun", "runId")
 
 
 @strawberry.type

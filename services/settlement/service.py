@@ -256,6 +256,8 @@ async def list_runs(db: Database, principal: Principal, *, first: int | None, af
     final_only = not principal.is_admin
     if final_only:
         principal.require_partner("settlement:read")
+    else:
+        principal.require("admin:settlement")
     async with transaction(db) as conn:
         ids = [
             r["id"]

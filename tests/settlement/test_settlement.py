@@ -246,3 +246,12 @@ async def test_the_audit_notices_an_altered_final_run(db):
             )
             await session.commit()
     assert await settlement.audit_runs(db) == []
+
+
+async def test_listing_runs_needs_the_settlement_scope_in_the_service(db):
+    from shared.errors import Forbidden
+
+    partners_admin = ADMIN.__class__(client_id="ops", scopes=frozenset({"admin:partners"}))
+    with pytest.raises(Forbidden):
+        await settlement.list_runs(db, partners_admin, first=5, after=None)
+    assert (await settlement.list_runs(db, SETTLER, first=5, after=None)).items is not None

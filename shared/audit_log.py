@@ -5,6 +5,7 @@ It lives in shared/ because every service with admin operations writes to it.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.access import Principal
 from shared.models import Base
+from shared.sql import Connection, Sql
 
 
 class AdminAuditEntry(Base):
@@ -43,4 +45,27 @@ async def record(
             target=target,
             details=details,
         )
+    )
+
+
+RECORD_SQL = Sql(
+    "INSERT INTO admin_audit_log (client_id, action, target, details)"
+    " VALUES (:client, :action, :target, CAST(:details AS jsonb))"
+)
+
+
+async def record_on(
+    conn: Connection,
+    principal: Principal | None,
+    action: str,
+    target: str | None,
+    details: dict[str, Any],
+) -> None:
+    """The same record for services that work on asyncpg connections (settlement)."""
+    await RECORD_SQL.execute(
+        conn,
+        client=principal.client_id if principal else "cli",
+        action=action,
+        target=target,
+        details=json.dumps(details, default=str),
     )

@@ -86,6 +86,9 @@ class JournalEntry(Base):
     __table_args__ = (
         Index("ix_journal_entries_member_partner", "member_id", "partner_id", "id"),
         Index("ix_journal_entries_occurred_at", "occurred_at"),
+        # Settlement finds late arrivals by when they were recorded; rows are appended in
+        # recording order, so a BRIN index is tiny and costs the hot path next to nothing.
+        Index("ix_journal_entries_created_at", "created_at", postgresql_using="brin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

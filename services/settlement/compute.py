@@ -5,69 +5,127 @@ redemption and its cancellation at the price the redemption was made at), summed
 (payer, payee, kind) in SQL, then rounded to minor units with the largest-remainder rule per
 payer. Each obligation is booked once on the payer's statement and once, opposite, on the
 payee's (the coalition is the payee of fees and breakage), so the nets sum to exactly zero.
+
+Lines keep the direction of the flow of points (issuer -> redeemer, partner -> coalition) and
+carry signed points and money: a period whose cancellations outweigh its redemptions shows a
+negative payable, so the matrix's points always add up to the points consumed.
+Events recorded after a finalized run read its period are settled by a later run as ADJUSTMENT
+lines naming that run.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from asyncpg import Record
 
 from services.settlement.models import LineKind
 from shared.money import minor_units
 from shared.sql import Connection, Sql
 
-# Settlement reads the ledger's facts and the partners' contracts in one set-based statement:
-# the issue asks for SQL aggregates over millions of rows, which no service-to-service call can
-# give. It only reads; docs/decisions.md records the exception.
-OBLIGATIONS = Sql(
-    """
-WITH pc AS (
+# Settlement reads the ledger's facts and the partners' contracts in set-based statements: the
+# issue asks for SQL aggregates over millions of rows, which no service-to-service call can give.
+# It only reads; docs/decisions.md records the exception.
+#
+# Both statements below share the pricing; they differ in how they find the ledger entries they
+# settle (`e`, each tagged with the finalized run it adjusts, or NULL) and their consumptions (`c`).
+PRICED = """
+pc AS (
   SELECT partner_id, redeem_price, issue_price, issue_fee_per_point, breakage_share,
          effective_from,
          lead(effective_from, 1, 'infinity') OVER (PARTITION BY partner_id ORDER BY effective_from)
            AS effective_to
   FROM partner_contracts
 )
-SELECT 'REDEMPTION' AS kind, c.issuing_partner_id AS payer, c.counterparty_partner_id AS payee,
+SELECT 'REDEMPTION' AS kind, c.run, c.issuing_partner_id AS payer, c.counterparty_partner_id AS payee,
        SUM(c.points) AS points,
        SUM(c.points * COALESCE(r1.redeem_price, r2.redeem_price, pc.redeem_price)) AS amount
-FROM lot_consumptions c
+FROM c
 JOIN pc ON pc.partner_id = c.counterparty_partner_id
        AND c.occurred_at >= pc.effective_from AND c.occurred_at < pc.effective_to
 LEFT JOIN redemptions r1 ON r1.entry_id = c.entry_id
 LEFT JOIN redemptions r2 ON r2.cancel_entry_id = c.entry_id
 WHERE c.kind IN ('REDEMPTION', 'CLAWBACK', 'DEBT_REPAYMENT')
-  AND c.occurred_at >= :start AND c.occurred_at < :end
-GROUP BY 2, 3
+GROUP BY 2, 3, 4
 UNION ALL
-SELECT 'ISSUE_FEE', e.partner_id, NULL, SUM(e.points), SUM(e.points * pc.issue_fee_per_point)
-FROM journal_entries e
+SELECT 'ISSUE_FEE', e.run, e.partner_id, NULL, SUM(e.points), SUM(e.points * pc.issue_fee_per_point)
+FROM e
 JOIN pc ON pc.partner_id = e.partner_id
        AND e.occurred_at >= pc.effective_from AND e.occurred_at < pc.effective_to
-WHERE e.kind IN ('EARN', 'REVERSE') AND e.occurred_at >= :start AND e.occurred_at < :end
-GROUP BY 2
+WHERE e.kind IN ('EARN', 'REVERSE')
+GROUP BY 2, 3
 UNION ALL
-SELECT 'BREAKAGE', c.issuing_partner_id, NULL, SUM(c.points),
+SELECT 'BREAKAGE', c.run, c.issuing_partner_id, NULL, SUM(c.points),
        SUM(c.points * pc.issue_price * pc.breakage_share)
-FROM lot_consumptions c
+FROM c
 JOIN pc ON pc.partner_id = c.issuing_partner_id
        AND c.occurred_at >= pc.effective_from AND c.occurred_at < pc.effective_to
-WHERE c.kind = 'EXPIRY' AND c.occurred_at >= :start AND c.occurred_at < :end
-GROUP BY 2
+WHERE c.kind = 'EXPIRY'
+GROUP BY 2, 3
 """
+
+# The period itself: every entry that happened in it and was recorded before the cutoff.
+OBLIGATIONS = Sql(
+    """
+WITH e AS MATERIALIZED (
+  SELECT CAST(NULL AS bigint) AS run, id, kind, partner_id, points, occurred_at
+  FROM journal_entries
+  WHERE occurred_at >= :start AND occurred_at < :end AND created_at < :cutoff
+),
+c AS (
+  SELECT e.run, lc.* FROM lot_consumptions lc JOIN e ON e.id = lc.entry_id
+  WHERE lc.occurred_at >= :start AND lc.occurred_at < :end
+),
+"""
+    + PRICED
+)
+
+# Late arrivals: entries recorded since a finalized run's watermark (`after`) whose instant
+# falls in that run's period. Found by recording time (BRIN), then their consumptions by entry.
+LATE_OBLIGATIONS = Sql(
+    """
+WITH w AS (
+  SELECT * FROM unnest(CAST(:runs AS bigint[]), CAST(:starts AS timestamptz[]),
+                       CAST(:ends AS timestamptz[]), CAST(:afters AS timestamptz[]))
+    AS w(run, lo, hi, after)
+),
+e AS MATERIALIZED (
+  SELECT w.run, je.id, je.kind, je.partner_id, je.points, je.occurred_at
+  FROM journal_entries je
+  JOIN w ON je.occurred_at >= w.lo AND je.occurred_at < w.hi AND je.created_at >= w.after
+  WHERE je.created_at >= :min_after AND je.created_at < :cutoff
+),
+c AS (SELECT e.run, lc.* FROM e JOIN lot_consumptions lc ON lc.entry_id = e.id),
+"""
+    + PRICED
 )
 
 
 @dataclass(frozen=True)
+class Window:
+    """A finalized run's period, and the recording instant from which its events are late."""
+
+    run_id: int
+    start: datetime
+    end: datetime
+    after: datetime
+
+
+@dataclass(frozen=True)
 class Obligation:
-    kind: str  # REDEMPTION, ISSUE_FEE, BREAKAGE
+    """What `payer` owes `payee` for one kind of flow, signed: negative when the period's
+    cancellations or refunds outweigh what it spent or issued (the money then flows back)."""
+
+    kind: str  # REDEMPTION (payer: issuer, payee: redeemer), ISSUE_FEE, BREAKAGE
     payer: int | None  # None: the coalition
     payee: int | None
     points: int
     exact: Decimal
     amount: Decimal = Decimal(0)  # rounded to minor units
+    original_run: int | None = None  # set for a late arrival: the finalized run it adjusts
 
 
 @dataclass(frozen=True)
@@ -77,53 +135,84 @@ class Line:
     kind: str
     points: int
     amount: Decimal  # positive: receivable; negative: payable
+    original_run_id: int | None = None  # ADJUSTMENT only
+    adjusted_kind: str | None = None  # ADJUSTMENT only: the kind it would have had
 
 
 def allocate(obligations: list[Obligation], currency: str) -> list[Obligation]:
     """Rounds each obligation to minor units so that, per payer, the rounded amounts add up to
-    the payer's exact total rounded once (largest remainder); no line moves by a unit or more."""
+    the payer's exact total rounded once (largest remainder); no line moves by a unit or more.
+    Floors are taken towards minus infinity, so signed amounts round the same way."""
     unit = Decimal(1).scaleb(-minor_units(currency))
     by_payer: dict[int | None, list[Obligation]] = defaultdict(list)
     for o in obligations:
         by_payer[o.payer].append(o)
     rounded: list[Obligation] = []
     for payer in sorted(by_payer, key=lambda p: (p is None, p or 0)):
-        group = sorted(by_payer[payer], key=lambda o: (o.kind, o.payee is None, o.payee or 0))
-        floors = [o.exact.quantize(unit, rounding=ROUND_DOWN) for o in group]
+        group = sorted(
+            by_payer[payer],
+            key=lambda o: (o.original_run or 0, o.kind, o.payee is None, o.payee or 0),
+        )
+        floors = [o.exact.quantize(unit, rounding=ROUND_FLOOR) for o in group]
         target = sum((o.exact for o in group), Decimal(0)).quantize(unit, rounding=ROUND_HALF_UP)
         spare = int(((target - sum(floors, Decimal(0))) / unit).to_integral_value())
         order = sorted(range(len(group)), key=lambda i: (-(group[i].exact - floors[i]), i))
         for rank, i in enumerate(order):
             extra = unit if rank < spare else Decimal(0)
-            o = group[i]
-            rounded.append(Obligation(o.kind, o.payer, o.payee, o.points, o.exact, floors[i] + extra))
+            rounded.append(replace(group[i], amount=floors[i] + extra))
     return rounded
 
 
+def _line(partner: int | None, counterparty: int | None, kind: str, o: Obligation, amount: Decimal) -> Line:
+    if o.original_run is None:
+        return Line(partner, counterparty, kind, o.points, amount)
+    return Line(partner, counterparty, LineKind.ADJUSTMENT, o.points, amount, o.original_run, kind)
+
+
 def statement_lines(obligations: list[Obligation]) -> list[Line]:
+    """Each obligation twice, opposite: on the payer's statement and on the payee's."""
     lines: list[Line] = []
     for o in obligations:
         if o.kind == "REDEMPTION" and o.payer == o.payee:
-            lines.append(Line(o.payer, o.payee, LineKind.INTERNAL, o.points, Decimal(0)))
+            lines.append(_line(o.payer, o.payee, LineKind.INTERNAL, o, Decimal(0)))
         elif o.kind == "REDEMPTION":
-            lines.append(Line(o.payer, o.payee, LineKind.REDEMPTION_PAYABLE, o.points, -o.amount))
-            lines.append(Line(o.payee, o.payer, LineKind.REDEMPTION_RECEIVABLE, o.points, o.amount))
-        else:  # fees and breakage: between a partner and the coalition, either way
-            partner = o.payer if o.payer is not None else o.payee
-            sign = -1 if o.payer == partner else 1
-            lines.append(Line(partner, None, o.kind, o.points, sign * o.amount))
-            lines.append(Line(None, partner, o.kind, o.points, -sign * o.amount))
+            lines.append(_line(o.payer, o.payee, LineKind.REDEMPTION_PAYABLE, o, -o.amount))
+            lines.append(_line(o.payee, o.payer, LineKind.REDEMPTION_RECEIVABLE, o, o.amount))
+        else:  # fees and breakage: the partner owes the coalition (or, negative, the reverse)
+            lines.append(_line(o.payer, None, o.kind, o, -o.amount))
+            lines.append(_line(None, o.payer, o.kind, o, o.amount))
     return lines
 
 
-async def compute(conn: Connection, start: datetime, end: datetime, currency: str) -> list[Line]:
-    rows = await OBLIGATIONS.fetch(conn, start=start, end=end)
-    obligations = []
-    for r in rows:
-        exact, points, payer, payee = Decimal(r["amount"]), int(r["points"]), r["payer"], r["payee"]
-        if exact < 0:  # more cancelled or refunded than spent or issued: the flow reverses
-            exact, points, payer, payee = -exact, -points, payee, payer
-        if points == 0 and exact == 0:
-            continue
-        obligations.append(Obligation(r["kind"], payer, payee, points, exact))
-    return statement_lines(allocate(obligations, currency))
+def _obligations(rows: list[Record]) -> list[Obligation]:
+    return [
+        Obligation(
+            r["kind"], r["payer"], r["payee"], int(r["points"]), Decimal(r["amount"]), original_run=r["run"]
+        )
+        for r in rows
+        if r["points"] != 0 or r["amount"] != 0
+    ]
+
+
+async def compute(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    currency: str,
+    cutoff: datetime,
+    late: list[Window],
+) -> list[Line]:
+    """The run's lines: the period's own events recorded before `cutoff`, and, as ADJUSTMENT
+    lines, each finalized period's events recorded since its window opened."""
+    rows = list(await OBLIGATIONS.fetch(conn, start=start, end=end, cutoff=cutoff))
+    if late:
+        rows += await LATE_OBLIGATIONS.fetch(
+            conn,
+            runs=[w.run_id for w in late],
+            starts=[w.start for w in late],
+            ends=[w.end for w in late],
+            afters=[w.after for w in late],
+            min_after=min(w.after for w in late),
+            cutoff=cutoff,
+        )
+    return statement_lines(allocate(_obligations(rows), currency))

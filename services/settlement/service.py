@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from services.settlement.compute import Line, compute
+from services.settlement.compute import Line, Window, compute
 from services.settlement.models import RunStatus
-from shared import clock
+from shared import audit_log, clock
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
@@ -27,6 +27,13 @@ from shared.settings import get_settings
 from shared.sql import Connection, Sql, transaction
 
 LOCK = Sql("SELECT pg_try_advisory_xact_lock(hashtext('coalition:settlement'))")
+# Nothing recorded before the oldest transaction still open can appear later (a transaction's
+# rows carry its start time), so that instant is a safe cutoff for "recorded before the run".
+CUTOFF = Sql(
+    "SELECT LEAST(transaction_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    " AND backend_type = 'client backend'))"
+)
 OVERLAPPING_FINAL = Sql(
     "SELECT id FROM settlement_runs WHERE status <> 'DRAFT'"
     " AND period_start < :end AND period_end > :start LIMIT 1"
@@ -34,28 +41,51 @@ OVERLAPPING_FINAL = Sql(
 DROP_DRAFTS = Sql(
     "DELETE FROM settlement_runs WHERE status = 'DRAFT' AND period_start < :end AND period_end > :start"
 )
+# Each finalized run's late-arrival window opens where the last run that read it stopped: its own
+# cutoff, or the cutoff of the newest final run computed after it was finalized.
+WINDOWS = Sql(
+    """
+SELECT r.id, r.period_start, r.period_end,
+       GREATEST(r.recorded_before, (SELECT max(x.recorded_before) FROM settlement_runs x
+                                    WHERE x.status <> 'DRAFT' AND x.id > r.finalize_watermark))
+         AS after
+FROM settlement_runs r WHERE r.status <> 'DRAFT' ORDER BY r.id
+"""
+)
 INSERT_RUN = Sql(
-    "INSERT INTO settlement_runs (period_start, period_end, status, currency, content_hash)"
-    " VALUES (:start, :end, 'DRAFT', :currency, :hash) RETURNING id, created_at"
+    "INSERT INTO settlement_runs (period_start, period_end, status, currency, content_hash, recorded_before)"
+    " VALUES (:start, :end, 'DRAFT', :currency, :hash, :cutoff) RETURNING id"
 )
 INSERT_LINES = Sql(
     "INSERT INTO settlement_lines (run_id, partner_id, counterparty_partner_id, kind, points, amount,"
-    " currency) SELECT CAST(:run AS bigint), u.p, u.c, u.k, u.n, u.a, CAST(:currency AS text)"
+    " currency, original_run_id, adjusted_kind)"
+    " SELECT CAST(:run AS bigint), u.p, u.c, u.k, u.n, u.a, CAST(:currency AS text), u.o, u.j"
     " FROM unnest(CAST(:partners AS bigint[]), CAST(:counterparties AS bigint[]),"
-    " CAST(:kinds AS text[]), CAST(:points AS bigint[]), CAST(:amounts AS numeric[]))"
-    " AS u(p, c, k, n, a)"
+    " CAST(:kinds AS text[]), CAST(:points AS bigint[]), CAST(:amounts AS numeric[]),"
+    " CAST(:originals AS bigint[]), CAST(:adjusted AS text[])) AS u(p, c, k, n, a, o, j)"
 )
 RUN = Sql(
-    "SELECT id, period_start, period_end, status, currency, content_hash FROM settlement_runs WHERE id = :id"
+    "SELECT id, period_start, period_end, status, currency, content_hash, recorded_before,"
+    " finalized_over_open_disputes FROM settlement_runs WHERE id = :id"
 )
 LINES = Sql(
-    "SELECT partner_id, counterparty_partner_id, kind, points, amount FROM settlement_lines"
-    " WHERE run_id = :id ORDER BY partner_id NULLS FIRST, kind, counterparty_partner_id NULLS FIRST"
+    "SELECT l.partner_id, l.counterparty_partner_id, l.kind, l.points, l.amount, l.original_run_id,"
+    " l.adjusted_kind, o.period_start AS original_start, o.period_end AS original_end"
+    " FROM settlement_lines l LEFT JOIN settlement_runs o ON o.id = l.original_run_id"
+    " WHERE l.run_id = :id ORDER BY l.partner_id NULLS FIRST, l.kind, l.original_run_id NULLS FIRST,"
+    " l.adjusted_kind NULLS FIRST, l.counterparty_partner_id NULLS FIRST"
 )
-SET_STATUS = Sql(
-    "UPDATE settlement_runs SET status = :status, finalized_at = COALESCE(finalized_at, :finalized),"
-    " paid_at = :paid WHERE id = :id"
+STALE_BY = Sql("SELECT id FROM settlement_runs WHERE status <> 'DRAFT' AND finalize_watermark >= :id LIMIT 1")
+OPEN_DISPUTES = Sql(
+    "SELECT count(*) FROM reconciliation_items i JOIN reconciliations r ON r.id = i.reconciliation_id"
+    " WHERE r.run_id = :id AND i.status <> 'MATCHED' AND i.resolved_at IS NULL"
 )
+FINALIZE = Sql(
+    "UPDATE settlement_runs SET status = 'FINALIZED', finalized_at = now(),"
+    " finalize_watermark = (SELECT max(id) FROM settlement_runs),"
+    " finalized_over_open_disputes = :open WHERE id = :id"
+)
+MARK_PAID = Sql("UPDATE settlement_runs SET status = 'PAID', paid_at = now() WHERE id = :id")
 
 
 @dataclass(frozen=True)
@@ -83,31 +113,52 @@ class Run:
     status: str
     currency: str
     content_hash: str
+    recorded_before: datetime
     statements: list[Statement] = field(default_factory=list)
+    # Periods of the finalized runs this run's ADJUSTMENT lines name.
+    original_periods: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
+    finalized_over_open_disputes: int = 0
+
+    @property
+    def lines(self) -> list[Line]:
+        return [line for s in self.statements for line in s.lines]
 
 
 def canonical(start: datetime, end: datetime, currency: str, lines: list[Line]) -> str:
-    """The content a finalized run's hash covers: period, currency and every line, in order."""
+    """The content a finalized run's hash covers: period, currency and every line, in order
+    (an adjustment line also names the run it adjusts and the kind it adjusts)."""
     ordered = sorted(
         lines,
         key=lambda x: (
             x.partner_id is not None,
             x.partner_id or 0,
             x.kind,
+            x.original_run_id or 0,
+            x.adjusted_kind or "",
             x.counterparty_id is not None,
             x.counterparty_id or 0,
         ),
     )
     unit = Decimal(1).scaleb(-minor_units(currency))
+
+    def row(x: Line) -> list[object]:
+        # + 0 turns a negative zero into zero; quantize gives every amount its minor units.
+        out: list[object] = [
+            x.partner_id,
+            x.counterparty_id,
+            x.kind,
+            x.points,
+            str(x.amount.quantize(unit) + 0),
+        ]
+        if x.original_run_id is not None:
+            out += [x.original_run_id, x.adjusted_kind]
+        return out
+
     return json.dumps(
         {
             "period": [start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat()],
             "currency": currency,
-            "lines": [
-                # + 0 turns a negative zero into zero; quantize gives every amount its minor units.
-                [x.partner_id, x.counterparty_id, x.kind, x.points, str(x.amount.quantize(unit) + 0)]
-                for x in ordered
-            ],
+            "lines": [row(x) for x in ordered],
         },
         separators=(",", ":"),
     )
@@ -147,23 +198,46 @@ async def run_settlement(
                 "periodStart",
             )
         await DROP_DRAFTS.execute(conn, start=period_start, end=period_end)
-        lines = await compute(conn, period_start, period_end, currency)
+        cutoff = await CUTOFF.fetchval(conn)
+        windows = [
+            Window(r["id"], r["period_start"], r["period_end"], r["after"]) for r in await WINDOWS.fetch(conn)
+        ]
+        lines = await compute(conn, period_start, period_end, currency, cutoff, windows)
         digest = content_hash(period_start, period_end, currency, lines)
-        row = await INSERT_RUN.fetchrow(
-            conn, start=period_start, end=period_end, currency=currency, hash=digest
+        run_id = await INSERT_RUN.fetchval(
+            conn, start=period_start, end=period_end, currency=currency, hash=digest, cutoff=cutoff
         )
-        assert row is not None
         await INSERT_LINES.execute(
             conn,
-            run=row["id"],
+            run=run_id,
             currency=currency,
             partners=[x.partner_id for x in lines],
             counterparties=[x.counterparty_id for x in lines],
             kinds=[x.kind for x in lines],
             points=[x.points for x in lines],
             amounts=[x.amount for x in lines],
+            originals=[x.original_run_id for x in lines],
+            adjusted=[x.adjusted_kind for x in lines],
         )
-    return Run(row["id"], period_start, period_end, RunStatus.DRAFT, currency, digest, _statements(lines))
+        await audit_log.record_on(
+            conn,
+            principal,
+            "settlement.run",
+            f"SettlementRun:{run_id}",
+            {"periodStart": period_start, "periodEnd": period_end, "contentHash": digest},
+        )
+    used = {x.original_run_id for x in lines}
+    return Run(
+        run_id,
+        period_start,
+        period_end,
+        RunStatus.DRAFT,
+        currency,
+        digest,
+        cutoff,
+        _statements(lines),
+        {w.run_id: (w.start, w.end) for w in windows if w.run_id in used},
+    )
 
 
 async def _load(conn: Connection, run_id: int) -> Run | None:
@@ -171,16 +245,21 @@ async def _load(conn: Connection, run_id: int) -> Run | None:
     if row is None:
         return None
     unit = Decimal(1).scaleb(-minor_units(row["currency"]))
-    lines = [
-        Line(
-            r["partner_id"],
-            r["counterparty_partner_id"],
-            r["kind"],
-            r["points"],
-            r["amount"].quantize(unit) + 0,
+    lines, originals = [], {}
+    for r in await LINES.fetch(conn, id=run_id):
+        lines.append(
+            Line(
+                r["partner_id"],
+                r["counterparty_partner_id"],
+                r["kind"],
+                r["points"],
+                r["amount"].quantize(unit) + 0,
+                r["original_run_id"],
+                r["adjusted_kind"],
+            )
         )
-        for r in await LINES.fetch(conn, id=run_id)
-    ]
+        if r["original_run_id"] is not None:
+            originals[r["original_run_id"]] = (r["original_start"], r["original_end"])
     return Run(
         row["id"],
         row["period_start"],
@@ -188,59 +267,89 @@ async def _load(conn: Connection, run_id: int) -> Run | None:
         row["status"],
         row["currency"],
         row["content_hash"],
+        row["recorded_before"],
         _statements(lines),
+        originals,
+        row["finalized_over_open_disputes"],
     )
+
+
+def own_statement(run: Run, partner_id: int) -> Run:
+    """The run as one partner may see it: its own statement only, never another's totals."""
+    return replace(run, statements=[s for s in run.statements if s.partner_id == partner_id])
 
 
 async def get_run(db: Database, principal: Principal, run_id: int) -> Run | None:
-    """A whole run (admins); a partner gets its own statement of a finalized run only."""
-    async with transaction(db) as conn:
-        run = await _load(conn, run_id)
-    if run is None:
-        return None
+    """A whole run (admins); a partner gets its own statement only. Partners see DRAFT runs too
+    (marked DRAFT): they need the provisional figures to reconcile before the run is final."""
     if principal.is_admin:
         principal.require("admin:settlement")
-        return run
-    partner_id = principal.require_partner("settlement:read")
-    if run.status == RunStatus.DRAFT:
-        return None
-    return Run(
-        run.id,
-        run.period_start,
-        run.period_end,
-        run.status,
-        run.currency,
-        run.content_hash,
-        [s for s in run.statements if s.partner_id == partner_id],
-    )
-
-
-async def _transition(db: Database, principal: Principal, run_id: int, to: str) -> Run:
-    principal.require_admin("admin:settlement")
-    now = clock.now()
+    else:
+        partner_id = principal.require_partner("settlement:read")
     async with transaction(db) as conn:
         run = await _load(conn, run_id)
-        if run is None:
-            raise DomainError.single("RUN_NOT_FOUND", "no such settlement run", "runId")
-        allowed = {RunStatus.FINALIZED: RunStatus.DRAFT, RunStatus.PAID: RunStatus.FINALIZED}
-        if run.status != allowed[to]:
-            raise DomainError.single("INVALID_STATUS", f"a {run.status} run cannot become {to}", "runId")
-        lines = [line for s in run.statements for line in s.lines]
-        if content_hash(run.period_start, run.period_end, run.currency, lines) != run.content_hash:
-            raise DomainError.single("HASH_MISMATCH", "the run's lines no longer match its hash", "runId")
-        await SET_STATUS.execute(
-            conn, status=to, finalized=now, paid=now if to == RunStatus.PAID else None, id=run_id
+    if run is None or principal.is_admin:
+        return run
+    return own_statement(run, partner_id)
+
+
+async def _locked_run(conn: Connection, run_id: int, expected: str, to: str) -> Run:
+    if not await LOCK.fetchval(conn):
+        raise DomainError.single("SETTLEMENT_RUNNING", "another settlement run is in progress")
+    run = await _load(conn, run_id)
+    if run is None:
+        raise DomainError.single("RUN_NOT_FOUND", "no such settlement run", "runId")
+    if run.status != expected:
+        raise DomainError.single("INVALID_STATUS", f"a {run.status} run cannot become {to}", "runId")
+    if content_hash(run.period_start, run.period_end, run.currency, run.lines) != run.content_hash:
+        raise DomainError.single("HASH_MISMATCH", "the run's lines no longer match its hash", "runId")
+    return run
+
+
+async def finalize_settlement(
+    db: Database, principal: Principal, run_id: int, *, override_open_disputes: bool = False
+) -> Run:
+    """Freezes the run: its hash is checked again, and no later run may overlap its period.
+
+    Refused while reconciliation disputes are open unless the admin overrides (the count is kept
+    on the run and in the audit log), and for a draft computed before another run was finalized:
+    its late-arrival windows may overlap that run's, so it must be run again."""
+    principal.require_admin("admin:settlement")
+    async with transaction(db) as conn:
+        run = await _locked_run(conn, run_id, RunStatus.DRAFT, RunStatus.FINALIZED)
+        stale_by = await STALE_BY.fetchval(conn, id=run_id)
+        if stale_by is not None:
+            raise DomainError.single(
+                "STALE_DRAFT",
+                f"run {stale_by} was finalized after this draft was computed; run the period again",
+                "runId",
+            )
+        open_disputes = await OPEN_DISPUTES.fetchval(conn, id=run_id)
+        if open_disputes and not override_open_disputes:
+            raise DomainError.single(
+                "OPEN_DISPUTES",
+                f"{open_disputes} reconciliation dispute(s) are open; resolve them or finalize with"
+                " overrideOpenDisputes",
+                "runId",
+            )
+        await FINALIZE.execute(conn, id=run_id, open=open_disputes)
+        await audit_log.record_on(
+            conn,
+            principal,
+            "settlement.finalize",
+            f"SettlementRun:{run_id}",
+            {"contentHash": run.content_hash, "openDisputes": open_disputes},
         )
-    return Run(run.id, run.period_start, run.period_end, to, run.currency, run.content_hash, run.statements)
-
-
-async def finalize_settlement(db: Database, principal: Principal, run_id: int) -> Run:
-    """Freezes the run: its hash is checked again, and no later run may overlap its period."""
-    return await _transition(db, principal, run_id, RunStatus.FINALIZED)
+    return replace(run, status=RunStatus.FINALIZED, finalized_over_open_disputes=open_disputes)
 
 
 async def mark_settlement_paid(db: Database, principal: Principal, run_id: int) -> Run:
-    return await _transition(db, principal, run_id, RunStatus.PAID)
+    principal.require_admin("admin:settlement")
+    async with transaction(db) as conn:
+        run = await _locked_run(conn, run_id, RunStatus.FINALIZED, RunStatus.PAID)
+        await MARK_PAID.execute(conn, id=run_id)
+        await audit_log.record_on(conn, principal, "settlement.paid", f"SettlementRun:{run_id}", {})
+    return replace(run, status=RunStatus.PAID)
 
 
 LIST_RUNS = Sql(
@@ -271,11 +380,44 @@ FINAL_RUN_IDS = Sql("SELECT id FROM settlement_runs WHERE status <> 'DRAFT' ORDE
 UNBALANCED = Sql(
     "SELECT run_id, SUM(amount) AS total FROM settlement_lines GROUP BY run_id HAVING SUM(amount) <> 0"
 )
+# For each final period: the points its matrix carries (its own run's lines plus the adjustment
+# lines of later final runs naming it) must be exactly the points consumed in it and recorded
+# before the last final run that read it.
+MATRIX_VS_CONSUMED = Sql(
+    """
+WITH f AS (
+  SELECT r.id, r.period_start, r.period_end,
+         GREATEST(r.recorded_before, (SELECT max(x.recorded_before) FROM settlement_runs x
+                                      WHERE x.status <> 'DRAFT' AND x.id > r.finalize_watermark))
+           AS until
+  FROM settlement_runs r WHERE r.status <> 'DRAFT'
+),
+m AS (
+  SELECT COALESCE(l.original_run_id, l.run_id) AS run, SUM(l.points) AS points
+  FROM settlement_lines l JOIN settlement_runs s ON s.id = l.run_id AND s.status <> 'DRAFT'
+  WHERE COALESCE(l.adjusted_kind, l.kind) IN ('REDEMPTION_RECEIVABLE', 'INTERNAL')
+  GROUP BY 1
+),
+c AS (
+  SELECT f.id AS run, SUM(lc.points) AS points
+  FROM f
+  JOIN lot_consumptions lc ON lc.occurred_at >= f.period_start AND lc.occurred_at < f.period_end
+  JOIN journal_entries je ON je.id = lc.entry_id AND je.created_at < f.until
+  WHERE lc.kind IN ('REDEMPTION', 'CLAWBACK', 'DEBT_REPAYMENT')
+  GROUP BY 1
+)
+SELECT f.id, COALESCE(m.points, 0) AS matrix, COALESCE(c.points, 0) AS consumed
+FROM f LEFT JOIN m ON m.run = f.id LEFT JOIN c ON c.run = f.id
+WHERE COALESCE(m.points, 0) <> COALESCE(c.points, 0)
+ORDER BY f.id
+"""
+)
 
 
 async def audit_runs(db: Database) -> list[tuple[str, str]]:
-    """(invariant, detail) for every stored run whose nets do not sum to zero, and every final
-    run whose lines no longer match its content hash."""
+    """(invariant, detail) for every stored run whose nets do not sum to zero, every final run
+    whose lines no longer match its content hash, and every final period whose matrix does not
+    carry exactly the points consumed in it."""
     found: list[tuple[str, str]] = []
     async with transaction(db) as conn:
         for row in await UNBALANCED.fetch(conn):
@@ -285,7 +427,13 @@ async def audit_runs(db: Database) -> list[tuple[str, str]]:
         for row in await FINAL_RUN_IDS.fetch(conn):
             run = await _load(conn, row["id"])
             assert run is not None
-            lines = [line for s in run.statements for line in s.lines]
-            if content_hash(run.period_start, run.period_end, run.currency, lines) != run.content_hash:
+            if content_hash(run.period_start, run.period_end, run.currency, run.lines) != run.content_hash:
                 found.append(("a final run matches its hash", f"run {run.id} was altered"))
+        for row in await MATRIX_VS_CONSUMED.fetch(conn):
+            found.append(
+                (
+                    "settlement matrix points equal points consumed",
+                    f"run {row['id']}: matrix {row['matrix']}, consumed {row['consumed']}",
+                )
+            )
     return found

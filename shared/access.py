@@ -21,6 +21,7 @@ PARTNER_SCOPES = frozenset(
         "catalog:write",
         "promotions:write",
         "settlement:read",
+        "settlement:reconcile",
     }
 )
 MEMBER_SCOPE = "member"

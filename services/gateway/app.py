@@ -14,13 +14,14 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from services.gateway.schema import build_schema
 from services.identity import http as identity_http
 from services.identity import service as identity
+from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.errors import Unauthenticated
 from shared.graphql_types import Context
@@ -93,6 +94,10 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def settlement_export(request: Request) -> Response:
+    return await settlement_http.export(request, request.scope[PRINCIPAL_KEY])
+
+
 def create_app(database_url: str | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -110,9 +115,11 @@ def create_app(database_url: str | None = None) -> Starlette:
             await db.dispose()
 
     graphql = CoalitionGraphQL(build_schema(), graphql_ide=None)
+    exports = RequireToken(request_response(settlement_export))
     routes = [
         Route("/graphql", RequireToken(graphql), methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route(settlement_http.EXPORT_PATH, exports, methods=["GET"]),
         *identity_http.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -21,6 +21,7 @@ from services.members.schema import Member, MembersMutation, MembersQuery
 from services.partners import service as partners
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery
+from services.settlement.reconciliation_schema import ReconciliationMutation, ReconciliationQuery
 from services.settlement.schema import SettlementMutation, SettlementQuery
 from shared import sql
 from shared.errors import AccessError, DomainError
@@ -67,11 +68,27 @@ class GatewayQuery:
 
 
 Query = merge_types(
-    "Query", (GatewayQuery, PartnersQuery, MembersQuery, LedgerQuery, CatalogQuery, SettlementQuery)
+    "Query",
+    (
+        GatewayQuery,
+        PartnersQuery,
+        MembersQuery,
+        LedgerQuery,
+        CatalogQuery,
+        SettlementQuery,
+        ReconciliationQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
-    (PartnersMutation, CatalogMutation, MembersMutation, LedgerMutation, SettlementMutation),
+    (
+        PartnersMutation,
+        CatalogMutation,
+        MembersMutation,
+        LedgerMutation,
+        SettlementMutation,
+        ReconciliationMutation,
+    ),
 )
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from datetime import datetime
 
-from services.settlement import service
+from services.settlement import export, reconciliation, service
 from shared.access import ADMIN_SCOPES, Principal
 from shared.database import standalone_database
 from shared.errors import DomainError, print_user_errors
@@ -33,57 +31,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=settle)
     commands = parser.add_subparsers(dest="settle_command")
-    export = commands.add_parser("export", help="a run's statement lines as CSV or JSON")
-    export.add_argument("run_id", type=int)
-    export.add_argument("--format", choices=["csv", "json"], default="csv")
-    export.set_defaults(handler=export_run)
-
-
-def as_rows(run: service.Run) -> list[dict[str, object]]:
-    return [
-        {
-            "run_id": run.id,
-            "period_start": run.period_start.isoformat(),
-            "period_end": run.period_end.isoformat(),
-            "status": run.status,
-            "partner_id": s.partner_id if s.partner_id is not None else "coalition",
-            "counterparty_id": x.counterparty_id if x.counterparty_id is not None else "coalition",
-            "kind": x.kind,
-            "points": x.points,
-            "amount": str(x.amount),
-            "currency": run.currency,
-        }
-        for s in run.statements
-        for x in s.lines
-    ]
-
-
-def as_json(run: service.Run) -> dict[str, object]:
-    return {
-        "run_id": run.id,
-        "status": run.status,
-        "period_start": run.period_start.isoformat(),
-        "period_end": run.period_end.isoformat(),
-        "currency": run.currency,
-        "content_hash": run.content_hash,
-        "statements": [
-            {
-                "partner_id": s.partner_id,
-                "net": str(s.net),
-                "instruction": s.direction,
-                "lines": [
-                    {
-                        "counterparty_id": x.counterparty_id,
-                        "kind": x.kind,
-                        "points": x.points,
-                        "amount": str(x.amount),
-                    }
-                    for x in s.lines
-                ],
-            }
-            for s in run.statements
-        ],
-    }
+    exporter = commands.add_parser("export", help="a run's statement lines as CSV or JSON")
+    exporter.add_argument("run_id", type=int)
+    exporter.add_argument("--format", choices=["csv", "json"], default="csv")
+    exporter.set_defaults(handler=export_run)
+    reconcile = commands.add_parser(
+        "reconcile", help="match a partner's CSV (orderId,kind,points,occurredAt) against a run"
+    )
+    reconcile.add_argument("run_id", type=int)
+    reconcile.add_argument("--partner", type=int, required=True, help="the partner's id")
+    reconcile.add_argument(
+        "file", type=argparse.FileType("r", encoding="utf-8"), help="CSV file, - for stdin"
+    )
+    reconcile.add_argument("--json", action="store_true", help="machine-readable output")
+    reconcile.set_defaults(handler=reconcile_run)
 
 
 async def settle(args: argparse.Namespace) -> int:
@@ -96,7 +57,7 @@ async def settle(args: argparse.Namespace) -> int:
         except DomainError as exc:
             return print_user_errors(exc)
     if args.json:
-        print(json.dumps(as_json(run), indent=2))
+        print(json.dumps(export.as_json(run), indent=2))
         return 0
     print(
         f"settlement run {run.id} ({run.status}) {run.period_start:%Y-%m-%d %H:%M} → "
@@ -115,13 +76,53 @@ async def export_run(args: argparse.Namespace) -> int:
     if run is None:
         print(f"error: no settlement run {args.run_id}")
         return 2
-    if args.format == "json":
-        print(json.dumps(as_json(run), indent=2))
-        return 0
-    out = io.StringIO()
-    rows = as_rows(run)
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["run_id"])
-    writer.writeheader()
-    writer.writerows(rows)
-    print(out.getvalue(), end="")
+    print(export.render(run, args.format), end="")
     return 0
+
+
+async def reconcile_run(args: argparse.Namespace) -> int:
+    """Exit 0 when everything matched, 1 when disputes were opened, 2 when the file was refused."""
+    text = args.file.read()
+    async with standalone_database() as db:
+        try:
+            rec = await reconciliation.submit_reconciliation(
+                db, CLI_SETTLER, run_id=args.run_id, partner_id=args.partner, csv_text=text
+            )
+        except DomainError as exc:
+            return print_user_errors(exc)
+        disputes = await reconciliation.items(
+            db, CLI_SETTLER, rec, status=None, disputes_only=True, first=100, after=None
+        )
+    if args.json:
+        summary = {
+            "reconciliation_id": rec.id,
+            "run_id": rec.run_id,
+            "partner_id": rec.partner_id,
+            "rows": rec.rows,
+            "counts": rec.counts,
+            "open_disputes": rec.open_disputes,
+            "disputes": [
+                {
+                    "item_id": i.id,
+                    "order_id": i.order_id,
+                    "kind": i.kind,
+                    "status": i.status,
+                    "ledger_points": i.ledger_points,
+                    "partner_points": i.partner_points,
+                }
+                for _, i in disputes.items
+            ],
+        }
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"reconciliation {rec.id}: run {rec.run_id}, partner {rec.partner_id}, {rec.rows} rows")
+        for status, count in rec.counts.items():
+            print(f"{status:>24} {count:>8}")
+        for _, i in disputes.items:
+            print(
+                f"dispute {i.id}: {i.status} {i.kind} {i.order_id!r}"
+                f" ledger={i.ledger_points} file={i.partner_points}"
+            )
+        if disputes.has_next_page:
+            print(f"... {rec.open_disputes} open disputes in all")
+    return 1 if rec.open_disputes else 0

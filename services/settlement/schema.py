@@ -10,7 +10,10 @@ import strawberry
 
 from services.partners import service as partners
 from services.partners.schema import Partner
-from services.settlement import service
+from services.settlement import http as settlement_http
+from services.settlement import reconciliation, service
+from services.settlement.compute import Line
+from services.settlement.reconciliation_schema import Reconciliation
 from shared import sql
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Money, Node, Points, UserError, user_errors
@@ -47,12 +50,29 @@ class PaymentInstruction:
     amount: Money
 
 
+@strawberry.enum
+class ExportFormat(Enum):
+    CSV = "csv"
+    JSON = "json"
+
+
+@strawberry.type(description="What an ADJUSTMENT line settles late: events of a finalized period.")
+class Adjustment:
+    run_id: strawberry.ID = strawberry.field(description="The finalized run whose period they belong to.")
+    period_start: datetime
+    period_end: datetime
+    kind: LineKind = strawberry.field(description="The kind the line would have had in that run.")
+
+
 @strawberry.type
 class StatementLine:
     counterparty: Partner | None = strawberry.field(description="Null: the coalition.")
     kind: LineKind
-    points: Points
+    points: Points = strawberry.field(
+        description="Signed: negative when cancellations or refunds outweighed the flow in the period."
+    )
     amount: Money = strawberry.field(description="Positive: receivable; negative: payable.")
+    adjusts: Adjustment | None = strawberry.field(description="Set on ADJUSTMENT lines only.")
 
 
 @strawberry.type
@@ -68,8 +88,38 @@ class SettlementRun(Node):
     status: RunStatus
     period_start: datetime
     period_end: datetime
+    recorded_before: datetime = strawberry.field(
+        description="Events of the period recorded from this instant on are settled by a later run."
+    )
     content_hash: str
+    finalized_over_open_disputes: int = strawberry.field(
+        description="Reconciliation disputes still open when an admin finalized anyway."
+    )
     statements: list[Statement]
+    _run_id: strawberry.Private[int]
+
+    @strawberry.field(description="Where to download the statements (same bearer token).")
+    def export_url(self, format: ExportFormat = ExportFormat.CSV) -> str:
+        return settlement_http.export_url(self._run_id, format.value)
+
+    @strawberry.field(description="Partners' uploads for this run (a partner sees its own).")
+    async def reconciliations(self, info: GraphQLInfo) -> list[Reconciliation]:
+        found = await reconciliation.run_reconciliations(
+            info.context.db, info.context.principal, self._run_id
+        )
+        return [Reconciliation.of(r) for r in found]
+
+
+def _adjustment(run: service.Run, line: Line) -> Adjustment | None:
+    if line.original_run_id is None or line.adjusted_kind is None:
+        return None
+    start, end = run.original_periods[line.original_run_id]
+    return Adjustment(
+        run_id=strawberry.ID(to_global_id("SettlementRun", line.original_run_id)),
+        period_start=start,
+        period_end=end,
+        kind=LineKind(line.adjusted_kind),
+    )
 
 
 async def _runs(info: GraphQLInfo, runs: list[service.Run]) -> list[SettlementRun]:
@@ -108,6 +158,7 @@ async def _runs(info: GraphQLInfo, runs: list[service.Run]) -> list[SettlementRu
                             kind=LineKind(x.kind),
                             points=x.points,
                             amount=money(x.amount, r.currency),
+                            adjusts=_adjustment(r, x),
                         )
                         for x in s.lines
                     ],
@@ -119,8 +170,11 @@ async def _runs(info: GraphQLInfo, runs: list[service.Run]) -> list[SettlementRu
                 status=RunStatus(r.status),
                 period_start=r.period_start,
                 period_end=r.period_end,
+                recorded_before=r.recorded_before,
                 content_hash=r.content_hash,
+                finalized_over_open_disputes=r.finalized_over_open_disputes,
                 statements=statements,
+                _run_id=r.id,
             )
         )
     return out
@@ -142,6 +196,15 @@ class RunSettlementInput:
 @strawberry.input
 class SettlementRunInput:
     run_id: strawberry.ID
+
+
+@strawberry.input
+class FinalizeSettlementInput:
+    run_id: strawberry.ID
+    override_open_disputes: bool = strawberry.field(
+        default=False,
+        description="Finalize although reconciliation disputes are open (recorded on the run).",
+    )
 
 
 @strawberry.type
@@ -200,14 +263,25 @@ class SettlementMutation:
             ),
         )
 
-    @strawberry.mutation(description="Freeze a DRAFT run: immutable, hashed, no overlapping runs.")
-    async def finalize_settlement(self, info: GraphQLInfo, input: SettlementRunInput) -> SettlementPayload:
+    @strawberry.mutation(
+        description="Freeze a DRAFT run: immutable, hashed, no overlapping runs. Refused while"
+        " reconciliation disputes are open unless overrideOpenDisputes is true."
+    )
+    async def finalize_settlement(
+        self, info: GraphQLInfo, input: FinalizeSettlementInput
+    ) -> SettlementPayload:
         try:
             run_id = _run_id(input.run_id)
         except DomainError as exc:
             return SettlementPayload(user_errors=user_errors(exc.errors))
         return await _payload(
-            info, service.finalize_settlement(info.context.db, info.context.principal, run_id)
+            info,
+            service.finalize_settlement(
+                info.context.db,
+                info.context.principal,
+                run_id,
+                override_open_disputes=input.override_open_disputes,
+            ),
         )
 
     @strawberry.mutation(description="Record that a FINALIZED run's payments were made.")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import urlparse
 
 from shared import clock
 from tests.factories import earn, enroll, redeem
@@ -12,7 +16,7 @@ RUN = """mutation($input: RunSettlementInput!) { runSettlement(input: $input) {
     instruction { direction amount { amount currency } }
     lines { counterparty { name } kind points amount { amount currency } } } }
   userErrors { code field message } } }"""
-FINALIZE = """mutation($input: SettlementRunInput!) { finalizeSettlement(input: $input) {
+FINALIZE = """mutation($input: FinalizeSettlementInput!) { finalizeSettlement(input: $input) {
   run { id status } userErrors { code field message } } }"""
 MINE = """{ myStatements(first: 5) { edges { node { id status statements { partner { name }
   net { amount } lines { kind amount { amount } } } } } } }"""
@@ -39,7 +43,7 @@ async def test_admin_runs_and_partner_reads_its_statement(gateway, db, admin_tok
         "direction": "PAY_OUT",
         "amount": {"amount": "0.40", "currency": "EUR"},
     }
-    assert sum(float(s["net"]["amount"]) for s in ran["run"]["statements"]) == 0
+    assert sum(Decimal(s["net"]["amount"]) for s in ran["run"]["statements"]) == 0
 
     future = {
         "periodStart": clock.now().isoformat(),
@@ -59,3 +63,82 @@ async def test_admin_runs_and_partner_reads_its_statement(gateway, db, admin_tok
         for x in ours[0]["statements"][0]["lines"]
         if x["kind"] == "REDEMPTION_PAYABLE"
     ] == [("REDEMPTION_PAYABLE", "-0.40")]
+
+
+SUBMIT = """mutation($input: SubmitReconciliationInput!) { submitReconciliation(input: $input) {
+  reconciliation { id runId partner { name } matched missingInLedger missingInPartnerFile pointsMismatch
+    openDisputes items(disputesOnly: true) { edges { node { id orderId kind status ledgerPoints
+      partnerPoints isDispute } } } }
+  userErrors { code field message } } }"""
+RESOLVE = """mutation($input: ResolveDisputeInput!) { resolveDispute(input: $input) {
+  item { status resolutionNote resolvedBy } userErrors { code field message } } }"""
+RUN_EXPORT = """query($id: ID!) { settlementRun(id: $id) { status exportUrl(format: CSV)
+  json: exportUrl(format: JSON) reconciliations { partner { name } openDisputes }
+  statements { partner { name } } } }"""
+
+
+async def test_reconcile_resolve_finalize_and_download_over_http(gateway, db, admin_token, partner_pair):
+    cafe, cafe_token, airline, airline_token = partner_pair
+    member = await enroll(db, cafe)
+    start = clock.now().replace(microsecond=0) - timedelta(days=40)
+    clock.set_clock(lambda: start + timedelta(hours=3))
+    try:
+        await earn(db, cafe, member.member_number, "100", order_id="till-1")
+        assert (await redeem(db, airline, member.member_number, 50, order_id="gate-9")).errors == []
+    finally:
+        clock.set_clock(None)
+    period = {"periodStart": start.isoformat(), "periodEnd": (start + timedelta(days=1)).isoformat()}
+    run = (await gateway.gql(admin_token, RUN, {"input": period}))["data"]["runSettlement"]["run"]
+
+    # The cafe reads its provisional statement and reconciles against it.
+    draft = (await gateway.gql(cafe_token, RUN_EXPORT, {"id": run["id"]}))["data"]["settlementRun"]
+    assert draft["status"] == "DRAFT" and [s["partner"]["name"] for s in draft["statements"]] == [cafe.name]
+    at = (start + timedelta(hours=3)).isoformat()
+    csv_text = f"orderId,kind,points,occurredAt\ntill-1,EARN,90,{at}\n"
+    sent = await gateway.gql(cafe_token, SUBMIT, {"input": {"runId": run["id"], "csv": csv_text}})
+    report = sent["data"]["submitReconciliation"]
+    assert report["userErrors"] == []
+    assert report["reconciliation"]["partner"]["name"] == cafe.name
+    assert report["reconciliation"]["pointsMismatch"] == 1 and report["reconciliation"]["openDisputes"] == 1
+    (item,) = [e["node"] for e in report["reconciliation"]["items"]["edges"]]
+    assert (item["orderId"], item["ledgerPoints"], item["partnerPoints"]) == ("till-1", 100, 90)
+
+    bad = await gateway.gql(
+        cafe_token, SUBMIT, {"input": {"runId": run["id"], "csv": csv_text + "x,EARN,-1,now\n"}}
+    )
+    errors = bad["data"]["submitReconciliation"]["userErrors"]
+    assert [e["message"].split(":")[0] for e in errors] == ["line 3", "line 3"]
+
+    # The airline may not resolve; the admin can't finalize over the open dispute until it does.
+    denied = await gateway.gql(airline_token, RESOLVE, {"input": {"itemId": item["id"], "note": "x"}})
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    held = await gateway.gql(admin_token, FINALIZE, {"input": {"runId": run["id"]}})
+    assert [e["code"] for e in held["data"]["finalizeSettlement"]["userErrors"]] == ["OPEN_DISPUTES"]
+    done = await gateway.gql(
+        admin_token, RESOLVE, {"input": {"itemId": item["id"], "note": "10 points were a staff discount"}}
+    )
+    assert done["data"]["resolveDispute"]["item"]["resolutionNote"].startswith("10 points")
+    final = await gateway.gql(admin_token, FINALIZE, {"input": {"runId": run["id"]}})
+    assert final["data"]["finalizeSettlement"]["run"]["status"] == "FINALIZED"
+
+    # Downloads: the admin gets every statement; the cafe its own; nobody without a token.
+    urls = (await gateway.gql(admin_token, RUN_EXPORT, {"id": run["id"]}))["data"]["settlementRun"]
+    assert urls["reconciliations"] == [{"partner": {"name": cafe.name}, "openDisputes": 0}]
+    path = urlparse(urls["exportUrl"]).path
+    assert path.endswith(".csv") and urlparse(urls["json"]).path.endswith(".json")
+    whole = await gateway.client.get(path, headers={"Authorization": f"Bearer {admin_token}"})
+    assert whole.status_code == 200 and whole.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(whole.text)))
+    assert {r["partner_id"] for r in rows} >= {str(cafe.id), str(airline.id), "coalition"}
+    assert sum(Decimal(r["amount"]) for r in rows) == 0
+    own = await gateway.client.get(path, headers={"Authorization": f"Bearer {cafe_token}"})
+    assert {r["partner_id"] for r in csv.DictReader(io.StringIO(own.text))} == {str(cafe.id)}
+    as_json = await gateway.client.get(
+        urlparse(urls["json"]).path, headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert as_json.json()["content_hash"] == run["contentHash"]
+    assert (await gateway.client.get(path)).status_code == 401
+    missing = path.replace(f"/runs/{path.split('/')[3]}/", "/runs/999999999/")
+    assert (
+        await gateway.client.get(missing, headers={"Authorization": f"Bearer {admin_token}"})
+    ).status_code == 404

@@ -1,0 +1,324 @@
+"""Reconciliation: a partner's own record of a run's period, matched against the ledger.
+
+The partner's file (CSV: orderId, kind, points, occurredAt) and the ledger's entries at that
+partner are each summed per (order, kind) and compared in one SQL statement. The ledger side is
+what the run settled: entries in its period recorded before its cutoff; a late arrival shows as
+missing in the ledger here and is settled by the next run. Anything but a match is a dispute an
+admin resolves with a note; a run cannot be finalized over open disputes unless the admin says so.
+
+A file is parsed whole before anything is written, and every bad row is reported with its line
+number; an upload replaces the partner's previous one for the run, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from asyncpg import Record
+
+from services.settlement.models import ReconciliationStatus
+from shared import audit_log
+from shared.access import Principal
+from shared.database import Database
+from shared.errors import DomainError, Forbidden, InputError, UserError, Validator
+from shared.pagination import Page, decode_cursor, make_page, page_size
+from shared.sql import Sql, transaction
+
+COLUMNS = ("orderId", "kind", "points", "occurredAt")
+# The ledger entries a partner's own systems know about; expiries are the coalition's doing.
+KINDS = ("EARN", "REDEEM", "REVERSE", "CANCEL_REDEMPTION")
+MAX_ORDER_ID = 200
+MAX_REPORTED_ERRORS = 50
+MAX_NOTE = 2000
+
+RUN_PERIOD = Sql("SELECT period_start, period_end, recorded_before FROM settlement_runs WHERE id = :id")
+REPLACE = Sql("DELETE FROM reconciliations WHERE run_id = :run AND partner_id = :partner")
+INSERT = Sql(
+    "INSERT INTO reconciliations (run_id, partner_id, submitted_by, rows)"
+    " VALUES (:run, :partner, :by, :rows) RETURNING id"
+)
+MATCH = Sql(
+    """
+WITH l AS (
+  SELECT order_id, kind, SUM(abs(points)) AS points FROM journal_entries
+  WHERE partner_id = :partner AND occurred_at >= :start AND occurred_at < :end
+    AND created_at < :cutoff AND kind = ANY(CAST(:kinds AS text[])) AND order_id IS NOT NULL
+  GROUP BY 1, 2
+),
+f AS (
+  SELECT order_id, kind, SUM(points) AS points
+  FROM unnest(CAST(:orders AS text[]), CAST(:file_kinds AS text[]), CAST(:points AS bigint[]))
+    AS u(order_id, kind, points)
+  GROUP BY 1, 2
+)
+INSERT INTO reconciliation_items (reconciliation_id, order_id, kind, ledger_points, partner_points, status)
+SELECT CAST(:rec AS bigint), COALESCE(l.order_id, f.order_id), COALESCE(l.kind, f.kind), l.points, f.points,
+       CASE WHEN l.points IS NULL THEN 'MISSING_IN_LEDGER'
+            WHEN f.points IS NULL THEN 'MISSING_IN_PARTNER_FILE'
+            WHEN l.points = f.points THEN 'MATCHED'
+            ELSE 'POINTS_MISMATCH' END
+FROM l FULL JOIN f ON f.order_id = l.order_id AND f.kind = l.kind
+"""
+)
+RECONCILIATION = Sql(
+    """
+SELECT r.id, r.run_id, r.partner_id, r.rows, r.submitted_at, r.submitted_by,
+       count(*) FILTER (WHERE i.status = 'MATCHED') AS matched,
+       count(*) FILTER (WHERE i.status = 'MISSING_IN_LEDGER') AS missing_in_ledger,
+       count(*) FILTER (WHERE i.status = 'MISSING_IN_PARTNER_FILE') AS missing_in_partner_file,
+       count(*) FILTER (WHERE i.status = 'POINTS_MISMATCH') AS points_mismatch,
+       count(*) FILTER (WHERE i.status <> 'MATCHED' AND i.resolved_at IS NULL) AS open_disputes
+FROM reconciliations r LEFT JOIN reconciliation_items i ON i.reconciliation_id = r.id
+WHERE r.id = :id OR (r.run_id = :run AND (CAST(:partner AS bigint) IS NULL OR r.partner_id = :partner))
+GROUP BY r.id ORDER BY r.partner_id
+"""
+)
+ITEMS = Sql(
+    "SELECT id, order_id, kind, ledger_points, partner_points, status, resolution_note, resolved_by,"
+    " resolved_at FROM reconciliation_items WHERE reconciliation_id = :rec"
+    " AND (CAST(:status AS text) IS NULL OR status = :status)"
+    " AND (NOT CAST(:disputes_only AS boolean) OR status <> 'MATCHED')"
+    " AND (CAST(:after AS bigint) IS NULL OR id > :after) ORDER BY id LIMIT :limit"
+)
+ITEM_FOR_UPDATE = Sql(
+    "SELECT i.id, i.status, i.resolved_at, r.run_id FROM reconciliation_items i"
+    " JOIN reconciliations r ON r.id = i.reconciliation_id WHERE i.id = :id FOR UPDATE OF i"
+)
+RESOLVE = Sql(
+    "UPDATE reconciliation_items SET resolution_note = :note, resolved_by = :by, resolved_at = now()"
+    " WHERE id = :id RETURNING id, order_id, kind, ledger_points, partner_points, status,"
+    " resolution_note, resolved_by, resolved_at"
+)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    id: int
+    run_id: int
+    partner_id: int
+    rows: int
+    submitted_at: datetime
+    submitted_by: str
+    counts: dict[str, int]
+    open_disputes: int
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    order_id: str
+    kind: str
+    ledger_points: int | None
+    partner_points: int | None
+    status: str
+    resolution_note: str | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Row:
+    order_id: str
+    kind: str
+    points: int
+
+
+def _row_error(line: int, column: str, problem: str) -> UserError:
+    return UserError(code="INVALID_ROW", field="csv", message=f"line {line}: {column}: {problem}")
+
+
+def _parse_row(line: int, values: dict[str, str], period: tuple[datetime, datetime]) -> list[UserError]:
+    errors = []
+    if not values["orderId"] or len(values["orderId"]) > MAX_ORDER_ID:
+        errors.append(_row_error(line, "orderId", f"must be 1 to {MAX_ORDER_ID} characters"))
+    if values["kind"].upper() not in KINDS:
+        errors.append(_row_error(line, "kind", f"{values['kind']!r} is not one of {', '.join(KINDS)}"))
+    if not values["points"].isdigit() or int(values["points"]) <= 0:
+        errors.append(_row_error(line, "points", f"{values['points']!r} is not a positive whole number"))
+    text = values["occurredAt"]
+    try:
+        occurred = datetime.fromisoformat(text)
+    except ValueError:
+        return [*errors, _row_error(line, "occurredAt", f"{text!r} is not an ISO 8601 instant")]
+    if occurred.tzinfo is None:
+        errors.append(_row_error(line, "occurredAt", "needs a time zone offset"))
+    elif not period[0] <= occurred < period[1]:
+        span = f"[{period[0].isoformat()}, {period[1].isoformat()})"
+        errors.append(_row_error(line, "occurredAt", f"{text} is outside the run's period {span}"))
+    return errors
+
+
+def parse_csv(text: str, period: tuple[datetime, datetime]) -> list[Row]:
+    """Every row, or an InputError listing each bad one by line number (header is line 1)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    header = [name.strip() for name in reader.fieldnames or []]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            [UserError("INVALID_HEADER", "csv", f"line 1: missing column(s) {', '.join(missing)}")]
+        )
+    reader.fieldnames = header
+    rows: list[Row] = []
+    errors: list[UserError] = []
+    for record in reader:
+        line = reader.line_num
+        if None in record:
+            errors.append(_row_error(line, "row", f"more fields than the {len(header)} columns"))
+            continue
+        values = {k: (record.get(k) or "").strip() for k in COLUMNS}
+        problems = _parse_row(line, values, period)
+        if problems:
+            errors += problems
+        else:
+            rows.append(Row(values["orderId"], values["kind"].upper(), int(values["points"])))
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            errors.append(UserError("TOO_MANY_ERRORS", "csv", f"stopped at line {line}"))
+            break
+    if errors:
+        raise InputError(errors)
+    return rows
+
+
+def _partner_for(principal: Principal, partner_id: int | None) -> int:
+    """Partners reconcile only themselves; an admin names the partner it acts for."""
+    if principal.is_admin:
+        principal.require("admin:settlement")
+        if partner_id is None:
+            raise InputError([UserError("REQUIRED", "partnerId", "an admin must name the partner")])
+        return partner_id
+    own = principal.require_partner("settlement:reconcile")
+    if partner_id is not None and partner_id != own:
+        raise Forbidden("a partner reconciles only its own statement")
+    return own
+
+
+async def submit_reconciliation(
+    db: Database, principal: Principal, *, run_id: int, partner_id: int | None, csv_text: str
+) -> Reconciliation:
+    partner = _partner_for(principal, partner_id)
+    async with transaction(db) as conn:
+        run = await RUN_PERIOD.fetchrow(conn, id=run_id)
+        if run is None:
+            raise DomainError.single("RUN_NOT_FOUND", "no such settlement run", "runId")
+        rows = parse_csv(csv_text, (run["period_start"], run["period_end"]))
+        await REPLACE.execute(conn, run=run_id, partner=partner)
+        rec = await INSERT.fetchval(conn, run=run_id, partner=partner, by=principal.client_id, rows=len(rows))
+        await MATCH.execute(
+            conn,
+            rec=rec,
+            partner=partner,
+            start=run["period_start"],
+            end=run["period_end"],
+            cutoff=run["recorded_before"],
+            kinds=list(KINDS),
+            orders=[r.order_id for r in rows],
+            file_kinds=[r.kind for r in rows],
+            points=[r.points for r in rows],
+        )
+        if principal.is_admin:
+            await audit_log.record_on(
+                conn, principal, "settlement.reconcile", f"Reconciliation:{rec}", {"partnerId": partner}
+            )
+        found = await RECONCILIATION.fetch(conn, id=rec, run=None, partner=None)
+    return _reconciliation(found[0])
+
+
+def _reconciliation(r: Record) -> Reconciliation:
+    return Reconciliation(
+        id=r["id"],
+        run_id=r["run_id"],
+        partner_id=r["partner_id"],
+        rows=r["rows"],
+        submitted_at=r["submitted_at"],
+        submitted_by=r["submitted_by"],
+        counts={
+            ReconciliationStatus.MATCHED: r["matched"],
+            ReconciliationStatus.MISSING_IN_LEDGER: r["missing_in_ledger"],
+            ReconciliationStatus.MISSING_IN_PARTNER_FILE: r["missing_in_partner_file"],
+            ReconciliationStatus.POINTS_MISMATCH: r["points_mismatch"],
+        },
+        open_disputes=r["open_disputes"],
+    )
+
+
+def _visible(principal: Principal, rec: Reconciliation) -> bool:
+    if principal.is_admin:
+        principal.require("admin:settlement")
+        return True
+    return rec.partner_id == principal.require_partner("settlement:read")
+
+
+async def get_reconciliation(db: Database, principal: Principal, rec_id: int) -> Reconciliation | None:
+    async with transaction(db) as conn:
+        found = await RECONCILIATION.fetch(conn, id=rec_id, run=None, partner=None)
+    if not found:
+        return None
+    rec = _reconciliation(found[0])
+    return rec if _visible(principal, rec) else None
+
+
+async def run_reconciliations(db: Database, principal: Principal, run_id: int) -> list[Reconciliation]:
+    """A run's reconciliations: all of them for admins, the partner's own for a partner."""
+    own = None if principal.is_admin else principal.require_partner("settlement:read")
+    if principal.is_admin:
+        principal.require("admin:settlement")
+    async with transaction(db) as conn:
+        found = await RECONCILIATION.fetch(conn, id=None, run=run_id, partner=own)
+    return [_reconciliation(r) for r in found]
+
+
+def _item(r: Record) -> Item:
+    return Item(**{k: r[k] for k in Item.__dataclass_fields__})
+
+
+async def items(
+    db: Database,
+    principal: Principal,
+    rec: Reconciliation,
+    *,
+    status: str | None,
+    disputes_only: bool,
+    first: int | None,
+    after: str | None,
+) -> Page[Item]:
+    if not _visible(principal, rec):
+        raise Forbidden("not your reconciliation")
+    size = page_size(first)
+    async with transaction(db) as conn:
+        found = await ITEMS.fetch(
+            conn,
+            rec=rec.id,
+            status=status,
+            disputes_only=disputes_only,
+            after=decode_cursor(after),
+            limit=size + 1,
+        )
+    return make_page([_item(r) for r in found], size, lambda i: i.id)
+
+
+async def resolve_dispute(db: Database, principal: Principal, *, item_id: int, note: str) -> Item:
+    """Closes a dispute with the admin's note (what was agreed, and what was done about it)."""
+    principal.require_admin("admin:settlement")
+    v = Validator()
+    v.text(note.strip() if note else note, "note", max_length=MAX_NOTE)
+    v.raise_if_any()
+    async with transaction(db) as conn:
+        item = await ITEM_FOR_UPDATE.fetchrow(conn, id=item_id)
+        if item is None:
+            raise DomainError.single("ITEM_NOT_FOUND", "no such reconciliation item", "itemId")
+        if item["status"] == ReconciliationStatus.MATCHED:
+            raise DomainError.single("NOT_A_DISPUTE", "a matched item has nothing to resolve", "itemId")
+        if item["resolved_at"] is not None:
+            raise DomainError.single("ALREADY_RESOLVED", "this dispute was already resolved", "itemId")
+        row = await RESOLVE.fetchrow(conn, note=note.strip(), by=principal.client_id, id=item_id)
+        await audit_log.record_on(
+            conn,
+            principal,
+            "settlement.resolve_dispute",
+            f"ReconciliationItem:{item_id}",
+            {"note": note.strip()},
+        )
+    return _item(row)

@@ -115,3 +115,30 @@ def test_settle_prints_a_summary_and_exports(database_url):
     assert next(csv_module.reader(io.StringIO(as_csv.stdout)))[0] == "run_id"
     naive = run_cli(database_url, "settle", "--from", "2021-01-01", "--to", "2021-01-02")
     assert naive.returncode == 2 and "time zone" in naive.stderr
+
+
+async def test_settle_reconcile_reports_disputes_and_bad_lines(database_url, db, tmp_path):
+    partner = await make_partner(db)
+    settled = run_cli(
+        database_url,
+        "settle",
+        "--from",
+        "2021-02-01T00:00:00+00:00",
+        "--to",
+        "2021-02-02T00:00:00+00:00",
+        "--json",
+    )
+    run_id = str(json.loads(settled.stdout)["run_id"])
+    good = tmp_path / "mine.csv"
+    good.write_text("orderId,kind,points,occurredAt\nshop-1,EARN,25,2021-02-01T10:00:00+00:00\n")
+    report = run_cli(
+        database_url, "settle", "reconcile", run_id, "--partner", str(partner.id), str(good), "--json"
+    )
+    assert report.returncode == 1, report.stdout + report.stderr  # a dispute was opened
+    summary = json.loads(report.stdout)
+    assert summary["counts"]["MISSING_IN_LEDGER"] == 1 and summary["open_disputes"] == 1
+    assert summary["disputes"][0]["order_id"] == "shop-1"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("orderId,kind,points,occurredAt\nshop-1,EARN,lots,2021-02-01T10:00:00+00:00\n")
+    refused = run_cli(database_url, "settle", "reconcile", run_id, "--partner", str(partner.id), str(bad))
+    assert refused.returncode == 2 and "line 2: points" in refused.stdout + refused.stderr

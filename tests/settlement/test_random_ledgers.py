@@ -1,0 +1,80 @@
+"""Random ledgers, settled: whatever happened in a period, the nets sum to exactly zero, the matrix
+carries exactly the points consumed, and running the period again gives the same hash."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.settlement import service as settlement
+from shared import clock
+from shared.ids import to_global_id
+from tests.factories import cancel, earn, enroll, make_partner, redeem, reverse, unique
+from tests.settlement.test_settlement import SETTLER
+
+prices = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("0.0500"), places=4)
+contracts = st.tuples(prices, prices, st.decimals(min_value=0, max_value=Decimal("0.0050"), places=4))
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("earn"), st.integers(0, 2), st.integers(1, 5_000)),
+        st.tuples(st.just("redeem"), st.integers(0, 2), st.integers(1, 900)),
+        st.tuples(st.just("reverse"), st.integers(0, 20), st.integers(1, 100)),
+        st.tuples(st.just("cancel"), st.integers(0, 20), st.just(0)),
+    ),
+    min_size=1,
+    max_size=15,
+)
+periods = itertools.count()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(terms=st.lists(contracts, min_size=3, max_size=3), sequence=steps)
+async def test_random_ledgers_settle_exactly(db, terms, sequence):
+    t0 = clock.now().replace(microsecond=0) - timedelta(days=5000 + 2 * next(periods))
+    partners = [
+        await make_partner(
+            db,
+            issue_price=str(issue),
+            redeem_price=str(redeem_price),
+            issue_fee_per_point=fee,
+            breakage_share=Decimal("0.25"),
+        )
+        for issue, redeem_price, fee in terms
+    ]
+    member = await enroll(db, partners[0])
+    purchases: list[tuple[int, str]] = []
+    redemptions: list[tuple[int, str]] = []
+    try:
+        for minute, (kind, a, b) in enumerate(sequence, start=1):
+            clock.set_clock(lambda m=minute: t0 + timedelta(minutes=m))
+            if kind == "earn":
+                order = unique("o")
+                if not (await earn(db, partners[a], member.member_number, str(b), order_id=order)).errors:
+                    purchases.append((a, order))
+            elif kind == "redeem":
+                spent = await redeem(db, partners[a], member.member_number, b)
+                if not spent.errors:
+                    redemptions.append((a, to_global_id("Redemption", spent.result["redemption_id"])))
+            elif kind == "reverse" and purchases:
+                p, order = purchases[a % len(purchases)]
+                await reverse(db, partners[p], order, str(b))  # may be refused: more than is left
+            elif kind == "cancel" and redemptions:
+                p, redemption = redemptions[a % len(redemptions)]
+                await cancel(db, partners[p], redemption)  # may be refused: already cancelled
+        clock.set_clock(lambda: t0 + timedelta(days=1, hours=1))
+        end = t0 + timedelta(days=1)
+        run = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=end)
+        again = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=end)
+    finally:
+        clock.set_clock(None)
+
+    assert sum((s.net for s in run.statements), Decimal(0)) == 0
+    assert all(x.amount == x.amount.quantize(Decimal("0.01")) for x in run.lines)
+    assert again.content_hash == run.content_hash
+    assert again.lines == run.lines
+    await settlement.finalize_settlement(db, SETTLER, again.id)
+    assert await settlement.audit_runs(db) == []  # the matrix carries exactly the points consumed

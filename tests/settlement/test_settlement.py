@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -25,6 +26,23 @@ def _at(moment):
     clock.set_clock(lambda: moment)
 
 
+async def _new_contract(db, partner, effective_from):
+    from services.partners import service as partners
+
+    async with db.sessions() as session:
+        await partners.update_contract(
+            session,
+            ADMIN,
+            partner_id=partner.id,
+            effective_from=effective_from,
+            issue_price=Decimal("0.015"),
+            redeem_price=Decimal("0.020"),
+            issue_fee_per_point=Decimal("0.003"),
+            breakage_share=Decimal("0.5"),
+        )
+        await session.commit()
+
+
 async def _story(db, t0):
     cafe = await make_partner(
         db,
@@ -44,6 +62,10 @@ async def _story(db, t0):
     member = await enroll(db, cafe)
     order = unique("o")
     try:
+        # The airline's new contract takes effect mid-period, at 02:30: what happened before is
+        # priced at the old terms, what happened after at the new ones.
+        _at(t0)
+        await _new_contract(db, airline, t0 + timedelta(minutes=150))
         _at(t0 + timedelta(hours=1))
         await earn(db, cafe, member.member_number, "1000", order_id=order)
         _at(t0 + timedelta(hours=2))
@@ -68,7 +90,7 @@ async def _story(db, t0):
         await run_job(db, expire_due_lots)
     finally:
         clock.set_clock(None)
-    return cafe, airline, books
+    return cafe, airline, books, member
 
 
 def _by_partner(run):
@@ -77,27 +99,30 @@ def _by_partner(run):
 
 async def test_three_partner_story_statements(db):
     t0 = clock.now().replace(microsecond=0) - timedelta(days=500)
-    cafe, airline, books = await _story(db, t0)
+    cafe, airline, books, member = await _story(db, t0)
     run = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=10))
     statements = _by_partner(run)
     cafe_lines = {(x.kind, x.counterparty_id): (x.points, x.amount) for x in statements[cafe.id].lines}
     assert cafe_lines == {
-        ("REDEMPTION_PAYABLE", airline.id): (300, Decimal("-3.00")),
+        ("REDEMPTION_PAYABLE", airline.id): (300, Decimal("-6.00")),  # at 03:00: the new 0.020
         ("INTERNAL", cafe.id): (100, Decimal("0")),
         ("ISSUE_FEE", None): (500, Decimal("-0.50")),  # 1,000 issued, 500 refunded
     }
     airline_lines = {(x.kind, x.counterparty_id): (x.points, x.amount) for x in statements[airline.id].lines}
     assert airline_lines == {
-        ("REDEMPTION_RECEIVABLE", cafe.id): (300, Decimal("3.00")),
-        ("ISSUE_FEE", None): (500, Decimal("-1.00")),
-        ("BREAKAGE", None): (40, Decimal("-0.19")),  # 40 x 0.012 x 0.4 = 0.192
+        ("REDEMPTION_RECEIVABLE", cafe.id): (300, Decimal("6.00")),
+        ("ISSUE_FEE", None): (500, Decimal("-1.00")),  # earned at 02:00: the old 0.002
+        ("BREAKAGE", None): (40, Decimal("-0.30")),  # expired on day 3: 40 x 0.015 x 0.5
     }
     assert books.id not in statements  # a redemption and its cancellation net to nothing
-    assert statements[cafe.id].net == Decimal("-3.50")
+    assert statements[cafe.id].net == Decimal("-6.50")
     assert statements[cafe.id].direction == "PAY_IN"
-    assert statements[airline.id].net == Decimal("1.81")
+    assert statements[airline.id].net == Decimal("4.70")
     assert statements[airline.id].direction == "PAY_OUT"
-    assert statements[None].net == Decimal("1.69")  # the coalition's fees and breakage
+    # The coalition's fees and breakage from these three (the expiry job also expired other tests'
+    # lots inside this period, and the coalition's statement covers every partner).
+    ours = {cafe.id, airline.id, books.id}
+    assert sum(x.amount for x in statements[None].lines if x.counterparty_id in ours) == Decimal("1.80")
     assert sum((s.net for s in run.statements), Decimal(0)) == 0
 
     again = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=10))
@@ -112,6 +137,30 @@ async def test_three_partner_story_statements(db):
         )
     assert caught.value.errors[0].code == "PERIOD_FINALIZED"
     assert (await settlement.mark_settlement_paid(db, SETTLER, again.id)).status == "PAID"
+
+    # A late arrival: the books till was offline; its 50-point redemption at 06:30 reaches the
+    # ledger only now. The finalized run is untouched; the next run settles it, naming the period.
+    try:
+        _at(t0 + timedelta(hours=6, minutes=30))
+        assert (await redeem(db, books, member.member_number, 50)).errors == []
+        _at(t0 + timedelta(days=25))
+        following = await settlement.run_settlement(
+            db, SETTLER, period_start=t0 + timedelta(days=10), period_end=t0 + timedelta(days=20)
+        )
+    finally:
+        clock.set_clock(None)
+    assert await settlement.get_run(db, SETTLER, again.id) == replace(final, status="PAID")
+    late = _by_partner(following)
+    assert [
+        (x.kind, x.adjusted_kind, x.original_run_id, x.counterparty_id, x.points, x.amount)
+        for x in late[cafe.id].lines
+    ] == [
+        ("ADJUSTMENT", "REDEMPTION_PAYABLE", again.id, books.id, 50, Decimal("-0.45"))  # 50 x 0.009
+    ]
+    assert [(x.kind, x.adjusted_kind, x.counterparty_id, x.amount) for x in late[books.id].lines] == [
+        ("ADJUSTMENT", "REDEMPTION_RECEIVABLE", cafe.id, Decimal("0.45"))
+    ]
+    assert following.original_periods[again.id] == (t0, t0 + timedelta(days=10))
     with pytest.raises(DomainError):
         await settlement.finalize_settlement(db, SETTLER, again.id)
 
@@ -146,7 +195,7 @@ obligations = st.lists(
         st.sampled_from(["REDEMPTION", "ISSUE_FEE", "BREAKAGE"]),
         st.integers(1, 5),
         st.integers(1, 5),
-        st.integers(1, 10**7),
+        st.integers(-(10**7), 10**7).filter(bool),  # signed: cancellations can outweigh
         st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("0.05"), places=6),
     ),
     max_size=40,

@@ -72,21 +72,25 @@ async def main() -> None:
     for i, m in enumerate(members):
         by_issuer.setdefault(partners[i % len(partners)].id, []).append(m.id)
     partner_ids = [p.id for p in partners]
+
+    async def earn_and_spend(issuer: int, member_ids: list[int]) -> None:
+        """Lots of 37 points issued by `issuer`, all spent across every partner, at `at`."""
+        await load_lots(
+            db,
+            partner_id=issuer,
+            member_ids=member_ids,
+            per_member=args.lots_per_member,
+            points=37,
+            earned_at=at,
+            available_at=at,
+            expires_at=now + timedelta(days=700),
+            tag=uuid.uuid4().hex[:6],
+        )
+        await redeem_all(db, member_ids=member_ids, partner_ids=partner_ids, at=at)
+
     for issuer, ids in by_issuer.items():
         for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            await load_lots(
-                db,
-                partner_id=issuer,
-                member_ids=chunk,
-                per_member=args.lots_per_member,
-                points=37,
-                earned_at=at,
-                available_at=at,
-                expires_at=now + timedelta(days=700),
-                tag=uuid.uuid4().hex[:6],
-            )
-            await redeem_all(db, member_ids=chunk, partner_ids=partner_ids, at=at)
+            await earn_and_spend(issuer, ids[start : start + 1000])
     total = members_needed * args.lots_per_member
     print(
         f"loaded {total:,} earns and {total:,} consumptions across {len(partners)} partners "
@@ -131,18 +135,7 @@ async def main() -> None:
     # settle the next (empty) period, which must find them by recording time.
     await settlement.finalize_settlement(db, SETTLER, run.id)
     late_members = [m.id for m in members[: max(1, len(members) // 100)]]
-    await load_lots(
-        db,
-        partner_id=partners[0].id,
-        member_ids=late_members,
-        per_member=args.lots_per_member,
-        points=37,
-        earned_at=at,
-        available_at=at,
-        expires_at=now + timedelta(days=700),
-        tag=uuid.uuid4().hex[:6],
-    )
-    await redeem_all(db, member_ids=late_members, partner_ids=partner_ids, at=at)
+    await earn_and_spend(partners[0].id, late_members)
     late_total = len(late_members) * args.lots_per_member
     started = time.perf_counter()
     nxt = await settlement.run_settlement(db, SETTLER, period_start=period_end, period_end=now)

@@ -7,7 +7,8 @@ missing in the ledger here and is settled by the next run. Anything but a match 
 admin resolves with a note; a run cannot be finalized over open disputes unless the admin says so.
 
 A file is parsed whole before anything is written, and every bad row is reported with its line
-number; an upload replaces the partner's previous one for the run, in the same transaction.
+number; an upload replaces the partner's previous one for the run, in the same transaction. Only
+a DRAFT run takes uploads: a final run keeps its disputes and their notes as they were.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ MAX_ORDER_ID = 200
 MAX_REPORTED_ERRORS = 50
 MAX_NOTE = 2000
 
-RUN_PERIOD = Sql("SELECT period_start, period_end, recorded_before FROM settlement_runs WHERE id = :id")
+RUN_PERIOD = Sql(
+    "SELECT period_start, period_end, recorded_before, status FROM settlement_runs WHERE id = :id"
+)
+PARTNER_EXISTS = Sql("SELECT 1 FROM partners WHERE id = :id")
 REPLACE = Sql("DELETE FROM reconciliations WHERE run_id = :run AND partner_id = :partner")
 INSERT = Sql(
     "INSERT INTO reconciliations (run_id, partner_id, submitted_by, rows)"
@@ -203,6 +207,16 @@ async def submit_reconciliation(
         run = await RUN_PERIOD.fetchrow(conn, id=run_id)
         if run is None:
             raise DomainError.single("RUN_NOT_FOUND", "no such settlement run", "runId")
+        if run["status"] != "DRAFT":
+            # A final run's record (its disputes and their notes) is kept as it was; a difference
+            # found later is corrected in the ledger and settled by the next run.
+            raise DomainError.single(
+                "RUN_FINAL",
+                f"run {run_id} is {run['status']}: reconcile a run before it is finalized",
+                "runId",
+            )
+        if not await PARTNER_EXISTS.fetchval(conn, id=partner):
+            raise DomainError.single("PARTNER_NOT_FOUND", "no such partner", "partnerId")
         rows = parse_csv(csv_text, (run["period_start"], run["period_end"]))
         await REPLACE.execute(conn, run=run_id, partner=partner)
         rec = await INSERT.fetchval(conn, run=run_id, partner=partner, by=principal.client_id, rows=len(rows))
@@ -244,11 +258,19 @@ def _reconciliation(r: Record) -> Reconciliation:
     )
 
 
+def _own_partner(principal: Principal) -> int:
+    """A partner reads its reconciliations with either settlement scope: the one that uploads
+    must be able to read what its upload found."""
+    if "settlement:reconcile" in principal.scopes:
+        return principal.require_partner("settlement:reconcile")
+    return principal.require_partner("settlement:read")
+
+
 def _visible(principal: Principal, rec: Reconciliation) -> bool:
     if principal.is_admin:
         principal.require("admin:settlement")
         return True
-    return rec.partner_id == principal.require_partner("settlement:read")
+    return rec.partner_id == _own_partner(principal)
 
 
 async def get_reconciliation(db: Database, principal: Principal, rec_id: int) -> Reconciliation | None:
@@ -262,7 +284,7 @@ async def get_reconciliation(db: Database, principal: Principal, rec_id: int) ->
 
 async def run_reconciliations(db: Database, principal: Principal, run_id: int) -> list[Reconciliation]:
     """A run's reconciliations: all of them for admins, the partner's own for a partner."""
-    own = None if principal.is_admin else principal.require_partner("settlement:read")
+    own = None if principal.is_admin else _own_partner(principal)
     if principal.is_admin:
         principal.require("admin:settlement")
     async with transaction(db) as conn:

@@ -25,10 +25,18 @@ class ReconciliationStatus(Enum):
     POINTS_MISMATCH = "POINTS_MISMATCH"
 
 
+@strawberry.enum(description="The ledger entries a partner's own systems record, by order.")
+class ReconciliationKind(Enum):
+    EARN = "EARN"
+    REDEEM = "REDEEM"
+    REVERSE = "REVERSE"
+    CANCEL_REDEMPTION = "CANCEL_REDEMPTION"
+
+
 @strawberry.type
 class ReconciliationItem(Node):
     order_id: str
-    kind: str = strawberry.field(description="EARN, REDEEM, REVERSE or CANCEL_REDEMPTION.")
+    kind: ReconciliationKind
     ledger_points: Points | None = strawberry.field(description="Null: not in the ledger.")
     partner_points: Points | None = strawberry.field(description="Null: not in the partner's file.")
     status: ReconciliationStatus
@@ -42,7 +50,7 @@ class ReconciliationItem(Node):
         return cls(
             id=strawberry.ID(to_global_id("ReconciliationItem", item.id)),
             order_id=item.order_id,
-            kind=item.kind,
+            kind=ReconciliationKind(item.kind),
             ledger_points=item.ledger_points,
             partner_points=item.partner_points,
             status=ReconciliationStatus(item.status),

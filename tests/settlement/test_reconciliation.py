@@ -102,6 +102,10 @@ async def test_each_difference_is_a_dispute_and_finalizing_waits_for_them(db):
     assert final.status == "FINALIZED" and final.finalized_over_open_disputes == 2
     stored = await settlement.get_run(db, SETTLER, run.id)
     assert stored.finalized_over_open_disputes == 2
+    with pytest.raises(DomainError) as caught:  # the final run's record stays as it was
+        await rec.submit_reconciliation(db, cafe.principal, run_id=run.id, partner_id=None, csv_text=_csv([]))
+    assert caught.value.errors[0].code == "RUN_FINAL"
+    assert (await rec.get_reconciliation(db, SETTLER, report.id)).open_disputes == 2
 
 
 async def test_a_bad_file_names_every_bad_line_and_changes_nothing(db):
@@ -162,3 +166,13 @@ async def test_partners_reconcile_only_themselves(db):
     with pytest.raises(DomainError) as caught:  # an admin must say for whom
         await rec.submit_reconciliation(db, SETTLER, run_id=run.id, partner_id=None, csv_text=_csv([]))
     assert caught.value.errors[0].field == "partnerId"
+    with pytest.raises(DomainError) as caught:
+        await rec.submit_reconciliation(db, SETTLER, run_id=run.id, partner_id=10**12, csv_text=_csv([]))
+    assert caught.value.errors[0].code == "PARTNER_NOT_FOUND"
+    # A credential that may only upload still reads what its upload found.
+    uploader = replace(cafe.principal, scopes=frozenset({"settlement:reconcile"}))
+    again = await rec.submit_reconciliation(
+        db, uploader, run_id=run.id, partner_id=None, csv_text=_csv([(o["coffee"], "EARN", 1000, at)])
+    )
+    found = await rec.items(db, uploader, again, status=None, disputes_only=False, first=10, after=None)
+    assert len(found.items) == 4  # coffee matched; cake's earn and refunds and the redemption missing

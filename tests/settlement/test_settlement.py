@@ -164,7 +164,7 @@ async def test_three_partner_story_statements(db):
     with pytest.raises(DomainError):
         await settlement.finalize_settlement(db, SETTLER, again.id)
 
-    # A partner sees only its own statement, and never a draft.
+    # A partner sees only its own statement.
     own = await settlement.get_run(db, cafe.principal, again.id)
     assert [s.partner_id for s in own.statements] == [cafe.id]
 

@@ -44,19 +44,20 @@ class RequireToken:
     GraphQL-shaped error, so clients and proxies both understand it. Oversized bodies are refused
     before anything reads them."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             request = Request(scope)
             length = request.headers.get("content-length", "0")
-            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            if not length.isdigit() or int(length) > self.max_body:
                 response = JSONResponse(
                     {
                         "errors": [
                             {
-                                "message": f"request body over {MAX_BODY_BYTES} bytes",
+                                "message": f"request body over {self.max_body} bytes",
                                 "extensions": {"code": "PAYLOAD_TOO_LARGE"},
                             }
                         ]
@@ -98,6 +99,10 @@ async def settlement_export(request: Request) -> Response:
     return await settlement_http.export(request, request.scope[PRINCIPAL_KEY])
 
 
+async def reconciliation_upload(request: Request) -> Response:
+    return await settlement_http.upload_reconciliation(request, request.scope[PRINCIPAL_KEY])
+
+
 def create_app(database_url: str | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -116,10 +121,12 @@ def create_app(database_url: str | None = None) -> Starlette:
 
     graphql = CoalitionGraphQL(build_schema(), graphql_ide=None)
     exports = RequireToken(request_response(settlement_export))
+    uploads = RequireToken(request_response(reconciliation_upload), settlement_http.MAX_UPLOAD_BYTES)
     routes = [
         Route("/graphql", RequireToken(graphql), methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route(settlement_http.EXPORT_PATH, exports, methods=["GET"]),
+        Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),
         *identity_http.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -94,26 +94,7 @@ async def reconcile_run(args: argparse.Namespace) -> int:
             db, CLI_SETTLER, rec, status=None, disputes_only=True, first=100, after=None
         )
     if args.json:
-        summary = {
-            "reconciliation_id": rec.id,
-            "run_id": rec.run_id,
-            "partner_id": rec.partner_id,
-            "rows": rec.rows,
-            "counts": rec.counts,
-            "open_disputes": rec.open_disputes,
-            "disputes": [
-                {
-                    "item_id": i.id,
-                    "order_id": i.order_id,
-                    "kind": i.kind,
-                    "status": i.status,
-                    "ledger_points": i.ledger_points,
-                    "partner_points": i.partner_points,
-                }
-                for _, i in disputes.items
-            ],
-        }
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(export.reconciliation_summary(rec, [i for _, i in disputes.items]), indent=2))
     else:
         print(f"reconciliation {rec.id}: run {rec.run_id}, partner {rec.partner_id}, {rec.rows} rows")
         for status, count in rec.counts.items():

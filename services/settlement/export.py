@@ -1,4 +1,5 @@
-"""A run's statements as CSV or JSON: one shape for the CLI and the admin download URL."""
+"""A run's statements as CSV or JSON, and a reconciliation's summary: one shape for the CLI and
+the HTTP endpoints."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import io
 import json
 
+from services.settlement.reconciliation import Item, Reconciliation
 from services.settlement.service import Run
 
 FORMATS = ("csv", "json")
@@ -91,3 +93,25 @@ def render(run: Run, fmt: str) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+def reconciliation_summary(rec: Reconciliation, disputes: list[Item]) -> dict[str, object]:
+    return {
+        "reconciliation_id": rec.id,
+        "run_id": rec.run_id,
+        "partner_id": rec.partner_id,
+        "rows": rec.rows,
+        "counts": rec.counts,
+        "open_disputes": rec.open_disputes,
+        "disputes": [
+            {
+                "item_id": i.id,
+                "order_id": i.order_id,
+                "kind": i.kind,
+                "status": i.status,
+                "ledger_points": i.ledger_points,
+                "partner_points": i.partner_points,
+            }
+            for i in disputes
+        ],
+    }

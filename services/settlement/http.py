@@ -1,8 +1,9 @@
-"""The admin download URL of a run's statements (CSV or JSON), behind the gateway's bearer token.
+"""Files over plain HTTP, behind the gateway's bearer token: a run's statements as CSV or JSON
+(the admin download URL), and a partner's reconciliation file.
 
-A file download is what an accounts team feeds its own systems; GraphQL is the wrong shape for
-it. The same access rules apply as for `settlementRun`: admins get the whole run, a partner with
-`settlement:read` its own statement only.
+A file is what an accounts team feeds its own systems or exports from its till; GraphQL is the
+wrong shape for both, and its request limit (256 KiB) is far below a big partner's month. The same
+access rules apply as for `settlementRun` and `submitReconciliation`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from services.settlement import service
-from services.settlement.export import FORMATS, render
+from services.settlement import reconciliation, service
+from services.settlement.export import FORMATS, reconciliation_summary, render
 from shared.access import Principal
-from shared.errors import AccessError
+from shared.errors import AccessError, DomainError, UserError
+from shared.ids import require_global_id
 from shared.settings import get_settings
 
 EXPORT_PATH = "/settlement/runs/{run_id:int}/export.{fmt}"
+UPLOAD_PATH = "/settlement/runs/{run_id:int}/reconciliation"
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # ~500,000 rows; parsed whole before anything is written
 
 
 def export_url(run_id: int, fmt: str) -> str:
@@ -44,3 +48,31 @@ async def export(request: Request, principal: Principal) -> Response:
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )
+
+
+async def upload_reconciliation(request: Request, principal: Principal) -> Response:
+    """POST the CSV as the body (`?partnerId=` for an admin): the same matching as
+    `submitReconciliation`; 200 with the summary and the first disputes, 400 with userErrors."""
+    partner = request.query_params.get("partnerId")
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        return _user_errors([UserError("INVALID_ENCODING", "csv", "the file must be UTF-8")])
+    try:
+        partner_id = require_global_id(partner, "Partner", "partnerId") if partner else None
+        db = request.app.state.db
+        rec = await reconciliation.submit_reconciliation(
+            db, principal, run_id=request.path_params["run_id"], partner_id=partner_id, csv_text=text
+        )
+        disputes = await reconciliation.items(
+            db, principal, rec, status=None, disputes_only=True, first=100, after=None
+        )
+    except AccessError as exc:
+        return _error(403, exc.code, str(exc))
+    except DomainError as exc:
+        return _user_errors(exc.errors)
+    return JSONResponse(reconciliation_summary(rec, [item for _, item in disputes.items]))
+
+
+def _user_errors(errors: list[UserError]) -> JSONResponse:
+    return JSONResponse({"userErrors": [e.as_dict() for e in errors]}, status_code=400)

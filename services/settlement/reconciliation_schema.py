@@ -121,7 +121,10 @@ class Reconciliation(Node):
 @strawberry.input
 class SubmitReconciliationInput:
     run_id: strawberry.ID
-    csv: str = strawberry.field(description="Header orderId,kind,points,occurredAt; one row per event.")
+    csv: str = strawberry.field(
+        description="Header orderId,kind,points,occurredAt; one row per event. Files over the"
+        " request limit go as the body of POST /settlement/runs/{id}/reconciliation (text/csv)."
+    )
     partner_id: strawberry.ID | None = strawberry.field(
         default=None, description="Admins only: the partner the file is from."
     )

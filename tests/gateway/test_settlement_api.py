@@ -8,7 +8,9 @@ from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlparse
 
+from services.gateway.app import MAX_BODY_BYTES
 from shared import clock
+from shared.ids import from_global_id, to_global_id
 from tests.factories import earn, enroll, redeem
 
 RUN = """mutation($input: RunSettlementInput!) { runSettlement(input: $input) {
@@ -142,3 +144,53 @@ async def test_reconcile_resolve_finalize_and_download_over_http(gateway, db, ad
     assert (
         await gateway.client.get(missing, headers={"Authorization": f"Bearer {admin_token}"})
     ).status_code == 404
+
+
+async def test_a_big_reconciliation_file_goes_over_plain_http(gateway, db, admin_token, partner_pair):
+    cafe, cafe_token, _, airline_token = partner_pair
+    member = await enroll(db, cafe)
+    start = clock.now().replace(microsecond=0) - timedelta(days=60)
+    clock.set_clock(lambda: start + timedelta(hours=3))
+    try:
+        await earn(db, cafe, member.member_number, "100", order_id="till-1")
+    finally:
+        clock.set_clock(None)
+    period = {"periodStart": start.isoformat(), "periodEnd": (start + timedelta(days=1)).isoformat()}
+    run = (await gateway.gql(admin_token, RUN, {"input": period}))["data"]["runSettlement"]["run"]
+    run_id = from_global_id(run["id"], "SettlementRun")[1]
+    at = (start + timedelta(hours=3)).isoformat()
+    rows = [f"till-1,EARN,100,{at}"] + [f"walk-in-{i},EARN,1,{at}" for i in range(7_000)]
+    body = ("orderId,kind,points,occurredAt\n" + "\n".join(rows) + "\n").encode()
+    assert len(body) > MAX_BODY_BYTES  # more than a GraphQL request may carry
+
+    url = f"/settlement/runs/{run_id}/reconciliation"
+    headers = {"Authorization": f"Bearer {cafe_token}", "Content-Type": "text/csv"}
+    sent = await gateway.client.post(url, content=body, headers=headers)
+    assert sent.status_code == 200, sent.text
+    summary = sent.json()
+    assert summary["rows"] == 7_001 and summary["partner_id"] == cafe.id
+    assert summary["counts"] == {
+        "MATCHED": 1,
+        "MISSING_IN_LEDGER": 7_000,
+        "MISSING_IN_PARTNER_FILE": 0,
+        "POINTS_MISMATCH": 0,
+    }
+    assert len(summary["disputes"]) == 100 and summary["open_disputes"] == 7_000
+
+    bad = await gateway.client.post(
+        url, content=b"orderId,kind,points,occurredAt\nx,EARN,0,soon\n", headers=headers
+    )
+    assert bad.status_code == 400
+    assert [e["message"].split(":")[0] for e in bad.json()["userErrors"]] == ["line 2", "line 2"]
+    as_airline = {"Authorization": f"Bearer {airline_token}", "Content-Type": "text/csv"}
+    theirs = await gateway.client.post(
+        f"{url}?partnerId={to_global_id('Partner', cafe.id)}", content=body, headers=as_airline
+    )
+    assert theirs.status_code == 403
+    for_cafe = await gateway.client.post(
+        f"{url}?partnerId={to_global_id('Partner', cafe.id)}",
+        content=b"orderId,kind,points,occurredAt\n",
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert for_cafe.status_code == 200 and for_cafe.json()["counts"]["MISSING_IN_PARTNER_FILE"] == 1
+    assert (await gateway.client.post(url, content=body)).status_code == 401

@@ -21,8 +21,14 @@ from services.members.schema import Member, MembersMutation, MembersQuery
 from services.partners import service as partners
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery
-from services.settlement.reconciliation_schema import ReconciliationMutation, ReconciliationQuery
-from services.settlement.schema import SettlementMutation, SettlementQuery
+from services.settlement import reconciliation
+from services.settlement import service as settlement
+from services.settlement.reconciliation_schema import (
+    Reconciliation,
+    ReconciliationMutation,
+    ReconciliationQuery,
+)
+from services.settlement.schema import SettlementMutation, SettlementQuery, runs_of
 from shared import sql
 from shared.errors import AccessError, DomainError
 from shared.graphql_types import SCALAR_MAP, GraphQLInfo, Node
@@ -60,6 +66,15 @@ class GatewayQuery:
             async with sql.connection(info.context.db) as conn:
                 view = await partners.get_partner(conn, local_id)
             return Partner.of(view) if view else None
+        try:
+            if type_name == "SettlementRun":
+                run = await settlement.get_run(info.context.db, principal, local_id)
+                return (await runs_of(info, [run]))[0] if run else None
+            if type_name == "Reconciliation":
+                found = await reconciliation.get_reconciliation(info.context.db, principal, local_id)
+                return Reconciliation.of(found) if found else None
+        except AccessError:  # not the caller's to see: as if it did not exist
+            return None
         async with info.context.session() as session:
             if type_name == "Member":
                 member = await members.find_member_by_id(session, principal, local_id)

@@ -122,7 +122,8 @@ def _adjustment(run: service.Run, line: Line) -> Adjustment | None:
     )
 
 
-async def _runs(info: GraphQLInfo, runs: list[service.Run]) -> list[SettlementRun]:
+async def runs_of(info: GraphQLInfo, runs: list[service.Run]) -> list[SettlementRun]:
+    """GraphQL runs for service runs, with every partner they name fetched at once."""
     ids = {
         p
         for r in runs
@@ -182,7 +183,7 @@ async def _runs(info: GraphQLInfo, runs: list[service.Run]) -> list[SettlementRu
 
 async def _connection(info: GraphQLInfo, page: Page[service.Run]) -> Connection[SettlementRun]:
     converted = dict(
-        zip([id(r) for _, r in page.items], await _runs(info, [r for _, r in page.items]), strict=True)
+        zip([id(r) for _, r in page.items], await runs_of(info, [r for _, r in page.items]), strict=True)
     )
     return Connection.of(page, lambda r: converted[id(r)])
 
@@ -222,7 +223,7 @@ class SettlementQuery:
     @strawberry.field(description="One run (admins), or a partner's own statement of a final run.")
     async def settlement_run(self, info: GraphQLInfo, id: strawberry.ID) -> SettlementRun | None:
         run = await service.get_run(info.context.db, info.context.principal, _run_id(id))
-        return (await _runs(info, [run]))[0] if run else None
+        return (await runs_of(info, [run]))[0] if run else None
 
     @strawberry.field(description="All settlement runs, newest first (admins).")
     async def settlement_runs(
@@ -246,7 +247,7 @@ async def _payload(info: GraphQLInfo, operation: Any) -> SettlementPayload:
         run = await operation
     except DomainError as exc:
         return SettlementPayload(user_errors=user_errors(exc.errors))
-    return SettlementPayload(run=(await _runs(info, [run]))[0])
+    return SettlementPayload(run=(await runs_of(info, [run]))[0])
 
 
 @strawberry.type

@@ -111,6 +111,15 @@ async def test_reconcile_resolve_finalize_and_download_over_http(gateway, db, ad
     errors = bad["data"]["submitReconciliation"]["userErrors"]
     assert [e["message"].split(":")[0] for e in errors] == ["line 3", "line 3"]
 
+    # Relay's node() finds both, for whoever may see them: not the airline's to see the cafe's file.
+    node = """query($id: ID!) { node(id: $id) { id ... on Reconciliation { pointsMismatch }
+      ... on SettlementRun { status } } }"""
+    rec_id = report["reconciliation"]["id"]
+    assert (await gateway.gql(admin_token, node, {"id": rec_id}))["data"]["node"]["pointsMismatch"] == 1
+    assert (await gateway.gql(airline_token, node, {"id": rec_id}))["data"]["node"] is None
+    assert (await gateway.gql(airline_token, node, {"id": run["id"]}))["data"]["node"]["status"] == "DRAFT"
+    assert (await gateway.gql(cafe_token, node, {"id": rec_id}))["data"]["node"]["id"] == rec_id
+
     # The airline may not resolve; the admin can't finalize over the open dispute until it does.
     denied = await gateway.gql(airline_token, RESOLVE, {"input": {"itemId": item["id"], "note": "x"}})
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"

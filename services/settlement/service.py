@@ -64,16 +64,16 @@ INSERT_LINES = Sql(
     " CAST(:kinds AS text[]), CAST(:points AS bigint[]), CAST(:amounts AS numeric[]),"
     " CAST(:originals AS bigint[]), CAST(:adjusted AS text[])) AS u(p, c, k, n, a, o, j)"
 )
-RUN = Sql(
+RUNS = Sql(
     "SELECT id, period_start, period_end, status, currency, content_hash, recorded_before,"
-    " finalized_over_open_disputes FROM settlement_runs WHERE id = :id"
+    " finalized_over_open_disputes FROM settlement_runs WHERE id = ANY(CAST(:ids AS bigint[]))"
 )
 LINES = Sql(
-    "SELECT l.partner_id, l.counterparty_partner_id, l.kind, l.points, l.amount, l.original_run_id,"
-    " l.adjusted_kind, o.period_start AS original_start, o.period_end AS original_end"
+    "SELECT l.run_id, l.partner_id, l.counterparty_partner_id, l.kind, l.points, l.amount,"
+    " l.original_run_id, l.adjusted_kind, o.period_start AS original_start, o.period_end AS original_end"
     " FROM settlement_lines l LEFT JOIN settlement_runs o ON o.id = l.original_run_id"
-    " WHERE l.run_id = :id ORDER BY l.partner_id NULLS FIRST, l.kind, l.original_run_id NULLS FIRST,"
-    " l.adjusted_kind NULLS FIRST, l.counterparty_partner_id NULLS FIRST"
+    " WHERE l.run_id = ANY(CAST(:ids AS bigint[])) ORDER BY l.run_id, l.partner_id NULLS FIRST, l.kind,"
+    " l.original_run_id NULLS FIRST, l.adjusted_kind NULLS FIRST, l.counterparty_partner_id NULLS FIRST"
 )
 STALE_BY = Sql("SELECT id FROM settlement_runs WHERE status <> 'DRAFT' AND finalize_watermark >= :id LIMIT 1")
 OPEN_DISPUTES = Sql(
@@ -240,14 +240,14 @@ async def run_settlement(
     )
 
 
-async def _load(conn: Connection, run_id: int) -> Run | None:
-    row = await RUN.fetchrow(conn, id=run_id)
-    if row is None:
-        return None
-    unit = Decimal(1).scaleb(-minor_units(row["currency"]))
-    lines, originals = [], {}
-    for r in await LINES.fetch(conn, id=run_id):
-        lines.append(
+async def _load_many(conn: Connection, run_ids: list[int]) -> dict[int, Run]:
+    """Runs with their lines, two queries whatever their number (a page of runs is one read)."""
+    rows = {r["id"]: r for r in await RUNS.fetch(conn, ids=run_ids)}
+    lines: dict[int, list[Line]] = defaultdict(list)
+    originals: dict[int, dict[int, tuple[datetime, datetime]]] = defaultdict(dict)
+    for r in await LINES.fetch(conn, ids=list(rows)):
+        unit = Decimal(1).scaleb(-minor_units(rows[r["run_id"]]["currency"]))
+        lines[r["run_id"]].append(
             Line(
                 r["partner_id"],
                 r["counterparty_partner_id"],
@@ -259,19 +259,26 @@ async def _load(conn: Connection, run_id: int) -> Run | None:
             )
         )
         if r["original_run_id"] is not None:
-            originals[r["original_run_id"]] = (r["original_start"], r["original_end"])
-    return Run(
-        row["id"],
-        row["period_start"],
-        row["period_end"],
-        row["status"],
-        row["currency"],
-        row["content_hash"],
-        row["recorded_before"],
-        _statements(lines),
-        originals,
-        row["finalized_over_open_disputes"],
-    )
+            originals[r["run_id"]][r["original_run_id"]] = (r["original_start"], r["original_end"])
+    return {
+        i: Run(
+            row["id"],
+            row["period_start"],
+            row["period_end"],
+            row["status"],
+            row["currency"],
+            row["content_hash"],
+            row["recorded_before"],
+            _statements(lines[i]),
+            originals[i],
+            row["finalized_over_open_disputes"],
+        )
+        for i, row in rows.items()
+    }
+
+
+async def _load(conn: Connection, run_id: int) -> Run | None:
+    return (await _load_many(conn, [run_id])).get(run_id)
 
 
 def own_statement(run: Run, partner_id: int) -> Run:
@@ -372,7 +379,10 @@ async def list_runs(db: Database, principal: Principal, *, first: int | None, af
             r["id"]
             for r in await LIST_RUNS.fetch(conn, after=position, final_only=final_only, limit=size + 1)
         ]
-    runs = [run for run in [await get_run(db, principal, i) for i in ids] if run is not None]
+        found = await _load_many(conn, ids)
+    runs = [found[i] for i in ids if i in found]
+    if principal.partner_id is not None:
+        runs = [own_statement(run, principal.partner_id) for run in runs]
     return make_page(runs, size, lambda r: r.id)
 
 

@@ -117,7 +117,7 @@ def test_settle_prints_a_summary_and_exports(database_url):
     assert naive.returncode == 2 and "time zone" in naive.stderr
 
 
-async def test_settle_reconcile_reports_disputes_and_bad_lines(database_url, db, tmp_path):
+async def test_settle_reconcile_resolve_finalize_and_pay(database_url, db, tmp_path):
     partner = await make_partner(db)
     settled = run_cli(
         database_url,
@@ -142,3 +142,15 @@ async def test_settle_reconcile_reports_disputes_and_bad_lines(database_url, db,
     bad.write_text("orderId,kind,points,occurredAt\nshop-1,EARN,lots,2021-02-01T10:00:00+00:00\n")
     refused = run_cli(database_url, "settle", "reconcile", run_id, "--partner", str(partner.id), str(bad))
     assert refused.returncode == 2 and "line 2: points" in refused.stdout + refused.stderr
+
+    held = run_cli(database_url, "settle", "finalize", run_id)
+    assert held.returncode == 2 and "dispute" in held.stdout
+    item = str(summary["disputes"][0]["item_id"])
+    resolved = run_cli(database_url, "settle", "resolve", item, "--note", "a test sale, never real")
+    assert resolved.returncode == 0 and "a test sale" in resolved.stdout
+    final = run_cli(database_url, "settle", "finalize", run_id)
+    assert final.returncode == 0 and "FINALIZED" in final.stdout
+    paid = run_cli(database_url, "settle", "paid", run_id)
+    assert paid.returncode == 0 and "PAID" in paid.stdout
+    again = run_cli(database_url, "settle", "paid", run_id)
+    assert again.returncode == 2 and "PAID run cannot become PAID" in again.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime
+from typing import Any
 
 from services.settlement import export, reconciliation, service
 from shared.access import ADMIN_SCOPES, Principal
@@ -45,11 +46,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     reconcile.add_argument("--json", action="store_true", help="machine-readable output")
     reconcile.set_defaults(handler=reconcile_run)
+    finalize = commands.add_parser("finalize", help="freeze a DRAFT run (refused over open disputes)")
+    finalize.add_argument("run_id", type=int)
+    finalize.add_argument(
+        "--override-open-disputes", action="store_true", help="finalize although disputes are open"
+    )
+    finalize.set_defaults(handler=finalize_run)
+    paid = commands.add_parser("paid", help="record that a FINALIZED run's payments were made")
+    paid.add_argument("run_id", type=int)
+    paid.set_defaults(handler=mark_paid)
+    resolve = commands.add_parser("resolve", help="close a reconciliation dispute with a note")
+    resolve.add_argument("item_id", type=int)
+    resolve.add_argument("--note", required=True, help="what was agreed, and what was done")
+    resolve.set_defaults(handler=resolve_item)
 
 
 async def settle(args: argparse.Namespace) -> int:
     if args.start is None or args.end is None:
-        print("error: settle needs --from and --to (or the export subcommand)")
+        print(
+            "error: settle needs --from and --to"
+            " (or a subcommand: export, reconcile, finalize, paid, resolve)"
+        )
         return 2
     async with standalone_database() as db:
         try:
@@ -107,3 +124,38 @@ async def reconcile_run(args: argparse.Namespace) -> int:
         if disputes.has_next_page:
             print(f"... {rec.open_disputes} open disputes in all")
     return 1 if rec.open_disputes else 0
+
+
+async def _transition(run_id: int, operation: Any) -> int:
+    async with standalone_database() as db:
+        try:
+            run = await operation(db)
+        except DomainError as exc:
+            return print_user_errors(exc)
+    print(f"settlement run {run_id}: {run.status}  hash {run.content_hash}")
+    return 0
+
+
+async def finalize_run(args: argparse.Namespace) -> int:
+    return await _transition(
+        args.run_id,
+        lambda db: service.finalize_settlement(
+            db, CLI_SETTLER, args.run_id, override_open_disputes=args.override_open_disputes
+        ),
+    )
+
+
+async def mark_paid(args: argparse.Namespace) -> int:
+    return await _transition(
+        args.run_id, lambda db: service.mark_settlement_paid(db, CLI_SETTLER, args.run_id)
+    )
+
+
+async def resolve_item(args: argparse.Namespace) -> int:
+    async with standalone_database() as db:
+        try:
+            item = await reconciliation.resolve_dispute(db, CLI_SETTLER, item_id=args.item_id, note=args.note)
+        except DomainError as exc:
+            return print_user_errors(exc)
+    print(f"dispute {item.id} ({item.status} {item.kind} {item.order_id!r}) resolved: {item.resolution_note}")
+    return 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from services.settlement import export, reconciliation, service
 from shared.access import ADMIN_SCOPES, Principal
-from shared.database import standalone_database
+from shared.database import Database, standalone_database
 from shared.errors import DomainError, print_user_errors
 
 CLI_SETTLER = Principal(client_id="cli", scopes=ADMIN_SCOPES)
@@ -126,29 +126,26 @@ async def reconcile_run(args: argparse.Namespace) -> int:
     return 1 if rec.open_disputes else 0
 
 
-async def _transition(run_id: int, operation: Any) -> int:
+async def _transition(operation: Callable[[Database], Awaitable[service.Run]]) -> int:
     async with standalone_database() as db:
         try:
             run = await operation(db)
         except DomainError as exc:
             return print_user_errors(exc)
-    print(f"settlement run {run_id}: {run.status}  hash {run.content_hash}")
+    print(f"settlement run {run.id}: {run.status}  hash {run.content_hash}")
     return 0
 
 
 async def finalize_run(args: argparse.Namespace) -> int:
     return await _transition(
-        args.run_id,
         lambda db: service.finalize_settlement(
             db, CLI_SETTLER, args.run_id, override_open_disputes=args.override_open_disputes
-        ),
+        )
     )
 
 
 async def mark_paid(args: argparse.Namespace) -> int:
-    return await _transition(
-        args.run_id, lambda db: service.mark_settlement_paid(db, CLI_SETTLER, args.run_id)
-    )
+    return await _transition(lambda db: service.mark_settlement_paid(db, CLI_SETTLER, args.run_id))
 
 
 async def resolve_item(args: argparse.Namespace) -> int:

@@ -220,7 +220,7 @@ def _run_id(value: strawberry.ID) -> int:
 
 @strawberry.type
 class SettlementQuery:
-    @strawberry.field(description="One run (admins), or a partner's own statement of a final run.")
+    @strawberry.field(description="One run (admins), or a partner's own statement of it (drafts too).")
     async def settlement_run(self, info: GraphQLInfo, id: strawberry.ID) -> SettlementRun | None:
         run = await service.get_run(info.context.db, info.context.principal, _run_id(id))
         return (await runs_of(info, [run]))[0] if run else None

@@ -43,15 +43,14 @@ DROP_DRAFTS = Sql(
 )
 # Each finalized run's late-arrival window opens where the last run that read it stopped: its own
 # cutoff, or the cutoff of the newest final run computed after it was finalized.
-WINDOWS = Sql(
-    """
+FINAL_WINDOWS = """
 SELECT r.id, r.period_start, r.period_end,
        GREATEST(r.recorded_before, (SELECT max(x.recorded_before) FROM settlement_runs x
                                     WHERE x.status <> 'DRAFT' AND x.id > r.finalize_watermark))
          AS after
-FROM settlement_runs r WHERE r.status <> 'DRAFT' ORDER BY r.id
+FROM settlement_runs r WHERE r.status <> 'DRAFT'
 """
-)
+WINDOWS = Sql(FINAL_WINDOWS + " ORDER BY r.id")
 INSERT_RUN = Sql(
     "INSERT INTO settlement_runs (period_start, period_end, status, currency, content_hash, recorded_before)"
     " VALUES (:start, :end, 'DRAFT', :currency, :hash, :cutoff) RETURNING id"
@@ -392,16 +391,11 @@ UNBALANCED = Sql(
 )
 # For each final period: the points its matrix carries (its own run's lines plus the adjustment
 # lines of later final runs naming it) must be exactly the points consumed in it and recorded
-# before the last final run that read it.
+# before the last final run that read it (where its late-arrival window now opens).
 MATRIX_VS_CONSUMED = Sql(
-    """
-WITH f AS (
-  SELECT r.id, r.period_start, r.period_end,
-         GREATEST(r.recorded_before, (SELECT max(x.recorded_before) FROM settlement_runs x
-                                      WHERE x.status <> 'DRAFT' AND x.id > r.finalize_watermark))
-           AS until
-  FROM settlement_runs r WHERE r.status <> 'DRAFT'
-),
+    "WITH f AS ("
+    + FINAL_WINDOWS
+    + """),
 m AS (
   SELECT COALESCE(l.original_run_id, l.run_id) AS run, SUM(l.points) AS points
   FROM settlement_lines l JOIN settlement_runs s ON s.id = l.run_id AND s.status <> 'DRAFT'
@@ -412,7 +406,7 @@ c AS (
   SELECT f.id AS run, SUM(lc.points) AS points
   FROM f
   JOIN lot_consumptions lc ON lc.occurred_at >= f.period_start AND lc.occurred_at < f.period_end
-  JOIN journal_entries je ON je.id = lc.entry_id AND je.created_at < f.until
+  JOIN journal_entries je ON je.id = lc.entry_id AND je.created_at < f.after
   WHERE lc.kind IN ('REDEMPTION', 'CLAWBACK', 'DEBT_REPAYMENT')
   GROUP BY 1
 )

@@ -24,17 +24,26 @@ MINE = """{ myStatements(first: 5) { edges { node { id status statements { partn
   net { amount } lines { kind amount { amount } } } } } } }"""
 
 
-async def test_admin_runs_and_partner_reads_its_statement(gateway, db, admin_token, partner_pair):
-    cafe, cafe_token, airline, _ = partner_pair
+async def _trading_day(db, cafe, airline, days_ago: int) -> tuple[dict[str, str], str]:
+    """A day, `days_ago` back, with a 100-point purchase at the cafe (order till-1) and, when an
+    airline is given, 50 of them spent there (order gate-9), both at 03:00: the day as a period
+    input, and that instant as ISO text."""
     member = await enroll(db, cafe)
-    start = clock.now().replace(microsecond=0) - timedelta(days=7)
-    clock.set_clock(lambda: start + timedelta(hours=12))
+    start = clock.now().replace(microsecond=0) - timedelta(days=days_ago)
+    clock.set_clock(lambda: start + timedelta(hours=3))
     try:
-        await earn(db, cafe, member.member_number, "100")
-        assert (await redeem(db, airline, member.member_number, 50)).errors == []
+        await earn(db, cafe, member.member_number, "100", order_id="till-1")
+        if airline is not None:
+            assert (await redeem(db, airline, member.member_number, 50, order_id="gate-9")).errors == []
     finally:
         clock.set_clock(None)
     period = {"periodStart": start.isoformat(), "periodEnd": (start + timedelta(days=1)).isoformat()}
+    return period, (start + timedelta(hours=3)).isoformat()
+
+
+async def test_admin_runs_and_partner_reads_its_statement(gateway, db, admin_token, partner_pair):
+    cafe, cafe_token, airline, _ = partner_pair
+    period, _ = await _trading_day(db, cafe, airline, days_ago=7)
     denied = await gateway.gql(cafe_token, RUN, {"input": period})
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     ran = (await gateway.gql(admin_token, RUN, {"input": period}))["data"]["runSettlement"]
@@ -81,21 +90,12 @@ RUN_EXPORT = """query($id: ID!) { settlementRun(id: $id) { status exportUrl(form
 
 async def test_reconcile_resolve_finalize_and_download_over_http(gateway, db, admin_token, partner_pair):
     cafe, cafe_token, airline, airline_token = partner_pair
-    member = await enroll(db, cafe)
-    start = clock.now().replace(microsecond=0) - timedelta(days=40)
-    clock.set_clock(lambda: start + timedelta(hours=3))
-    try:
-        await earn(db, cafe, member.member_number, "100", order_id="till-1")
-        assert (await redeem(db, airline, member.member_number, 50, order_id="gate-9")).errors == []
-    finally:
-        clock.set_clock(None)
-    period = {"periodStart": start.isoformat(), "periodEnd": (start + timedelta(days=1)).isoformat()}
+    period, at = await _trading_day(db, cafe, airline, days_ago=40)
     run = (await gateway.gql(admin_token, RUN, {"input": period}))["data"]["runSettlement"]["run"]
 
     # The cafe reads its provisional statement and reconciles against it.
     draft = (await gateway.gql(cafe_token, RUN_EXPORT, {"id": run["id"]}))["data"]["settlementRun"]
     assert draft["status"] == "DRAFT" and [s["partner"]["name"] for s in draft["statements"]] == [cafe.name]
-    at = (start + timedelta(hours=3)).isoformat()
     csv_text = f"orderId,kind,points,occurredAt\ntill-1,EARN,90,{at}\n"
     sent = await gateway.gql(cafe_token, SUBMIT, {"input": {"runId": run["id"], "csv": csv_text}})
     report = sent["data"]["submitReconciliation"]
@@ -157,17 +157,9 @@ async def test_reconcile_resolve_finalize_and_download_over_http(gateway, db, ad
 
 async def test_a_big_reconciliation_file_goes_over_plain_http(gateway, db, admin_token, partner_pair):
     cafe, cafe_token, _, airline_token = partner_pair
-    member = await enroll(db, cafe)
-    start = clock.now().replace(microsecond=0) - timedelta(days=60)
-    clock.set_clock(lambda: start + timedelta(hours=3))
-    try:
-        await earn(db, cafe, member.member_number, "100", order_id="till-1")
-    finally:
-        clock.set_clock(None)
-    period = {"periodStart": start.isoformat(), "periodEnd": (start + timedelta(days=1)).isoformat()}
+    period, at = await _trading_day(db, cafe, None, days_ago=60)
     run = (await gateway.gql(admin_token, RUN, {"input": period}))["data"]["runSettlement"]["run"]
     run_id = from_global_id(run["id"], "SettlementRun")[1]
-    at = (start + timedelta(hours=3)).isoformat()
     rows = [f"till-1,EARN,100,{at}"] + [f"walk-in-{i},EARN,1,{at}" for i in range(7_000)]
     body = ("orderId,kind,points,occurredAt\n" + "\n".join(rows) + "\n").encode()
     assert len(body) > MAX_BODY_BYTES  # more than a GraphQL request may carry

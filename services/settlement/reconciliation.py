@@ -67,8 +67,7 @@ SELECT CAST(:rec AS bigint), COALESCE(l.order_id, f.order_id), COALESCE(l.kind, 
 FROM l FULL JOIN f ON f.order_id = l.order_id AND f.kind = l.kind
 """
 )
-RECONCILIATION = Sql(
-    """
+SUMMARY = """
 SELECT r.id, r.run_id, r.partner_id, r.rows, r.submitted_at, r.submitted_by,
        count(*) FILTER (WHERE i.status = 'MATCHED') AS matched,
        count(*) FILTER (WHERE i.status = 'MISSING_IN_LEDGER') AS missing_in_ledger,
@@ -76,9 +75,11 @@ SELECT r.id, r.run_id, r.partner_id, r.rows, r.submitted_at, r.submitted_by,
        count(*) FILTER (WHERE i.status = 'POINTS_MISMATCH') AS points_mismatch,
        count(*) FILTER (WHERE i.status <> 'MATCHED' AND i.resolved_at IS NULL) AS open_disputes
 FROM reconciliations r LEFT JOIN reconciliation_items i ON i.reconciliation_id = r.id
-WHERE r.id = :id OR (r.run_id = :run AND (CAST(:partner AS bigint) IS NULL OR r.partner_id = :partner))
-GROUP BY r.id ORDER BY r.partner_id
 """
+RECONCILIATION = Sql(SUMMARY + " WHERE r.id = :id GROUP BY r.id")
+RUN_RECONCILIATIONS = Sql(
+    SUMMARY + " WHERE r.run_id = :run AND (CAST(:partner AS bigint) IS NULL OR r.partner_id = :partner)"
+    " GROUP BY r.id ORDER BY r.partner_id"
 )
 ITEMS = Sql(
     "SELECT id, order_id, kind, ledger_points, partner_points, status, resolution_note, resolved_by,"
@@ -236,8 +237,9 @@ async def submit_reconciliation(
             await audit_log.record_on(
                 conn, principal, "settlement.reconcile", f"Reconciliation:{rec}", {"partnerId": partner}
             )
-        found = await RECONCILIATION.fetch(conn, id=rec, run=None, partner=None)
-    return _reconciliation(found[0])
+        found = await RECONCILIATION.fetchrow(conn, id=rec)
+    assert found is not None
+    return _reconciliation(found)
 
 
 def _reconciliation(r: Record) -> Reconciliation:
@@ -275,20 +277,22 @@ def _visible(principal: Principal, rec: Reconciliation) -> bool:
 
 async def get_reconciliation(db: Database, principal: Principal, rec_id: int) -> Reconciliation | None:
     async with transaction(db) as conn:
-        found = await RECONCILIATION.fetch(conn, id=rec_id, run=None, partner=None)
-    if not found:
+        found = await RECONCILIATION.fetchrow(conn, id=rec_id)
+    if found is None:
         return None
-    rec = _reconciliation(found[0])
+    rec = _reconciliation(found)
     return rec if _visible(principal, rec) else None
 
 
 async def run_reconciliations(db: Database, principal: Principal, run_id: int) -> list[Reconciliation]:
     """A run's reconciliations: all of them for admins, the partner's own for a partner."""
-    own = None if principal.is_admin else _own_partner(principal)
+    own = None
     if principal.is_admin:
         principal.require("admin:settlement")
+    else:
+        own = _own_partner(principal)
     async with transaction(db) as conn:
-        found = await RECONCILIATION.fetch(conn, id=None, run=run_id, partner=own)
+        found = await RUN_RECONCILIATIONS.fetch(conn, run=run_id, partner=own)
     return [_reconciliation(r) for r in found]
 
 

@@ -35,8 +35,11 @@ MAX_ORDER_ID = 200
 MAX_REPORTED_ERRORS = 50
 MAX_NOTE = 2000
 
+# The run's row is locked for the upload's transaction: uploads to one run take turns (a second
+# upload of the same partner replaces the first instead of colliding with it), and finalizing,
+# which locks the row too, counts the open disputes only once no upload is half-way.
 RUN_PERIOD = Sql(
-    "SELECT period_start, period_end, recorded_before, status FROM settlement_runs WHERE id = :id"
+    "SELECT period_start, period_end, recorded_before, status FROM settlement_runs WHERE id = :id FOR UPDATE"
 )
 PARTNER_EXISTS = Sql("SELECT 1 FROM partners WHERE id = :id")
 REPLACE = Sql("DELETE FROM reconciliations WHERE run_id = :run AND partner_id = :partner")
@@ -88,10 +91,7 @@ ITEMS = Sql(
     " AND (NOT CAST(:disputes_only AS boolean) OR status <> 'MATCHED')"
     " AND (CAST(:after AS bigint) IS NULL OR id > :after) ORDER BY id LIMIT :limit"
 )
-ITEM_FOR_UPDATE = Sql(
-    "SELECT i.id, i.status, i.resolved_at, r.run_id FROM reconciliation_items i"
-    " JOIN reconciliations r ON r.id = i.reconciliation_id WHERE i.id = :id FOR UPDATE OF i"
-)
+ITEM_FOR_UPDATE = Sql("SELECT status, resolved_at FROM reconciliation_items WHERE id = :id FOR UPDATE")
 RESOLVE = Sql(
     "UPDATE reconciliation_items SET resolution_note = :note, resolved_by = :by, resolved_at = now()"
     " WHERE id = :id RETURNING id, order_id, kind, ledger_points, partner_points, status,"

@@ -74,6 +74,7 @@ LINES = Sql(
     " WHERE l.run_id = ANY(CAST(:ids AS bigint[])) ORDER BY l.run_id, l.partner_id NULLS FIRST, l.kind,"
     " l.original_run_id NULLS FIRST, l.adjusted_kind NULLS FIRST, l.counterparty_partner_id NULLS FIRST"
 )
+LOCK_RUN = Sql("SELECT 1 FROM settlement_runs WHERE id = :id FOR UPDATE")
 STALE_BY = Sql("SELECT id FROM settlement_runs WHERE status <> 'DRAFT' AND finalize_watermark >= :id LIMIT 1")
 OPEN_DISPUTES = Sql(
     "SELECT count(*) FROM reconciliation_items i JOIN reconciliations r ON r.id = i.reconciliation_id"
@@ -302,6 +303,7 @@ async def get_run(db: Database, principal: Principal, run_id: int) -> Run | None
 async def _locked_run(conn: Connection, run_id: int, expected: str, to: str) -> Run:
     if not await LOCK.fetchval(conn):
         raise DomainError.single("SETTLEMENT_RUNNING", "another settlement run is in progress")
+    await LOCK_RUN.execute(conn, id=run_id)  # waits for a reconciliation upload still writing
     run = await _load(conn, run_id)
     if run is None:
         raise DomainError.single("RUN_NOT_FOUND", "no such settlement run", "runId")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -176,3 +177,18 @@ async def test_partners_reconcile_only_themselves(db):
     )
     found = await rec.items(db, uploader, again, status=None, disputes_only=False, first=10, after=None)
     assert len(found.items) == 4  # coffee matched; cake's earn and refunds and the redemption missing
+
+
+async def test_concurrent_uploads_of_one_partner_take_turns(db):
+    t0, cafe, o, run = await _period_with_orders(db, 3300)
+    at = (t0 + timedelta(hours=1)).isoformat()
+    files = [_csv([(o["coffee"], "EARN", points, at)]) for points in (1000, 999, 998, 997, 996, 995)]
+    done = await asyncio.gather(
+        *[
+            rec.submit_reconciliation(db, cafe.principal, run_id=run.id, partner_id=None, csv_text=f)
+            for f in files
+        ]
+    )
+    kept = await rec.run_reconciliations(db, SETTLER, run.id)
+    assert [r.id for r in kept] == [max(r.id for r in done)]  # the last upload replaced the others
+    assert sum(kept[0].counts.values()) == 4

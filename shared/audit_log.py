@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.access import Principal
 from shared.models import Base
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 
 class AdminAuditEntry(Base):
@@ -55,7 +55,7 @@ RECORD_SQL = Sql(
 
 
 async def record_on(
-    conn: Connection,
+    conn: DbConnection,
     principal: Principal | None,
     action: str,
     target: str | None,

@@ -12,6 +12,8 @@ from shared.errors import DomainError
 from shared.settings import get_settings
 
 T = TypeVar("T")
+# What a list returns when `first` is not given (the cost limit assumes the same).
+DEFAULT_PAGE_SIZE = 20
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def decode_cursor(cursor: str | None) -> int | None:
 def page_size(first: int | None) -> int:
     limit = get_settings().max_page_size
     if first is None:
-        return min(20, limit)
+        return min(DEFAULT_PAGE_SIZE, limit)
     if first < 1 or first > limit:
         raise DomainError.single("INVALID_PAGE_SIZE", f"first must be between 1 and {limit}", "first")
     return first

@@ -20,7 +20,7 @@ from shared.database import Database
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
-Connection = asyncpg.Connection
+DbConnection = asyncpg.Connection  # the asyncpg connection, not the Relay `Connection` type
 
 
 class Sql:
@@ -44,21 +44,21 @@ class Sql:
             raise KeyError(f"missing SQL parameters: {', '.join(missing)}")
         return [params[n] for n in self.names]
 
-    async def fetch(self, conn: Connection, **params: Any) -> list[asyncpg.Record]:
+    async def fetch(self, conn: DbConnection, **params: Any) -> list[asyncpg.Record]:
         return await conn.fetch(self.text, *self.args(params))
 
-    async def fetchrow(self, conn: Connection, **params: Any) -> asyncpg.Record | None:
+    async def fetchrow(self, conn: DbConnection, **params: Any) -> asyncpg.Record | None:
         return await conn.fetchrow(self.text, *self.args(params))
 
-    async def fetchval(self, conn: Connection, **params: Any) -> Any:
+    async def fetchval(self, conn: DbConnection, **params: Any) -> Any:
         return await conn.fetchval(self.text, *self.args(params))
 
-    async def execute(self, conn: Connection, **params: Any) -> str:
+    async def execute(self, conn: DbConnection, **params: Any) -> str:
         return await conn.execute(self.text, *self.args(params))
 
 
 @asynccontextmanager
-async def connection(db: Database) -> AsyncIterator[Connection]:
+async def connection(db: Database) -> AsyncIterator[DbConnection]:
     """An asyncpg connection from the engine's pool (autocommit unless a transaction is begun)."""
     async with db.engine.connect() as sa_connection:
         raw = await sa_connection.get_raw_connection()
@@ -66,6 +66,6 @@ async def connection(db: Database) -> AsyncIterator[Connection]:
 
 
 @asynccontextmanager
-async def transaction(db: Database) -> AsyncIterator[Connection]:
+async def transaction(db: Database) -> AsyncIterator[DbConnection]:
     async with connection(db) as conn, conn.transaction():
         yield conn

@@ -24,7 +24,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-DEFAULT_PAGE = 20
+from shared.pagination import DEFAULT_PAGE_SIZE
 
 
 def _page_size(node: FieldNode, variables: dict[str, Any]) -> int:
@@ -34,7 +34,7 @@ def _page_size(node: FieldNode, variables: dict[str, Any]) -> int:
                 value = variables.get(argument.value.name.value)
             else:
                 value = value_from_ast_untyped(argument.value, variables)
-            return value if isinstance(value, int) and value > 0 else DEFAULT_PAGE
+            return value if isinstance(value, int) and value > 0 else DEFAULT_PAGE_SIZE
     return 1
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.models import Account, AccountKind
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 PARTNER_ACCOUNT_KINDS = (
     AccountKind.PARTNER_ISSUANCE,
@@ -36,7 +36,7 @@ async def open_wallet(session: AsyncSession, member_id: int) -> None:
     )
 
 
-async def partner_account(conn: Connection, partner_id: int, kind: str) -> int:
+async def partner_account(conn: DbConnection, partner_id: int, kind: str) -> int:
     account_id = await PARTNER_ACCOUNT.fetchval(conn, kind=kind, p=partner_id)
     if account_id is None:
         raise LookupError(f"partner {partner_id} has no {kind} account")

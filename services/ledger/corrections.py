@@ -22,7 +22,7 @@ from shared.database import Database
 from shared.errors import DomainError, InputError, Validator
 from shared.ids import from_global_id
 from shared.money import Money, quantize_money
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 PURCHASE_MEMBER = Sql("SELECT member_id FROM purchases WHERE partner_id = :p AND order_id = :o")
 PURCHASE = Sql(
@@ -77,7 +77,7 @@ async def reverse_purchase(
         "currency": amount.currency if amount else None,
     }
 
-    async def work(conn: Connection) -> dict[str, Any]:
+    async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
         member_id = await PURCHASE_MEMBER.fetchval(conn, p=partner_id, o=order_id)
         if member_id is None:
@@ -136,7 +136,7 @@ async def reverse_purchase(
 
 
 async def _take_back(
-    conn: Connection,
+    conn: DbConnection,
     *,
     partner_id: int,
     member_id: int,
@@ -212,7 +212,7 @@ async def cancel_redemption(
     assert decoded is not None
     local_id = decoded[1]
 
-    async def work(conn: Connection) -> dict[str, Any]:
+    async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
         member_id = await REDEMPTION_MEMBER.fetchval(conn, id=local_id, p=partner_id)
         if member_id is None:  # another partner's redemption looks exactly like none

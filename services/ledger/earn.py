@@ -27,7 +27,7 @@ from shared import clock
 from shared.database import Database
 from shared.errors import DomainError, InputError
 from shared.money import Money, points_for
-from shared.sql import Connection, Sql, connection
+from shared.sql import DbConnection, Sql, connection
 
 OPERATION = "recordPurchase"
 IDEMPOTENCY_PK = "pk_idempotency_keys"
@@ -213,7 +213,7 @@ async def earn_points(
                     await members.link_member(conn, found.member_id, partner_id)
                 return {"ok": earn.answer(row["entry_id"])}
 
-    async def general(conn: Connection) -> dict[str, Any]:
+    async def general(conn: DbConnection) -> dict[str, Any]:
         member = await members.member_at_partner(conn, member_number, partner_id)
         if member is None:
             raise DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")

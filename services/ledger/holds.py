@@ -25,7 +25,7 @@ from shared.access import Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.ids import from_global_id
-from shared.sql import Connection, Sql, transaction
+from shared.sql import DbConnection, Sql, transaction
 
 MAX_HOLD = timedelta(days=30)
 MIN_HOLD = timedelta(seconds=10)
@@ -101,7 +101,7 @@ async def authorize_redemption(
         "expires_in": expires_in.total_seconds(),
     }
 
-    async def work(conn: Connection) -> dict[str, Any]:
+    async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
         found = await member_for(conn, member_number, partner_id)
         wallet = await journal.lock_wallet(conn, found.member_id)
@@ -152,7 +152,7 @@ def _decode_authorization(v: Validator, authorization_id: str) -> int:
     return decoded[1] if decoded else 0
 
 
-async def _locked_hold(conn: Connection, hold_id: int, partner_id: int, now: datetime) -> tuple:
+async def _locked_hold(conn: DbConnection, hold_id: int, partner_id: int, now: datetime) -> tuple:
     """Wallet first, then the hold row; refuses a hold that is no longer live."""
     member_id = await HOLD_MEMBER.fetchval(conn, id=hold_id, p=partner_id)
     if member_id is None:  # another partner's authorization looks exactly like none
@@ -187,7 +187,7 @@ async def capture_redemption(
         )
     v.raise_if_any()
 
-    async def work(conn: Connection) -> dict[str, Any]:
+    async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
         member_id, wallet, hold = await _locked_hold(conn, hold_id, partner_id, now)
         wanted = hold["points"] if points is None else points
@@ -238,7 +238,7 @@ async def void_redemption(
     hold_id = _decode_authorization(v, authorization_id)
     v.raise_if_any()
 
-    async def work(conn: Connection) -> dict[str, Any]:
+    async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
         _, _, hold = await _locked_hold(conn, hold_id, partner_id, now)
         await CLOSE_HOLD.execute(

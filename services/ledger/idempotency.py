@@ -20,7 +20,7 @@ import asyncpg
 
 from shared.database import Database
 from shared.errors import DomainError, InputError, UserError
-from shared.sql import Connection, Sql, connection
+from shared.sql import DbConnection, Sql, connection
 
 Response = dict[str, Any]
 MAX_ATTEMPTS = 4
@@ -56,7 +56,7 @@ async def run_idempotent(
     key: str,
     operation: str,
     request: dict[str, Any],
-    work: Callable[[Connection], Awaitable[Response]],
+    work: Callable[[DbConnection], Awaitable[Response]],
 ) -> Response:
     """Runs `work` in a transaction of its own; returns `{"ok": …}` or `{"errors": […]}`.
 
@@ -100,7 +100,7 @@ async def run_idempotent(
     raise AssertionError("unreachable")
 
 
-async def replay(conn: Connection, client_id: str, key: str, request_hash: str) -> Response:
+async def replay(conn: DbConnection, client_id: str, key: str, request_hash: str) -> Response:
     """The stored answer to a key, or IDEMPOTENCY_KEY_REUSED when it answered another request."""
     row = await STORED.fetchrow(conn, client=client_id, key=key)
     assert row is not None, "a key that blocked our claim must exist once its writer committed"

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from services.ledger import accounts
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 
 @dataclass(frozen=True)
@@ -87,14 +87,14 @@ REPAY_DEBT = Sql("UPDATE member_debts SET remaining = remaining - :points WHERE 
 MARK_EXPIRED = Sql("UPDATE lots SET expired_at = :at WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 
-async def lock_wallet(conn: Connection, member_id: int) -> WalletState:
+async def lock_wallet(conn: DbConnection, member_id: int) -> WalletState:
     row = await LOCK_WALLET.fetchrow(conn, m=member_id)
     assert row is not None, f"member {member_id} has no wallet"
     return WalletState(row["account_id"], row["balance"], row["debt"])
 
 
 async def post_entry(
-    conn: Connection,
+    conn: DbConnection,
     *,
     kind: str,
     member_id: int,
@@ -126,7 +126,7 @@ async def post_entry(
 
 
 async def move_lots(
-    conn: Connection,
+    conn: DbConnection,
     *,
     entry_id: int,
     member_id: int,
@@ -152,13 +152,13 @@ async def move_lots(
     )
 
 
-async def change_wallet(conn: Connection, member_id: int, *, balance: int = 0, debt: int = 0) -> None:
+async def change_wallet(conn: DbConnection, member_id: int, *, balance: int = 0, debt: int = 0) -> None:
     if balance or debt:
         await CHANGE_WALLET.execute(conn, balance=balance, debt=debt, m=member_id)
 
 
 async def spendable_lots(
-    conn: Connection,
+    conn: DbConnection,
     member_id: int,
     needed: int,
     now: datetime,
@@ -185,7 +185,7 @@ async def spendable_lots(
 
 
 async def repay_debt(
-    conn: Connection,
+    conn: DbConnection,
     *,
     member_id: int,
     entry_id: int,
@@ -231,7 +231,7 @@ async def repay_debt(
 
 
 async def expire_lots_now(
-    conn: Connection,
+    conn: DbConnection,
     *,
     member_id: int,
     wallet_account_id: int,

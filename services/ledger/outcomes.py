@@ -9,7 +9,7 @@ from typing import Any
 from services.members import service as members
 from shared.errors import DomainError, UserError, Validator
 from shared.money import MAX_AMOUNT, Money, decimals_of, is_known_currency, minor_units
-from shared.sql import Connection
+from shared.sql import DbConnection
 
 MAX_KEY = 200
 MAX_ORDER_ID = 200
@@ -73,7 +73,7 @@ def check_money(v: Validator, money: Money, field: str, *, required_currency: st
     return ok
 
 
-async def member_for(conn: Connection, member_number: str, partner_id: int) -> members.MemberAtPartner:
+async def member_for(conn: DbConnection, member_number: str, partner_id: int) -> members.MemberAtPartner:
     found = await members.member_at_partner(conn, member_number, partner_id)
     if found is None:
         raise DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")

@@ -18,7 +18,7 @@ from shared.access import Principal
 from shared.database import Database
 from shared.errors import Validator
 from shared.settings import get_settings
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 POLICY = Sql("SELECT months, mode FROM expiry_policy WHERE id = 1")
 EXTEND = Sql(
@@ -47,7 +47,7 @@ def _default() -> Policy:
     return Policy(settings.points_expiry_months, settings.points_expiry_mode)
 
 
-async def current(db: Database, conn: Connection) -> Policy:
+async def current(db: Database, conn: DbConnection) -> Policy:
     async def load() -> Policy:
         row = await POLICY.fetchrow(conn)
         return Policy(row["months"], row["mode"]) if row else _default()
@@ -57,7 +57,7 @@ async def current(db: Database, conn: Connection) -> Policy:
     return policy
 
 
-async def on_activity(conn: Connection, policy: Policy, member_id: int, now: datetime) -> None:
+async def on_activity(conn: DbConnection, policy: Policy, member_id: int, now: datetime) -> None:
     """Under ACTIVITY_EXTENDS an earn or redemption pushes all the member's live lots to
     now + N months (never shortens one, never revives an expired one)."""
     if policy.activity_extends:

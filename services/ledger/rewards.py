@@ -19,7 +19,7 @@ from shared.access import Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.ids import from_global_id, new_voucher_code
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 MAX_QUANTITY = 100
 
@@ -54,7 +54,7 @@ async def redeem_reward(
     assert decoded is not None
     local_id = decoded[1]
 
-    async def work(conn: Connection) -> dict[str, Any]:
+    async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
         found = await member_for(conn, member_number, partner_id)
         wallet = await journal.lock_wallet(conn, found.member_id)

@@ -29,7 +29,7 @@ from shared.access import Principal
 from shared.database import Database
 from shared.errors import InputError, Validator
 from shared.money import Money
-from shared.sql import Connection
+from shared.sql import DbConnection
 
 __all__ = ["Outcome", "cancel_redemption", "record_purchase", "redeem_points", "reverse_purchase"]
 
@@ -108,7 +108,7 @@ async def redeem_points(
     v.raise_if_any()
     request = {"member": member_number, "order": order_id, "points": points}
 
-    async def work(conn: Connection) -> dict[str, Any]:
+    async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
         found = await member_for(conn, member_number, partner_id)
         wallet = await journal.lock_wallet(conn, found.member_id)

@@ -11,7 +11,7 @@ from services.ledger.policy import Policy, on_activity
 from services.partners import service as partners
 from shared.errors import DomainError
 from shared.money import value_of_points
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 REDEMPTION_EXISTS = Sql("SELECT 1 FROM redemptions WHERE partner_id = :p AND order_id = :o")
 INSERT_REDEMPTION = Sql(
@@ -22,7 +22,7 @@ INSERT_REDEMPTION = Sql(
 )
 
 
-async def refuse_duplicate_order(conn: Connection, partner_id: int, order_id: str) -> None:
+async def refuse_duplicate_order(conn: DbConnection, partner_id: int, order_id: str) -> None:
     if await REDEMPTION_EXISTS.fetchval(conn, p=partner_id, o=order_id):
         raise DomainError.single(
             "DUPLICATE_ORDER", "a redemption with this orderId was already recorded", "orderId"
@@ -30,7 +30,7 @@ async def refuse_duplicate_order(conn: Connection, partner_id: int, order_id: st
 
 
 async def reserve(
-    conn: Connection, member_id: int, wallet: journal.WalletState, points: int, now: datetime
+    conn: DbConnection, member_id: int, wallet: journal.WalletState, points: int, now: datetime
 ) -> list[journal.LotShare]:
     """The lots `points` would come from, first to expire first, or INSUFFICIENT_POINTS.
 
@@ -59,7 +59,7 @@ def first_points(shares: list[journal.LotShare], points: int) -> list[journal.Lo
 
 
 async def spend(
-    conn: Connection,
+    conn: DbConnection,
     *,
     partner_id: int,
     member_id: int,

@@ -20,7 +20,7 @@ from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.ids import is_valid_member_number, new_member_number
 from shared.settings import get_settings
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 MAX_REF = 200
 MAX_EMAIL = 254
@@ -151,7 +151,9 @@ LINK = Sql(
 )
 
 
-async def member_at_partner(conn: Connection, member_number: str, partner_id: int) -> MemberAtPartner | None:
+async def member_at_partner(
+    conn: DbConnection, member_number: str, partner_id: int
+) -> MemberAtPartner | None:
     """The member behind a number and whether the partner knows them yet: one statement, on the
     ledger's connection (it runs inside every earn and redemption)."""
     row = await MEMBER_AT_PARTNER.fetchrow(conn, n=member_number, p=partner_id)
@@ -159,7 +161,7 @@ async def member_at_partner(conn: Connection, member_number: str, partner_id: in
 
 
 async def cached_member_at_partner(
-    db: Database, conn: Connection, member_number: str, partner_id: int
+    db: Database, conn: DbConnection, member_number: str, partner_id: int
 ) -> MemberAtPartner | None:
     """As `member_at_partner`, remembered per process once the member is enrolled there: a number
     never changes hands and an enrolment is never undone, so the answer cannot go stale (a
@@ -174,7 +176,7 @@ async def cached_member_at_partner(
     return found
 
 
-async def link_member(conn: Connection, member_id: int, partner_id: int) -> None:
+async def link_member(conn: DbConnection, member_id: int, partner_id: int) -> None:
     """Presenting the coalition card at a partner's till is consent to be known there."""
     await LINK.execute(conn, m=member_id, p=partner_id)
 

@@ -18,7 +18,7 @@ from shared import clock
 from shared.access import Principal
 from shared.errors import DomainError, Validator
 from shared.pagination import Page, decode_cursor, make_page, page_size
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 4_000
@@ -188,7 +188,7 @@ TAKE_STOCK = Sql(
 RETURN_STOCK = Sql("UPDATE rewards SET stock = stock + :q WHERE id = :id AND stock IS NOT NULL")
 
 
-async def reward_for_sale(conn: Connection, reward_id: int, partner_id: int, now: datetime) -> RewardView:
+async def reward_for_sale(conn: DbConnection, reward_id: int, partner_id: int, now: datetime) -> RewardView:
     """The reward, if the calling partner sells it and it is on sale now."""
     row = await REWARD.fetchrow(conn, id=reward_id)
     if row is None or row["partner_id"] != partner_id:
@@ -199,7 +199,7 @@ async def reward_for_sale(conn: Connection, reward_id: int, partner_id: int, now
     return reward
 
 
-async def take_stock(conn: Connection, reward: RewardView, quantity: int) -> None:
+async def take_stock(conn: DbConnection, reward: RewardView, quantity: int) -> None:
     """Decrements stock in the caller's transaction; OUT_OF_STOCK writes nothing."""
     if reward.stock is None:
         return
@@ -207,5 +207,5 @@ async def take_stock(conn: Connection, reward: RewardView, quantity: int) -> Non
         raise DomainError.single("OUT_OF_STOCK", "not enough of this reward is left", "quantity")
 
 
-async def return_stock(conn: Connection, reward_id: int, quantity: int) -> None:
+async def return_stock(conn: DbConnection, reward_id: int, quantity: int) -> None:
     await RETURN_STOCK.execute(conn, id=reward_id, q=quantity)

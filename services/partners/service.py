@@ -24,7 +24,7 @@ from shared.errors import DomainError, Validator
 from shared.money import PRICE_DECIMALS, Rounding, decimals_of, is_known_currency
 from shared.pagination import Page, decode_cursor, make_page, page_size
 from shared.settings import get_settings
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 # The first contract covers everything before it, so a purchase back-dated before onboarding
 # still has a price.
@@ -206,18 +206,18 @@ CONTRACT_AT = Sql(
 )
 
 
-async def get_partners(conn: Connection, partner_ids: list[int]) -> dict[int, PartnerView]:
+async def get_partners(conn: DbConnection, partner_ids: list[int]) -> dict[int, PartnerView]:
     """For other services and DataLoaders (one statement for any number); callers decide who
     may see what."""
     rows = await PARTNERS.fetch(conn, ids=partner_ids)
     return {r["id"]: PartnerView(**dict(r)) for r in rows}
 
 
-async def get_partner(conn: Connection, partner_id: int) -> PartnerView | None:
+async def get_partner(conn: DbConnection, partner_id: int) -> PartnerView | None:
     return (await get_partners(conn, [partner_id])).get(partner_id)
 
 
-async def contract_at(conn: Connection, partner_id: int, at: datetime) -> ContractView:
+async def contract_at(conn: DbConnection, partner_id: int, at: datetime) -> ContractView:
     """The contract in force at `at` (the latest version effective at or before it)."""
     row = await CONTRACT_AT.fetchrow(conn, p=partner_id, at=at)
     if row is None:
@@ -225,7 +225,7 @@ async def contract_at(conn: Connection, partner_id: int, at: datetime) -> Contra
     return ContractView(**dict(row))
 
 
-async def cached_partner(db: Database, conn: Connection, partner_id: int) -> PartnerView | None:
+async def cached_partner(db: Database, conn: DbConnection, partner_id: int) -> PartnerView | None:
     """A partner's earn terms, kept per process for PARTNER_CACHE_SECONDS: they are read on
     every purchase and change rarely, so a change reaches every gateway within that time."""
     return await db.cache.get_or_load(

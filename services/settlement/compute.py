@@ -24,7 +24,7 @@ from asyncpg import Record
 
 from services.settlement.models import LineKind
 from shared.money import minor_units
-from shared.sql import Connection, Sql
+from shared.sql import DbConnection, Sql
 
 # Settlement reads the ledger's facts and the partners' contracts in set-based statements: the
 # issue asks for SQL aggregates over millions of rows, which no service-to-service call can give.
@@ -198,7 +198,7 @@ def _obligations(rows: list[Record]) -> list[Obligation]:
 
 
 async def compute(
-    conn: Connection,
+    conn: DbConnection,
     start: datetime,
     end: datetime,
     currency: str,

@@ -24,7 +24,7 @@ from shared.errors import DomainError, Validator
 from shared.money import minor_units
 from shared.pagination import Page, decode_cursor, make_page, page_size
 from shared.settings import get_settings
-from shared.sql import Connection, Sql, transaction
+from shared.sql import DbConnection, Sql, transaction
 
 LOCK = Sql("SELECT pg_try_advisory_xact_lock(hashtext('coalition:settlement'))")
 # Nothing recorded before the oldest transaction still open can appear later (a transaction's
@@ -240,7 +240,7 @@ async def run_settlement(
     )
 
 
-async def _load_many(conn: Connection, run_ids: list[int]) -> dict[int, Run]:
+async def _load_many(conn: DbConnection, run_ids: list[int]) -> dict[int, Run]:
     """Runs with their lines, two queries whatever their number (a page of runs is one read)."""
     rows = {r["id"]: r for r in await RUNS.fetch(conn, ids=run_ids)}
     lines: dict[int, list[Line]] = defaultdict(list)
@@ -277,7 +277,7 @@ async def _load_many(conn: Connection, run_ids: list[int]) -> dict[int, Run]:
     }
 
 
-async def _load(conn: Connection, run_id: int) -> Run | None:
+async def _load(conn: DbConnection, run_id: int) -> Run | None:
     return (await _load_many(conn, [run_id])).get(run_id)
 
 
@@ -300,7 +300,7 @@ async def get_run(db: Database, principal: Principal, run_id: int) -> Run | None
     return own_statement(run, partner_id)
 
 
-async def _locked_run(conn: Connection, run_id: int, expected: str, to: str) -> Run:
+async def _locked_run(conn: DbConnection, run_id: int, expected: str, to: str) -> Run:
     if not await LOCK.fetchval(conn):
         raise DomainError.single("SETTLEMENT_RUNNING", "another settlement run is in progress")
     await LOCK_RUN.execute(conn, id=run_id)  # waits for a reconciliation upload still writing

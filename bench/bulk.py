@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from services.ledger import accounts
 from shared.database import Database
 from shared.sql import Sql, transaction
 
@@ -66,6 +67,9 @@ async def load_lots(
     tag: str,
 ) -> None:
     async with transaction(db) as conn:
+        # The ledger opens accounts the first time it books for a partner or member; so does this.
+        await accounts.open_partner_accounts(conn, partner_id)
+        await accounts.open_wallets(conn, member_ids)
         await LOAD.execute(
             conn,
             members=member_ids,
@@ -131,4 +135,6 @@ async def redeem_all(db: Database, *, member_ids: list[int], partner_ids: list[i
     """Spends every point of these members' lots, each lot at one of `partner_ids`: one REDEEM
     entry, two postings, one consumption and one redemption row per lot, as a redemption writes."""
     async with transaction(db) as conn:
+        for partner_id in partner_ids:
+            await accounts.open_partner_accounts(conn, partner_id)
         await REDEEM_ALL.execute(conn, members=member_ids, partners=partner_ids, at=at)

@@ -98,8 +98,7 @@ async def main() -> None:
     )
     if not args.skip_audit:
         started = time.perf_counter()
-        async with db.sessions() as session:
-            found = await audit(session)
+        found = await audit(db)
         print(f"audit: {len(found)} violations in {time.perf_counter() - started:.1f}s")
 
     period_end = now - timedelta(hours=1)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bulk import load_lots
 from services.gateway.worker import run_job
 from services.ledger.audit import audit
-from services.ledger.lifecycle import activate_due_lots, expire_due_lots
+from services.ledger.scheduled import activate_due_lots, expire_due_lots
 from shared import clock
 from shared.database import Database, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
@@ -67,8 +67,7 @@ async def main() -> None:
         print(f"{name:<9} {result.rows:>10,} lots in {elapsed:6.1f}s  {result.rows / elapsed:10,.0f} lots/s")
 
     started = time.perf_counter()
-    async with db.sessions() as session:
-        violations = await audit(session)
+    violations = await audit(db)
     print(f"audit: {len(violations)} violations in {time.perf_counter() - started:.1f}s")
     await db.dispose()
 

@@ -19,7 +19,6 @@ PARTNER_SCOPES = frozenset(
         "members:read",
         "members:write",
         "catalog:write",
-        "promotions:write",
         "settlement:read",
         "settlement:reconcile",
     }

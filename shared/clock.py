@@ -17,6 +17,10 @@ def _wall() -> datetime:
 
 _now: Callable[[], datetime] = _wall
 
+# How far apart two honest clocks may be: a client's "now" a little ahead of ours is not "the
+# future", and a contract change a little behind ours is not "the past".
+CLOCK_SKEW = timedelta(minutes=5)
+
 
 def now() -> datetime:
     return _now()

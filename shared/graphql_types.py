@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import decimal
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from shared.access import Principal
@@ -165,18 +162,14 @@ class Connection(Generic[T]):
 
 @dataclass
 class Context:
-    """Per request: who is calling, the database, and request-scoped DataLoaders."""
+    """Per request: who is calling, the database, and request-scoped DataLoaders.
+
+    Resolvers hand `db` to the services, which open (and commit) their own transactions: no
+    resolver holds a session, and sibling resolvers, which run concurrently, never share one."""
 
     principal: Principal
     db: Database
     loaders: dict[str, Any] = field(default_factory=dict)
-
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        # One session per resolver: sibling resolvers run concurrently and a session is not
-        # safe for concurrent use.
-        async with self.db.sessions() as session:
-            yield session
 
 
 GraphQLInfo = Info[Context, None]

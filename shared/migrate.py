@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -97,18 +97,17 @@ async def ensure_schema_current(url: str) -> None:
     )
 
 
-async def autogenerate_revision(server_url: str, message: str) -> str | None:
-    """Writes a migration for whatever the models have that the migrations lack; the new file's
-    path, or None when they already agree.
+async def autogenerate_revision(server_url: str, message: str, metadata: MetaData) -> str | None:
+    """Writes a migration for whatever the models (`metadata`, with every service's tables on it:
+    the caller imports them, shared knows no service) have that the migrations lack; the new
+    file's path, or None when they already agree.
 
     Compared against a scratch database migrated to head on the same server, never the dev or
     production database, whose state may be anything.
     """
     from alembic.autogenerate import compare_metadata
 
-    import services.models_registry  # noqa: F401  (every table on Base.metadata)
     from shared.database import drop_database, recreate_database
-    from shared.models import Base
 
     name = f"coalition_autogenerate_{os.getpid()}"
     scratch = await recreate_database(server_url, name)
@@ -117,7 +116,7 @@ async def autogenerate_revision(server_url: str, message: str) -> str | None:
 
     def generate(connection: Connection) -> str | None:
         context = MigrationContext.configure(connection, opts=COMPARE)
-        if not compare_metadata(context, Base.metadata):
+        if not compare_metadata(context, metadata):
             return None
         config.attributes["connection"] = connection
         script = command.revision(config, message=message, autogenerate=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
 
 # ISO 4217 minor units of the currencies a coalition is likely to meet. A currency missing here
 # is refused as unknown rather than guessed.
@@ -65,7 +66,7 @@ MAX_AMOUNT = Decimal("1000000000")  # one purchase above a billion is a typo, no
 PRICE_DECIMALS = 6
 
 
-class Rounding:
+class Rounding(StrEnum):
     FLOOR = "FLOOR"
     HALF_UP = "HALF_UP"
 

@@ -43,6 +43,8 @@ class Settings:
     revocation_cache_seconds: int
     partner_cache_seconds: int
     member_cache_seconds: int
+    member_miss_limit: int
+    member_miss_window_seconds: int
 
 
 @lru_cache(maxsize=1)
@@ -68,4 +70,8 @@ def get_settings() -> Settings:
         revocation_cache_seconds=_int("REVOCATION_CACHE_SECONDS", 1),
         partner_cache_seconds=_int("PARTNER_CACHE_SECONDS", 5),
         member_cache_seconds=_int("MEMBER_CACHE_SECONDS", 300),
+        # A partner client may get this many MEMBER_NOT_FOUND answers per window before every
+        # lookup by number is refused (RATE_LIMITED) until the window has slid past them.
+        member_miss_limit=_int("MEMBER_MISS_LIMIT", 30),
+        member_miss_window_seconds=_int("MEMBER_MISS_WINDOW_SECONDS", 60),
     )

@@ -10,7 +10,6 @@ from typing import Any
 
 from services.ledger import audit as ledger_audit
 from services.ledger import holds
-from services.ledger import queries as ledger_queries
 from services.ledger import service as ledger
 from services.members import service as members
 from services.partners import service as partners
@@ -45,19 +44,17 @@ async def make_partner(
     return_window_days: int = 0,
     **extra: Any,
 ) -> SeededPartner:
-    async with db.sessions() as session:
-        created = await partners.create_partner(
-            session,
-            ADMIN,
-            name=name or unique("partner"),
-            currency=currency,
-            issue_price=Decimal(issue_price),
-            redeem_price=Decimal(redeem_price),
-            earn_rate=Decimal(earn_rate),
-            return_window_days=return_window_days,
-            **extra,
-        )
-        await session.commit()
+    created = await partners.create_partner(
+        db,
+        ADMIN,
+        name=name or unique("partner"),
+        currency=currency,
+        issue_price=Decimal(issue_price),
+        redeem_price=Decimal(redeem_price),
+        earn_rate=Decimal(earn_rate),
+        return_window_days=return_window_days,
+        **extra,
+    )
     principal = Principal(client_id=created.client_id, scopes=PARTNER_SCOPES, partner_id=created.partner.id)
     return SeededPartner(
         created.partner.id, created.partner.name, principal, created.client_id, created.client_secret
@@ -67,15 +64,18 @@ async def make_partner(
 async def enroll(
     db: Database, partner: SeededPartner, ref: str | None = None, member_number: str | None = None
 ) -> members.MemberView:
-    async with db.sessions() as session:
-        view = await members.enroll_member(
-            session,
-            partner.principal,
-            partner_customer_ref=ref or unique("cust"),
-            member_number=member_number,
-        )
-        await session.commit()
-    return view
+    return await members.enroll_member(
+        db,
+        partner.principal,
+        partner_customer_ref=ref or unique("cust"),
+        member_number=member_number,
+    )
+
+
+async def link(db: Database, partner: SeededPartner, member: members.MemberView) -> None:
+    """Links an existing member to another partner, as that partner's enrolment does (spending
+    at a partner needs a link)."""
+    await enroll(db, partner, member_number=member.member_number)
 
 
 async def earn(
@@ -148,14 +148,12 @@ async def cancel(
     )
 
 
-async def balance(db: Database, member_id: int) -> ledger_queries.Balance:
-    async with db.sessions() as session:
-        return await ledger_queries.balance(session, ADMIN, member_id)
+async def balance(db: Database, member_id: int) -> ledger.Balance:
+    return await ledger.balance(db, ADMIN, member_id)
 
 
 async def violations(db: Database) -> list[ledger_audit.Violation]:
-    async with db.sessions() as session:
-        return await ledger_audit.audit(session)
+    return await ledger_audit.audit(db)
 
 
 async def authorize(

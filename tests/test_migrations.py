@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import services.models_registry  # noqa: F401  (every table on Base.metadata)
+import services.gateway.tables  # noqa: F401  (every table on Base.metadata)
 from shared.database import drop_database, recreate_database
 from shared.migrate import COMPARE, SchemaBehind, ensure_schema_current, schema_status, upgrade_to_head
 from shared.models import Base

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-import services.models_registry  # noqa: F401  (registers every table on Base.metadata)
+import services.gateway.tables  # noqa: F401  (registers every table on Base.metadata)
 from shared.database import resolve_database_url
 from shared.migrate import COMPARE
 from shared.models import Base

@@ -85,41 +85,38 @@ async def run_demo(args: argparse.Namespace) -> int:
 async def _seed(db: Database) -> dict[str, Any]:
     out: dict[str, Any] = {"partners": [], "members": []}
     principals: list[Principal] = []
-    async with db.sessions() as session:
+    async with db.sessions() as session, session.begin():
         admin = await identity.create_client(
             session, name="Demo admin", scopes=sorted(ADMIN_SCOPES | {"members:read"})
         )
-        out["admin"] = {"client_id": admin.client_id, "client_secret": admin.client_secret}
-        for spec in PARTNERS:
-            created = await partners.create_partner(
-                session,
-                CLI_ADMIN,
-                name=spec["name"],
-                currency=spec["currency"],
-                issue_price=Decimal(spec["issue_price"]),
-                redeem_price=Decimal(spec["redeem_price"]),
-                earn_rate=Decimal(spec["earn_rate"]),
-                return_window_days=spec["return_window_days"],
-            )
-            principals.append(Principal(created.client_id, PARTNER_SCOPES, created.partner.id))
-            out["partners"].append(
-                {
-                    "partner_id": created.partner.id,
-                    "name": spec["name"],
-                    "client_id": created.client_id,
-                    "client_secret": created.client_secret,
-                }
-            )
-        await session.commit()
+    out["admin"] = {"client_id": admin.client_id, "client_secret": admin.client_secret}
+    for spec in PARTNERS:
+        created = await partners.create_partner(
+            db,
+            CLI_ADMIN,
+            name=spec["name"],
+            currency=spec["currency"],
+            issue_price=Decimal(spec["issue_price"]),
+            redeem_price=Decimal(spec["redeem_price"]),
+            earn_rate=Decimal(spec["earn_rate"]),
+            return_window_days=spec["return_window_days"],
+        )
+        principals.append(Principal(created.client_id, PARTNER_SCOPES, created.partner.id))
+        out["partners"].append(
+            {
+                "partner_id": created.partner.id,
+                "name": spec["name"],
+                "client_id": created.client_id,
+                "client_secret": created.client_secret,
+            }
+        )
 
     cafe, airline, books = principals
     now = clock.now()
     for index, (name, spend) in enumerate([("alice", 150), ("bob", 0), ("chloe", 40)]):
-        async with db.sessions() as session:
-            member = await members.enroll_member(
-                session, cafe, partner_customer_ref=f"cafe-{name}", email=f"{name}@example.com"
-            )
-            await session.commit()
+        member = await members.enroll_member(
+            db, cafe, partner_customer_ref=f"cafe-{name}", email=f"{name}@example.com"
+        )
         for n, (who, amount) in enumerate([(cafe, "42.50"), (books, "120.00"), (airline, "310.00")]):
             await ledger.record_purchase(
                 db,

@@ -15,12 +15,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from services.gateway.limits import GatewayLimits
-from services.ledger.schema import LedgerMutation, LedgerQuery
+from services.ledger.schema import LedgerMutation, LedgerQuery, Member, MembersMutation, MembersQuery
 from services.members import service as members
-from services.members.schema import Member, MembersMutation, MembersQuery
-from services.partners import service as partners
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
-from services.partners.schema import Partner, PartnersMutation, PartnersQuery
+from services.partners.schema import Partner, PartnersMutation, PartnersQuery, partner_loader
 from services.settlement import reconciliation
 from services.settlement import service as settlement
 from services.settlement.reconciliation_schema import (
@@ -29,7 +27,6 @@ from services.settlement.reconciliation_schema import (
     ReconciliationQuery,
 )
 from services.settlement.schema import SettlementMutation, SettlementQuery, runs_of
-from shared import sql
 from shared.errors import AccessError, DomainError
 from shared.graphql_types import SCALAR_MAP, GraphQLInfo, Node
 from shared.ids import from_global_id
@@ -50,9 +47,7 @@ class GatewayQuery:
         principal = info.context.principal
         partner = None
         if principal.partner_id is not None:
-            async with sql.connection(info.context.db) as conn:
-                view = await partners.get_partner(conn, principal.partner_id)
-            partner = Partner.of(view) if view else None
+            partner = await partner_loader(info).load(principal.partner_id)
         return Viewer(client_id=principal.client_id, scopes=sorted(principal.scopes), partner=partner)
 
     @strawberry.field(description="Any object by its global ID, if the caller may see it.")
@@ -62,10 +57,8 @@ class GatewayQuery:
             return None
         type_name, local_id = decoded
         principal = info.context.principal
-        if type_name == "Partner" and (principal.is_admin or principal.partner_id == local_id):
-            async with sql.connection(info.context.db) as conn:
-                view = await partners.get_partner(conn, local_id)
-            return Partner.of(view) if view else None
+        if type_name == "Partner":  # of another partner, only the id and name show
+            return await partner_loader(info).load(local_id)
         try:
             if type_name == "SettlementRun":
                 run = await settlement.get_run(info.context.db, principal, local_id)
@@ -75,10 +68,9 @@ class GatewayQuery:
                 return Reconciliation.of(found) if found else None
         except AccessError:  # not the caller's to see: as if it did not exist
             return None
-        async with info.context.session() as session:
-            if type_name == "Member":
-                member = await members.find_member_by_id(session, principal, local_id)
-                return Member.of(member) if member else None
+        if type_name == "Member":
+            member = await members.find_member_by_id(info.context.db, principal, local_id)
+            return Member.of(member) if member else None
         return None
 
 

@@ -1,4 +1,5 @@
-"""`coalition worker`: the scheduled jobs, in a loop or once.
+"""`coalition worker`: runs the services' scheduled jobs (each service's `scheduled.py`), in a
+loop or once. It only runs them: what a job does and how it batches is its service's business.
 
 Any number of workers (and gateways) may run against one database: every job takes its rows with
 `FOR UPDATE SKIP LOCKED` in batches, one transaction per batch, so nothing is done twice, nothing
@@ -11,28 +12,16 @@ import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 
-from services.ledger.holds import release_expired_holds
-from services.ledger.lifecycle import DEFAULT_BATCH, BatchResult, activate_due_lots, expire_due_lots
+from services.ledger import scheduled as ledger_jobs
+from services.ledger.scheduled import DEFAULT_BATCH, BatchResult, Job
 from shared import clock
 from shared.database import Database, standalone_database
 
 log = logging.getLogger("coalition.worker")
 
-Job = Callable[[Database, datetime, int], Awaitable[BatchResult]]
-
-
-async def release_holds(db: Database, now: datetime, batch: int) -> BatchResult:
-    return BatchResult(rows=await release_expired_holds(db, now, batch))
-
-
-JOBS: list[tuple[str, Job]] = [
-    ("release-holds", release_holds),
-    ("activate-lots", activate_due_lots),
-    ("expire-lots", expire_due_lots),
-]
+# (name, what it counts, job), every service's in the order of services.
+JOBS: list[tuple[str, str, Job]] = [*ledger_jobs.JOBS]
 
 
 BUSY_RETRIES = 20
@@ -42,31 +31,32 @@ BUSY_PAUSE = 0.05  # seconds
 async def run_job(db: Database, job: Job, batch: int = DEFAULT_BATCH) -> BatchResult:
     """Runs one job until a batch finds nothing to do; returns the totals.
 
-    A batch whose lots all belonged to busy wallets (another worker's batch, a member operation in
+    A batch whose rows all belonged to busy wallets (another worker's batch, a member operation in
     flight) is retried after a short pause, a bounded number of times: the lots are free again as
     soon as the other transaction commits."""
-    lots = points = busy_rounds = 0
+    rows = points = busy_rounds = 0
     while True:
         result = await job(db, clock.now(), batch)
-        lots, points = lots + result.rows, points + result.points
+        rows, points = rows + result.rows, points + result.points
         if result.rows:
             busy_rounds = 0
             continue
         if not result.skipped or busy_rounds >= BUSY_RETRIES:
-            return BatchResult(rows=lots, points=points, skipped=result.skipped)
+            return BatchResult(rows=rows, points=points, skipped=result.skipped)
         busy_rounds += 1
         await asyncio.sleep(BUSY_PAUSE)
 
 
 async def run_all(db: Database, batch: int = DEFAULT_BATCH) -> dict[str, BatchResult]:
     done = {}
-    for name, job in JOBS:
+    for name, unit, job in JOBS:
         done[name] = result = await run_job(db, job, batch)
         if result.rows or result.skipped:
             log.info(
-                "%s: %d lots, %d points, %d left for later (busy wallets)",
+                "%s: %d %s, %d points, %d left for later (busy wallets)",
                 name,
                 result.rows,
+                unit,
                 result.points,
                 result.skipped,
             )
@@ -77,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("worker", help="run the scheduled jobs (holds, activation, expiry)")
     parser.add_argument("--once", action="store_true", help="run every job once and exit")
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between rounds")
-    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="lots per transaction")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="rows per transaction")
     parser.set_defaults(handler=worker_command)
 
 
@@ -91,8 +81,9 @@ async def worker_command(args: argparse.Namespace) -> int:
         while True:
             done = await run_all(db, args.batch)
             if args.once:
+                units = {name: unit for name, unit, _ in JOBS}
                 for name, result in done.items():
-                    print(f"{name}: {result.rows} lots, {result.points} points")
+                    print(f"{name}: {result.rows} {units[name]}, {result.points} points")
                 return 0
             try:
                 await asyncio.wait_for(stop.wait(), timeout=args.interval)

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from shared import clock
+from shared import clock, sql
+from shared.database import Database
 
 
 @dataclass(frozen=True)
@@ -169,12 +167,14 @@ CHECKS: list[tuple[str, str, str]] = [
 ]
 
 
-async def audit(session: AsyncSession) -> list[Violation]:
+async def audit(db: Database) -> list[Violation]:
     """Every violation of every invariant; "now" is the application's clock, as for reads."""
     violations: list[Violation] = []
     now = clock.now()
-    for name, sql, template in CHECKS:
-        params = {"now": now} if ":now" in sql else {}
-        for row in await session.execute(text(sql), params):
-            violations.append(Violation(name, template.format(**row._mapping)))
+    async with sql.transaction(db) as conn:  # one snapshot for every check
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        for name, query, template in CHECKS:
+            params = {"now": now} if ":now" in query else {}
+            for row in await sql.Sql(query).fetch(conn, **params):
+                violations.append(Violation(name, template.format(**dict(row))))
     return violations

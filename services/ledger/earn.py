@@ -6,9 +6,13 @@ the entry, postings, lot and wallet update off it, and stores the answer under t
 — without ON CONFLICT, so a key taken by a racing or earlier request aborts the whole statement
 and nothing is written. Two round trips in all (member lookup, this statement) instead of six.
 
-Anything unusual — a duplicate order, an open debt to repay, a missing member — falls back to the
-general path: the same statement inside an ordinary transaction under `run_idempotent`, followed by
-whatever the case needs. Both paths store the same answer, so a replay cannot tell them apart.
+A purchase that earns points links the member to the partner (presenting the card at the till is
+consent); one that earns nothing (0.01 at 1 point per unit) does not.
+
+Anything unusual — a duplicate order, an open debt to repay, a missing member, a member the ledger
+never booked for (no wallet yet) — falls back to the general path: the same statement inside an
+ordinary transaction under `run_idempotent`, followed by whatever the case needs. Both paths
+store the same answer, so a replay cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from typing import Any
 
 import asyncpg
 
-from services.ledger import journal, policy
+from services.ledger import accounts, journal, policy
 from services.ledger.idempotency import fingerprint, replay, run_idempotent
+from services.ledger.outcomes import Outcome, check_common, check_money
 from services.members import service as members
 from services.partners import service as partners
 from shared import clock
+from shared.access import Principal
 from shared.database import Database
-from shared.errors import DomainError, InputError
+from shared.errors import DomainError, InputError, Validator
 from shared.money import Money, points_for
 from shared.sql import DbConnection, Sql, connection
 
@@ -79,7 +85,7 @@ WITH w AS (
   WHERE member_id = CAST(:m AS bigint) AND EXISTS (SELECT 1 FROM pur)
 {extend}), claim AS (
   INSERT INTO idempotency_keys (client_id, key, operation, request_hash, response)
-  SELECT CAST(:client AS text), CAST(:key AS text), 'recordPurchase', CAST(:hash AS text),
+  SELECT CAST(:client AS text), CAST(:key AS text), CAST(:operation AS text), CAST(:hash AS text),
          jsonb_build_object('ok', jsonb_build_object(
            'transaction_id', pur.entry_id, 'points', CAST(:points AS bigint),
            'partner_id', CAST(:p AS bigint), 'occurred_at', CAST(:occurred_text AS text),
@@ -164,6 +170,7 @@ async def earn_points(
         partner = await partners.cached_partner(db, conn, partner_id)
         if partner is None:
             raise InputError.single("PARTNER_NOT_FOUND", "the calling partner no longer exists")
+        await accounts.ensure_partner_accounts(db, conn, partner_id)
         if amount.currency != partner.currency:
             raise InputError.single(
                 "CURRENCY_MISMATCH", f"amount.currency must be {partner.currency}", "amount.currency"
@@ -201,6 +208,7 @@ async def earn_points(
                     client=client_id,
                     key=key,
                     hash=request_hash,
+                    operation=OPERATION,
                     claim=True,
                     allow_debt=False,
                 )
@@ -209,14 +217,15 @@ async def earn_points(
                     raise
                 return await replay(conn, client_id, key, request_hash)
             if row is not None:
-                if not found.enrolled:  # presenting the card at the till is consent
+                if not found.enrolled and earn.points > 0:  # presenting the card is consent
                     await members.link_member(conn, found.member_id, partner_id)
                 return {"ok": earn.answer(row["entry_id"])}
 
     async def general(conn: DbConnection) -> dict[str, Any]:
         member = await members.member_at_partner(conn, member_number, partner_id)
         if member is None:
-            raise DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")
+            raise members.member_not_found()
+        await journal.lock_wallet(conn, member.member_id)  # opens the wallet of a first earn
         earn = terms(member.member_id)
         row = await (EARN_EXTENDING if earn.extend_until else EARN).fetchrow(
             conn,
@@ -224,6 +233,7 @@ async def earn_points(
             client=client_id,
             key=key,
             hash=request_hash,
+            operation=OPERATION,
             claim=False,
             allow_debt=True,
         )
@@ -231,7 +241,7 @@ async def earn_points(
             raise DomainError.single(
                 "DUPLICATE_ORDER", "a purchase with this orderId was already recorded", "orderId"
             )
-        if not member.enrolled:
+        if not member.enrolled and earn.points > 0:
             await members.link_member(conn, member.member_id, partner_id)
         if row["debt"]:
             await journal.repay_debt(
@@ -247,3 +257,56 @@ async def earn_points(
     return await run_idempotent(
         db, client_id=client_id, key=key, operation=OPERATION, request=request, work=general
     )
+
+
+async def record_purchase(
+    db: Database,
+    principal: Principal,
+    *,
+    idempotency_key: str,
+    member_number: str,
+    order_id: str,
+    amount: Money,
+    occurred_at: datetime | None = None,
+) -> Outcome:
+    """Points for a purchase: earn rate x amount, rounded once per purchase; a lot that is
+    pending until the partner's return window has passed."""
+    partner_id = principal.require_partner("points:earn")
+    now = clock.now()
+    v = Validator()
+    check_common(v, idempotency_key, order_id)
+    members.check_member_number(v, member_number)
+    check_money(v, amount, "amount", required_currency=None)
+    if occurred_at is not None:
+        if occurred_at.tzinfo is None:
+            v.add("occurredAt", "INVALID", "occurredAt must carry a time zone offset")
+        else:
+            v.check(
+                occurred_at <= now + clock.CLOCK_SKEW,
+                "occurredAt",
+                "IN_FUTURE",
+                "occurredAt must not be in the future",
+            )
+    v.raise_if_any()
+    request = {
+        "member": member_number,
+        "order": order_id,
+        "amount": str(amount.amount),
+        "currency": amount.currency,
+        "occurred_at": occurred_at,
+    }
+    try:
+        response = await earn_points(
+            db,
+            client_id=principal.client_id,
+            key=idempotency_key,
+            partner_id=partner_id,
+            member_number=member_number,
+            order_id=order_id,
+            amount=amount,
+            occurred_at=occurred_at or now,
+            request=request,
+        )
+    except InputError as exc:
+        return Outcome(result=None, errors=exc.errors)
+    return Outcome.of(response)

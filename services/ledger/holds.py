@@ -18,14 +18,14 @@ from typing import Any
 from services.ledger import journal, policy, spending
 from services.ledger.idempotency import run_idempotent
 from services.ledger.models import HoldStatus
-from services.ledger.outcomes import MAX_POINTS, Outcome, check_common, member_for
+from services.ledger.outcomes import MAX_POINTS, Outcome, check_common, linked_member
 from services.members import service as members
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.ids import from_global_id
-from shared.sql import DbConnection, Sql, transaction
+from shared.sql import DbConnection, Sql
 
 MAX_HOLD = timedelta(days=30)
 MIN_HOLD = timedelta(seconds=10)
@@ -49,15 +49,6 @@ HOLD_LOTS = Sql(
 CLOSE_HOLD = Sql(
     "UPDATE holds SET status = :status, captured_points = :captured, redemption_id = :redemption,"
     " closed_at = :now WHERE id = :id"
-)
-RELEASE_EXPIRED = Sql(
-    """
-WITH due AS (
-  SELECT id FROM holds WHERE status = 'ACTIVE' AND expires_at <= :now
-  ORDER BY expires_at LIMIT :batch FOR UPDATE SKIP LOCKED
-)
-UPDATE holds SET status = 'EXPIRED', closed_at = holds.expires_at FROM due WHERE holds.id = due.id
-"""
 )
 
 
@@ -103,21 +94,19 @@ async def authorize_redemption(
 
     async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
-        found = await member_for(conn, member_number, partner_id)
-        wallet = await journal.lock_wallet(conn, found.member_id)
+        member_id = await linked_member(conn, member_number, partner_id)
+        wallet = await journal.lock_wallet(conn, member_id)
         if await HOLD_EXISTS.fetchval(conn, p=partner_id, o=order_id):
             raise DomainError.single(
                 "DUPLICATE_ORDER", "an authorization with this orderId exists", "orderId"
             )
         await spending.refuse_duplicate_order(conn, partner_id, order_id)
-        shares = await spending.reserve(conn, found.member_id, wallet, points, now)
-        if not found.enrolled:
-            await members.link_member(conn, found.member_id, partner_id)
+        shares = await spending.reserve(conn, member_id, wallet, points, now)
         expires_at = now + expires_in
         hold_id = await INSERT_HOLD.fetchval(
             conn,
             p=partner_id,
-            m=found.member_id,
+            m=member_id,
             o=order_id,
             points=points,
             expires=expires_at,
@@ -256,10 +245,3 @@ async def void_redemption(
             work=work,
         )
     )
-
-
-async def release_expired_holds(db: Database, now: datetime, batch: int) -> int:
-    """Worker job: records EXPIRED on holds past their time (reads already ignore them)."""
-    async with transaction(db) as conn:
-        status = await RELEASE_EXPIRED.execute(conn, now=now, batch=batch)
-    return int(status.split()[-1])

@@ -88,9 +88,14 @@ MARK_EXPIRED = Sql("UPDATE lots SET expired_at = :at WHERE id = ANY(CAST(:ids AS
 
 
 async def lock_wallet(conn: DbConnection, member_id: int) -> WalletState:
-    row = await LOCK_WALLET.fetchrow(conn, m=member_id)
-    assert row is not None, f"member {member_id} has no wallet"
-    return WalletState(row["account_id"], row["balance"], row["debt"])
+    """Locks the member's wallet row, opening the wallet first if the ledger never booked for
+    them (a second try covers a racing opener whose transaction rolled back)."""
+    for _attempt in range(3):
+        row = await LOCK_WALLET.fetchrow(conn, m=member_id)
+        if row is not None:
+            return WalletState(row["account_id"], row["balance"], row["debt"])
+        await accounts.open_wallets(conn, [member_id])
+    raise AssertionError(f"member {member_id}: no wallet could be opened")
 
 
 async def post_entry(

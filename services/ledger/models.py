@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -29,15 +30,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shared.models import Base
 
 
-class AccountKind:
+class AccountKind(StrEnum):
     MEMBER_WALLET = "MEMBER_WALLET"
     PARTNER_ISSUANCE = "PARTNER_ISSUANCE"  # goes negative by every point the partner issued
     PARTNER_REDEMPTION = "PARTNER_REDEMPTION"  # receives every point spent at the partner
     PARTNER_BREAKAGE = "PARTNER_BREAKAGE"  # receives the partner's points that expired
-    COALITION_ADJUSTMENT = "COALITION_ADJUSTMENT"
 
 
-class EntryKind:
+class EntryKind(StrEnum):
     EARN = "EARN"
     REDEEM = "REDEEM"
     REVERSE = "REVERSE"
@@ -45,7 +45,18 @@ class EntryKind:
     EXPIRE = "EXPIRE"
 
 
-class ConsumptionKind:
+class EntryStatus(StrEnum):
+    """An entry as its member sees it, derived at read time from its lot and corrections."""
+
+    PENDING = "PENDING"  # an earn still in the partner's return window
+    AVAILABLE = "AVAILABLE"
+    EXPIRED = "EXPIRED"  # an earn whose lot expired
+    REVERSED = "REVERSED"  # an earn refunded in full
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"  # a redemption undone
+
+
+class ConsumptionKind(StrEnum):
     REDEMPTION = "REDEMPTION"  # spent at the counterparty; negative rows are cancellations
     REVERSAL = "REVERSAL"  # taken back from the refunded purchase's own lot
     CLAWBACK = "CLAWBACK"  # taken from another lot to cover a refund at the counterparty
@@ -261,7 +272,7 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class HoldStatus:
+class HoldStatus(StrEnum):
     ACTIVE = "ACTIVE"
     CAPTURED = "CAPTURED"
     VOIDED = "VOIDED"
@@ -313,7 +324,7 @@ class HoldLot(Base):
     points: Mapped[int] = mapped_column(BigInteger)
 
 
-class ExpiryMode:
+class ExpiryMode(StrEnum):
     PER_LOT = "PER_LOT"  # each lot expires N months after it was earned
     ACTIVITY_EXTENDS = "ACTIVITY_EXTENDS"  # any earn or redeem pushes all lots to now + N months
 

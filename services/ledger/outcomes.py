@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from services.members import service as members
-from shared.errors import DomainError, UserError, Validator
+from shared.errors import UserError, Validator
 from shared.money import MAX_AMOUNT, Money, decimals_of, is_known_currency, minor_units
 from shared.sql import DbConnection
 
 MAX_KEY = 200
 MAX_ORDER_ID = 200
 MAX_POINTS = 10**12
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -73,8 +71,11 @@ def check_money(v: Validator, money: Money, field: str, *, required_currency: st
     return ok
 
 
-async def member_for(conn: DbConnection, member_number: str, partner_id: int) -> members.MemberAtPartner:
+async def linked_member(conn: DbConnection, member_number: str, partner_id: int) -> int:
+    """The member a partner may spend for: spending needs a link, and a member not linked to the
+    partner gets exactly the answer an unknown number gets (MEMBER_NOT_FOUND), so a partner
+    learns nothing of members that are not its own."""
     found = await members.member_at_partner(conn, member_number, partner_id)
-    if found is None:
-        raise DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")
-    return found
+    if found is None or not found.enrolled:
+        raise members.member_not_found()
+    return found.member_id

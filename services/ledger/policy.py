@@ -9,18 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.ledger.models import ExpiryMode
-from shared import audit_log, clock
+from shared import audit_log, clock, sql
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import Validator
 from shared.settings import get_settings
-from shared.sql import DbConnection, Sql
+from shared.sql import DbConnection, Sql, transaction
 
 POLICY = Sql("SELECT months, mode FROM expiry_policy WHERE id = 1")
+SET_POLICY = Sql(
+    "INSERT INTO expiry_policy (id, months, mode, updated_at, updated_by)"
+    " VALUES (1, :months, :mode, :at, :by) ON CONFLICT (id) DO UPDATE"
+    " SET months = EXCLUDED.months, mode = EXCLUDED.mode, updated_at = EXCLUDED.updated_at,"
+    " updated_by = EXCLUDED.updated_by"
+)
+CACHE_KEY = ("expiry-policy",)
 EXTEND = Sql(
     "UPDATE lots SET expires_at = :until WHERE member_id = :m AND remaining > 0"
     " AND expired_at IS NULL AND expires_at > :now AND expires_at < :until"
@@ -52,7 +56,7 @@ async def current(db: Database, conn: DbConnection) -> Policy:
         row = await POLICY.fetchrow(conn)
         return Policy(row["months"], row["mode"]) if row else _default()
 
-    policy = await db.cache.get_or_load(("expiry-policy",), get_settings().partner_cache_seconds, load)
+    policy = await db.cache.get_or_load(CACHE_KEY, get_settings().partner_cache_seconds, load)
     assert policy is not None
     return policy
 
@@ -64,9 +68,10 @@ async def on_activity(conn: DbConnection, policy: Policy, member_id: int, now: d
         await EXTEND.execute(conn, m=member_id, now=now, until=clock.add_months(now, policy.months))
 
 
-async def update_policy(session: AsyncSession, principal: Principal, *, months: int, mode: str) -> Policy:
+async def update_policy(db: Database, principal: Principal, *, months: int, mode: str) -> Policy:
     """Applies to points earned and activity from now on; lots already earned keep their date
-    (a longer policy would otherwise revive what members were told had expired)."""
+    (a longer policy would otherwise revive what members were told had expired). This process
+    uses the new policy at once, the others within PARTNER_CACHE_SECONDS."""
     principal.require_admin("admin:partners")
     v = Validator()
     v.check(1 <= months <= 240, "months", "INVALID_AMOUNT", "months must be between 1 and 240")
@@ -77,21 +82,17 @@ async def update_policy(session: AsyncSession, principal: Principal, *, months: 
         "mode must be PER_LOT or ACTIVITY_EXTENDS",
     )
     v.raise_if_any()
-    await session.execute(
-        text(
-            "INSERT INTO expiry_policy (id, months, mode, updated_at, updated_by)"
-            " VALUES (1, :months, :mode, :at, :by) ON CONFLICT (id) DO UPDATE"
-            " SET months = EXCLUDED.months, mode = EXCLUDED.mode, updated_at = EXCLUDED.updated_at,"
-            " updated_by = EXCLUDED.updated_by"
-        ),
-        {"months": months, "mode": mode, "at": clock.now(), "by": principal.client_id},
-    )
-    await audit_log.record(
-        session, principal, "expiry_policy.update", "expiry_policy", {"months": months, "mode": mode}
-    )
-    return Policy(months, mode)
+    async with transaction(db) as conn:
+        await SET_POLICY.execute(conn, months=months, mode=mode, at=clock.now(), by=principal.client_id)
+        await audit_log.record_on(
+            conn, principal, "expiry_policy.update", "expiry_policy", {"months": months, "mode": mode}
+        )
+    db.cache.forget(CACHE_KEY)
+    return Policy(months, ExpiryMode(mode))
 
 
-async def read_policy(session: AsyncSession) -> Policy:
-    row = (await session.execute(text("SELECT months, mode FROM expiry_policy WHERE id = 1"))).first()
-    return Policy(row.months, row.mode) if row else _default()
+async def read_policy(db: Database) -> Policy:
+    """The policy as stored (not the cached copy the hot paths use)."""
+    async with sql.connection(db) as conn:
+        row = await POLICY.fetchrow(conn)
+    return Policy(row["months"], row["mode"]) if row else _default()

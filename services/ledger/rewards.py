@@ -11,7 +11,7 @@ from typing import Any
 
 from services.ledger import journal, policy, spending
 from services.ledger.idempotency import run_idempotent
-from services.ledger.outcomes import Outcome, check_common, member_for
+from services.ledger.outcomes import Outcome, check_common, linked_member
 from services.members import service as members
 from services.partners import catalog
 from shared import clock
@@ -56,11 +56,11 @@ async def redeem_reward(
 
     async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
-        found = await member_for(conn, member_number, partner_id)
-        wallet = await journal.lock_wallet(conn, found.member_id)
+        member_id = await linked_member(conn, member_number, partner_id)
+        wallet = await journal.lock_wallet(conn, member_id)
         reward = await catalog.reward_for_sale(conn, local_id, partner_id, now)
         if reward.max_per_member is not None:
-            bought = await ALREADY_BOUGHT.fetchval(conn, reward=local_id, m=found.member_id)
+            bought = await ALREADY_BOUGHT.fetchval(conn, reward=local_id, m=member_id)
             if bought + quantity > reward.max_per_member:
                 raise DomainError.single(
                     "LIMIT_REACHED",
@@ -68,15 +68,13 @@ async def redeem_reward(
                     "quantity",
                 )
         points = reward.points_cost * quantity
-        shares = await spending.reserve(conn, found.member_id, wallet, points, now)
+        shares = await spending.reserve(conn, member_id, wallet, points, now)
         await catalog.take_stock(conn, reward, quantity)
-        if not found.enrolled:
-            await members.link_member(conn, found.member_id, partner_id)
         voucher = new_voucher_code()
         spent = await spending.spend(
             conn,
             partner_id=partner_id,
-            member_id=found.member_id,
+            member_id=member_id,
             wallet=wallet,
             shares=shares,
             order_id=f"voucher:{voucher}",

@@ -1,37 +1,73 @@
-"""Moving points: earn and redeem (refunds and cancellations are in `corrections`).
+"""The ledger's front door: every operation its schema (and other services) calls.
 
-Each operation is one transaction, runs under the member's wallet lock (taken before anything
-else that touches the member's points, or by the earn statement's own wallet update), checks
-everything that can refuse it before it writes, and is exactly-once per idempotency key (see
-`idempotency`). The ledger talks asyncpg on a connection from the engine's pool (`shared.sql`).
+Moving points: earn (`earn`), redeem (`spending`), refunds and cancellations (`corrections`),
+holds at a checkout (`holds`), rewards bought with points (`rewards`). Each is one transaction,
+runs under the member's wallet lock, checks everything that can refuse it before it writes, and
+is exactly-once per idempotency key (`idempotency`). Reading points: `queries`. The coalition's
+expiry policy: `policy`.
+
+Operations that name a member by number are guarded here, the same way for all of them: a partner
+client that got too many MEMBER_NOT_FOUND answers lately is refused (RATE_LIMITED) before anything
+is looked up, and each MEMBER_NOT_FOUND it gets counts against it (`members.refuse_if_rate_limited`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
-from services.ledger import journal, policy, spending
+from services.ledger import earn, holds, policy, rewards, spending
 from services.ledger.corrections import cancel_redemption, reverse_purchase
-from services.ledger.earn import earn_points
-from services.ledger.idempotency import run_idempotent
-from services.ledger.outcomes import (
-    CLOCK_SKEW,
-    MAX_POINTS,
-    Outcome,
-    check_common,
-    check_money,
-    member_for,
+from services.ledger.holds import capture_redemption, void_redemption
+from services.ledger.outcomes import Outcome
+from services.ledger.policy import Policy
+from services.ledger.queries import (
+    Balance,
+    ExpiringPoints,
+    MemberExpiry,
+    TransactionView,
+    balance,
+    expiring_points,
+    points_expiring_soon,
+    transactions,
 )
 from services.members import service as members
-from shared import clock
 from shared.access import Principal
 from shared.database import Database
-from shared.errors import InputError, Validator
 from shared.money import Money
-from shared.sql import DbConnection
 
-__all__ = ["Outcome", "cancel_redemption", "record_purchase", "redeem_points", "reverse_purchase"]
+__all__ = [
+    "Balance",
+    "ExpiringPoints",
+    "MemberExpiry",
+    "Outcome",
+    "Policy",
+    "TransactionView",
+    "authorize_redemption",
+    "balance",
+    "cancel_redemption",
+    "capture_redemption",
+    "expiring_points",
+    "expiry_policy",
+    "points_expiring_soon",
+    "record_purchase",
+    "redeem_points",
+    "redeem_reward",
+    "reverse_purchase",
+    "transactions",
+    "update_expiry_policy",
+    "void_redemption",
+]
+
+
+async def _by_member_number(
+    db: Database, principal: Principal, operation: Callable[[], Awaitable[Outcome]]
+) -> Outcome:
+    await members.refuse_if_rate_limited(db, principal)
+    outcome = await operation()
+    if any(e.code == "MEMBER_NOT_FOUND" for e in outcome.errors):
+        await members.note_lookup_miss(db, principal)
+    return outcome
 
 
 async def record_purchase(
@@ -46,45 +82,19 @@ async def record_purchase(
 ) -> Outcome:
     """Points for a purchase: earn rate x amount, rounded once per purchase; a lot that is
     pending until the partner's return window has passed."""
-    partner_id = principal.require_partner("points:earn")
-    now = clock.now()
-    v = Validator()
-    check_common(v, idempotency_key, order_id)
-    members.check_member_number(v, member_number)
-    check_money(v, amount, "amount", required_currency=None)
-    if occurred_at is not None:
-        if occurred_at.tzinfo is None:
-            v.add("occurredAt", "INVALID", "occurredAt must carry a time zone offset")
-        else:
-            v.check(
-                occurred_at <= now + CLOCK_SKEW,
-                "occurredAt",
-                "IN_FUTURE",
-                "occurredAt must not be in the future",
-            )
-    v.raise_if_any()
-    request = {
-        "member": member_number,
-        "order": order_id,
-        "amount": str(amount.amount),
-        "currency": amount.currency,
-        "occurred_at": occurred_at,
-    }
-    try:
-        response = await earn_points(
+    return await _by_member_number(
+        db,
+        principal,
+        lambda: earn.record_purchase(
             db,
-            client_id=principal.client_id,
-            key=idempotency_key,
-            partner_id=partner_id,
+            principal,
+            idempotency_key=idempotency_key,
             member_number=member_number,
             order_id=order_id,
             amount=amount,
-            occurred_at=occurred_at or now,
-            request=request,
-        )
-    except InputError as exc:
-        return Outcome(result=None, errors=exc.errors)
-    return Outcome.of(response)
+            occurred_at=occurred_at,
+        ),
+    )
 
 
 async def redeem_points(
@@ -96,44 +106,74 @@ async def redeem_points(
     points: int,
     order_id: str,
 ) -> Outcome:
-    """Spends available points first to expire first; each lot's share is recorded with its
-    issuer, which is what settlement prices."""
-    partner_id = principal.require_partner("points:redeem")
-    v = Validator()
-    check_common(v, idempotency_key, order_id)
-    members.check_member_number(v, member_number)
-    v.check(
-        0 < points <= MAX_POINTS, "points", "INVALID_AMOUNT", f"points must be between 1 and {MAX_POINTS}"
-    )
-    v.raise_if_any()
-    request = {"member": member_number, "order": order_id, "points": points}
-
-    async def work(conn: DbConnection) -> dict[str, Any]:
-        now = clock.now()
-        found = await member_for(conn, member_number, partner_id)
-        wallet = await journal.lock_wallet(conn, found.member_id)
-        await spending.refuse_duplicate_order(conn, partner_id, order_id)
-        shares = await spending.reserve(conn, found.member_id, wallet, points, now)
-        if not found.enrolled:
-            await members.link_member(conn, found.member_id, partner_id)
-        return await spending.spend(
-            conn,
-            partner_id=partner_id,
-            member_id=found.member_id,
-            wallet=wallet,
-            shares=shares,
-            order_id=order_id,
-            now=now,
-            policy=await policy.current(db, conn),
-        )
-
-    return Outcome.of(
-        await run_idempotent(
+    """Spends a linked member's available points at the calling partner, first to expire first."""
+    return await _by_member_number(
+        db,
+        principal,
+        lambda: spending.redeem_points(
             db,
-            client_id=principal.client_id,
-            key=idempotency_key,
-            operation="redeemPoints",
-            request=request,
-            work=work,
-        )
+            principal,
+            idempotency_key=idempotency_key,
+            member_number=member_number,
+            points=points,
+            order_id=order_id,
+        ),
     )
+
+
+async def authorize_redemption(
+    db: Database,
+    principal: Principal,
+    *,
+    idempotency_key: str,
+    member_number: str,
+    points: int,
+    order_id: str,
+    expires_in: timedelta,
+) -> Outcome:
+    """Holds a linked member's points at a till until captured, voided or expired."""
+    return await _by_member_number(
+        db,
+        principal,
+        lambda: holds.authorize_redemption(
+            db,
+            principal,
+            idempotency_key=idempotency_key,
+            member_number=member_number,
+            points=points,
+            order_id=order_id,
+            expires_in=expires_in,
+        ),
+    )
+
+
+async def redeem_reward(
+    db: Database,
+    principal: Principal,
+    *,
+    idempotency_key: str,
+    member_number: str,
+    reward_id: str,
+    quantity: int = 1,
+) -> Outcome:
+    """Buys a catalogue reward at the calling partner with a linked member's points."""
+    return await _by_member_number(
+        db,
+        principal,
+        lambda: rewards.redeem_reward(
+            db,
+            principal,
+            idempotency_key=idempotency_key,
+            member_number=member_number,
+            reward_id=reward_id,
+            quantity=quantity,
+        ),
+    )
+
+
+async def expiry_policy(db: Database) -> Policy:
+    return await policy.read_policy(db)
+
+
+async def update_expiry_policy(db: Database, principal: Principal, *, months: int, mode: str) -> Policy:
+    return await policy.update_policy(db, principal, months=months, mode=mode)

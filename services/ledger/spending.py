@@ -1,15 +1,22 @@
-"""Spending points, shared by an immediate redemption and the capture of a hold."""
+"""Spending points: an immediate redemption, and what the capture of a hold and the purchase of a
+reward share with it. Spending needs the member to be linked to the partner."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from services.ledger import accounts, journal
+from services.ledger import accounts, journal, policy
+from services.ledger.idempotency import run_idempotent
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
+from services.ledger.outcomes import MAX_POINTS, Outcome, check_common, linked_member
 from services.ledger.policy import Policy, on_activity
+from services.members import service as members
 from services.partners import service as partners
-from shared.errors import DomainError
+from shared import clock
+from shared.access import Principal
+from shared.database import Database
+from shared.errors import DomainError, Validator
 from shared.money import value_of_points
 from shared.sql import DbConnection, Sql
 
@@ -118,3 +125,53 @@ async def spend(
         "points": points,
         "value": {"amount": str(value), "currency": contract.currency},
     }
+
+
+async def redeem_points(
+    db: Database,
+    principal: Principal,
+    *,
+    idempotency_key: str,
+    member_number: str,
+    points: int,
+    order_id: str,
+) -> Outcome:
+    """Spends available points first to expire first; each lot's share is recorded with its
+    issuer, which is what settlement prices."""
+    partner_id = principal.require_partner("points:redeem")
+    v = Validator()
+    check_common(v, idempotency_key, order_id)
+    members.check_member_number(v, member_number)
+    v.check(
+        0 < points <= MAX_POINTS, "points", "INVALID_AMOUNT", f"points must be between 1 and {MAX_POINTS}"
+    )
+    v.raise_if_any()
+    request = {"member": member_number, "order": order_id, "points": points}
+
+    async def work(conn: DbConnection) -> dict[str, Any]:
+        now = clock.now()
+        member_id = await linked_member(conn, member_number, partner_id)
+        wallet = await journal.lock_wallet(conn, member_id)
+        await refuse_duplicate_order(conn, partner_id, order_id)
+        shares = await reserve(conn, member_id, wallet, points, now)
+        return await spend(
+            conn,
+            partner_id=partner_id,
+            member_id=member_id,
+            wallet=wallet,
+            shares=shares,
+            order_id=order_id,
+            now=now,
+            policy=await policy.current(db, conn),
+        )
+
+    return Outcome.of(
+        await run_idempotent(
+            db,
+            client_id=principal.client_id,
+            key=idempotency_key,
+            operation="redeemPoints",
+            request=request,
+            work=work,
+        )
+    )

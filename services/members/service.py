@@ -1,30 +1,65 @@
-"""Members and their enrolments at partners; the tenancy rule partners live by.
+"""Members and their links to partners; the tenancy rule partners live by.
 
-A partner sees a member only once the member is enrolled with it (or presented the card at its
-till); an unknown number and a member enrolled elsewhere look exactly alike to it.
+A partner sees a member, and may spend their points, only once the member is linked to it: by
+`enroll_member` with the partner's own customer ref, or by presenting the card at its till (an
+earn that gives points). An unknown number and a member not linked to the caller get the same
+answer, byte for byte (`MEMBER_NOT_FOUND`), and such answers are rate-limited per client
+(`LOOKUP_MISSES`), so member numbers cannot be checked one by one at speed.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger import accounts as ledger_accounts
 from services.members.models import Enrollment, Member
+from shared import sql
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.ids import is_valid_member_number, new_member_number
+from shared.rate_limit import SlidingWindow
 from shared.settings import get_settings
 from shared.sql import DbConnection, Sql
 
 MAX_REF = 200
 MAX_EMAIL = 254
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def member_not_found() -> DomainError:
+    """The one answer for a number nobody has and for a member the caller is not linked to."""
+    return DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")
+
+
+def _lookup_misses() -> SlidingWindow:
+    settings = get_settings()
+    return SlidingWindow(
+        "member-lookup-miss",
+        settings.member_miss_limit,
+        timedelta(seconds=settings.member_miss_window_seconds),
+    )
+
+
+async def refuse_if_rate_limited(db: Database, principal: Principal) -> None:
+    """Every operation that names a member by number asks this first: a partner client that got
+    too many MEMBER_NOT_FOUND answers lately is refused outright (for known and unknown numbers
+    alike, or the refusal itself would tell them apart). Admins see every member: no limit."""
+    if principal.partner_id is not None:
+        await _lookup_misses().refuse_if_blocked(
+            db, principal.client_id, "too many unknown member numbers from this client"
+        )
+
+
+async def note_lookup_miss(db: Database, principal: Principal) -> None:
+    """Counts a MEMBER_NOT_FOUND answer against the calling client."""
+    if principal.partner_id is not None:
+        await _lookup_misses().hit(db, principal.client_id)
 
 
 @dataclass(frozen=True)
@@ -50,7 +85,7 @@ def check_member_number(v: Validator, member_number: str, field: str = "memberNu
 
 
 async def enroll_member(
-    session: AsyncSession,
+    db: Database,
     principal: Principal,
     *,
     partner_customer_ref: str,
@@ -71,12 +106,19 @@ async def enroll_member(
         check_member_number(v, member_number)
     v.raise_if_any()
 
-    for _attempt in range(3):
-        try:
-            async with session.begin_nested():
-                return await _enroll(session, partner_id, partner_customer_ref, email, member_number)
-        except IntegrityError:
-            continue  # a concurrent enrolment won the race; the next pass finds its row
+    if member_number is not None:
+        await refuse_if_rate_limited(db, principal)
+    try:
+        for _attempt in range(3):
+            try:
+                async with db.sessions() as session, session.begin():
+                    return await _enroll(session, partner_id, partner_customer_ref, email, member_number)
+            except IntegrityError:
+                continue  # a concurrent enrolment won the race; the next pass finds its row
+    except DomainError as exc:
+        if exc.errors[0].code == "MEMBER_NOT_FOUND":
+            await note_lookup_miss(db, principal)
+        raise
     raise DomainError.single("CONFLICT", "enrolment raced with another; retry", "partnerCustomerRef")
 
 
@@ -107,14 +149,13 @@ async def _enroll(
         member = Member(member_number=new_member_number(), email=email)
         session.add(member)
         await session.flush()
-        await ledger_accounts.open_wallet(session, member.id)
         session.add(Enrollment(member_id=member.id, partner_id=partner_id, partner_customer_ref=ref))
         await session.flush()
         return MemberView(member.id, member.member_number)
 
     member_id = await session.scalar(select(Member.id).where(Member.member_number == member_number))
     if member_id is None:
-        raise DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")
+        raise member_not_found()
     current_ref = (
         await session.execute(
             select(Enrollment.partner_customer_ref).where(
@@ -149,6 +190,19 @@ LINK = Sql(
     "INSERT INTO enrollments (member_id, partner_id) VALUES (:m, :p)"
     " ON CONFLICT (partner_id, member_id) DO NOTHING"
 )
+IS_LINKED = Sql("SELECT 1 FROM enrollments WHERE member_id = :m AND partner_id = :p")
+MEMBER_ID = Sql("SELECT id FROM members WHERE member_number = :n")
+LINKED_MEMBER_ID = Sql(
+    "SELECT m.id FROM members m JOIN enrollments e ON e.member_id = m.id AND e.partner_id = :p"
+    " WHERE m.member_number = :n"
+)
+MEMBER_NUMBER = Sql("SELECT member_number FROM members WHERE id = :id")
+MEMBER_NUMBERS = Sql("SELECT id, member_number FROM members WHERE id = ANY(CAST(:ids AS bigint[]))")
+
+
+async def member_numbers(conn: DbConnection, member_ids: list[int]) -> dict[int, str]:
+    """Member numbers by id, for other services that list members they already may see."""
+    return {r["id"]: r["member_number"] for r in await MEMBER_NUMBERS.fetch(conn, ids=member_ids)}
 
 
 async def member_at_partner(
@@ -163,9 +217,9 @@ async def member_at_partner(
 async def cached_member_at_partner(
     db: Database, conn: DbConnection, member_number: str, partner_id: int
 ) -> MemberAtPartner | None:
-    """As `member_at_partner`, remembered per process once the member is enrolled there: a number
-    never changes hands and an enrolment is never undone, so the answer cannot go stale (a
-    future erasure of members must clear this cache; MEMBER_CACHE_SECONDS bounds it meanwhile)."""
+    """As `member_at_partner`, remembered per process once the member is linked there: a number
+    never changes hands and a link is never undone yet, so the answer cannot go stale (unlinking
+    and erasure, when they come, must clear this cache; MEMBER_CACHE_SECONDS bounds it)."""
     key = ("member", member_number, partner_id)
     hit: MemberAtPartner | None = db.cache.get(key)
     if hit is not None:
@@ -177,40 +231,48 @@ async def cached_member_at_partner(
 
 
 async def link_member(conn: DbConnection, member_id: int, partner_id: int) -> None:
-    """Presenting the coalition card at a partner's till is consent to be known there."""
+    """Presenting the coalition card at a partner's till (an earn that gives points) is consent
+    to be known there."""
     await LINK.execute(conn, m=member_id, p=partner_id)
 
 
-async def find_member(session: AsyncSession, principal: Principal, member_number: str) -> MemberView | None:
-    """A member as the caller may see them: partners only their enrolled members, admins all."""
+async def is_linked(conn: DbConnection, member_id: int, partner_id: int) -> bool:
+    return bool(await IS_LINKED.fetchval(conn, m=member_id, p=partner_id))
+
+
+async def find_member(db: Database, principal: Principal, member_number: str) -> MemberView | None:
+    """A member as the caller may see them: partners only their linked members, admins all.
+    None for an unknown number and for a member not linked to the caller alike (and counted
+    against the caller's limit of such answers)."""
     if principal.partner_id is None:
         principal.require_admin("admin:partners")
     else:
         principal.require("members:read")
+        await refuse_if_rate_limited(db, principal)
     if not is_valid_member_number(member_number):
         return None
+    async with sql.connection(db) as conn:
+        if principal.partner_id is None:
+            member_id = await MEMBER_ID.fetchval(conn, n=member_number)
+        else:
+            member_id = await LINKED_MEMBER_ID.fetchval(conn, n=member_number, p=principal.partner_id)
+    if member_id is None:
+        await note_lookup_miss(db, principal)
+        return None
+    return MemberView(member_id, member_number)
+
+
+async def find_member_by_id(db: Database, principal: Principal, member_id: int) -> MemberView | None:
+    """As `find_member`, by internal id (Relay `node`); ids are not member numbers, so a miss
+    here is not counted."""
     if principal.partner_id is None:
-        member_id = await session.scalar(select(Member.id).where(Member.member_number == member_number))
-        return MemberView(member_id, member_number) if member_id else None
-    member_id = await session.scalar(
-        select(Member.id)
-        .join(Enrollment, Enrollment.member_id == Member.id)
-        .where(Member.member_number == member_number, Enrollment.partner_id == principal.partner_id)
-    )
-    return MemberView(member_id, member_number) if member_id else None
-
-
-async def is_enrolled(session: AsyncSession, member_id: int, partner_id: int) -> bool:
-    return bool(
-        await session.scalar(
-            select(Enrollment.id).where(
-                Enrollment.member_id == member_id, Enrollment.partner_id == partner_id
-            )
-        )
-    )
-
-
-async def find_member_by_id(session: AsyncSession, principal: Principal, member_id: int) -> MemberView | None:
-    """As `find_member`, by internal id (Relay `node`)."""
-    number = await session.scalar(select(Member.member_number).where(Member.id == member_id))
-    return await find_member(session, principal, number) if number else None
+        principal.require_admin("admin:partners")
+    else:
+        principal.require("members:read")
+    async with sql.connection(db) as conn:
+        number = await MEMBER_NUMBER.fetchval(conn, id=member_id)
+        if number is None:
+            return None
+        if principal.partner_id is not None and not await is_linked(conn, member_id, principal.partner_id):
+            return None
+    return MemberView(member_id, number)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.partners.models import Reward
 from shared import clock
 from shared.access import Principal
+from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.pagination import Page, decode_cursor, make_page, page_size
 from shared.sql import DbConnection, Sql
@@ -85,7 +86,7 @@ def _check(v: Validator, terms: dict[str, Any]) -> None:
 
 
 async def create_reward(
-    session: AsyncSession,
+    db: Database,
     principal: Principal,
     *,
     name: str,
@@ -109,10 +110,11 @@ async def create_reward(
     v = Validator()
     _check(v, terms)
     v.raise_if_any()
-    reward = Reward(partner_id=partner_id, **{**terms, "name": name.strip()})
-    session.add(reward)
-    await session.flush()
-    return _view(reward)
+    async with db.sessions() as session, session.begin():
+        reward = Reward(partner_id=partner_id, **{**terms, "name": name.strip()})
+        session.add(reward)
+        await session.flush()
+        return _view(reward)
 
 
 async def _own_reward(session: AsyncSession, principal: Principal, reward_id: int) -> Reward:
@@ -126,30 +128,32 @@ async def _own_reward(session: AsyncSession, principal: Principal, reward_id: in
 
 
 async def update_reward(
-    session: AsyncSession, principal: Principal, reward_id: int, changes: dict[str, Any]
+    db: Database, principal: Principal, reward_id: int, changes: dict[str, Any]
 ) -> RewardView:
     """Changes only the fields given; `stock` or `valid_until` given as None means unlimited."""
-    reward = await _own_reward(session, principal, reward_id)
-    merged = {"valid_from": reward.valid_from, "valid_until": reward.valid_until, **changes}
-    v = Validator()
-    _check(v, merged)
-    v.raise_if_any()
-    if changes:
-        await session.execute(update(Reward).where(Reward.id == reward_id).values(**changes))
-        await session.refresh(reward)
-    return _view(reward)
+    async with db.sessions() as session, session.begin():
+        reward = await _own_reward(session, principal, reward_id)
+        merged = {"valid_from": reward.valid_from, "valid_until": reward.valid_until, **changes}
+        v = Validator()
+        _check(v, merged)
+        v.raise_if_any()
+        if changes:
+            await session.execute(update(Reward).where(Reward.id == reward_id).values(**changes))
+            await session.refresh(reward)
+        return _view(reward)
 
 
-async def archive_reward(session: AsyncSession, principal: Principal, reward_id: int) -> RewardView:
-    reward = await _own_reward(session, principal, reward_id)
-    if reward.archived_at is None:
-        reward.archived_at = clock.now()
-        await session.flush()
-    return _view(reward)
+async def archive_reward(db: Database, principal: Principal, reward_id: int) -> RewardView:
+    async with db.sessions() as session, session.begin():
+        reward = await _own_reward(session, principal, reward_id)
+        if reward.archived_at is None:
+            reward.archived_at = clock.now()
+            await session.flush()
+        return _view(reward)
 
 
 async def list_rewards(
-    session: AsyncSession,
+    db: Database,
     principal: Principal,
     *,
     partner_id: int | None,
@@ -173,7 +177,8 @@ async def list_rewards(
             & (Reward.valid_until.is_(None) | (Reward.valid_until > now))
         )
         stmt = stmt.where(on_sale | (Reward.partner_id == principal.partner_id))
-    rows = [_view(r) for r in (await session.scalars(stmt)).all()]
+    async with db.sessions() as session:
+        rows = [_view(r) for r in (await session.scalars(stmt)).all()]
     return make_page(rows, size, lambda r: r.id)
 
 

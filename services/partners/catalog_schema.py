@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
@@ -83,13 +83,11 @@ def _partner_id(value: strawberry.ID | None) -> int | None:
     return None if value is None else require_global_id(value, "Partner", "partnerId")
 
 
-async def _write(info: GraphQLInfo, operation: Any) -> RewardPayload:
-    async with info.context.session() as session:
-        try:
-            view = await operation(session)
-        except DomainError as exc:
-            return RewardPayload(user_errors=user_errors(exc.errors))
-        await session.commit()
+async def _write(operation: Awaitable[catalog.RewardView]) -> RewardPayload:
+    try:
+        view = await operation
+    except DomainError as exc:
+        return RewardPayload(user_errors=user_errors(exc.errors))
     return RewardPayload(reward=Reward.of(view))
 
 
@@ -103,14 +101,13 @@ class CatalogQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Reward]:
-        async with info.context.session() as session:
-            page = await catalog.list_rewards(
-                session,
-                info.context.principal,
-                partner_id=_partner_id(partner_id),
-                first=first,
-                after=after,
-            )
+        page = await catalog.list_rewards(
+            info.context.db,
+            info.context.principal,
+            partner_id=_partner_id(partner_id),
+            first=first,
+            after=after,
+        )
         return Connection.of(page, Reward.of)
 
 
@@ -119,9 +116,8 @@ class CatalogMutation:
     @strawberry.mutation(description="Add a reward to the calling partner's catalogue.")
     async def create_reward(self, info: GraphQLInfo, input: CreateRewardInput) -> RewardPayload:
         return await _write(
-            info,
-            lambda session: catalog.create_reward(
-                session,
+            catalog.create_reward(
+                info.context.db,
                 info.context.principal,
                 name=input.name,
                 points_cost=input.points_cost,
@@ -130,7 +126,7 @@ class CatalogMutation:
                 valid_from=input.valid_from,
                 valid_until=input.valid_until,
                 max_per_member=input.max_per_member,
-            ),
+            )
         )
 
     @strawberry.mutation(description="Change the fields given; the others stay as they are.")
@@ -150,7 +146,7 @@ class CatalogMutation:
         except DomainError as exc:
             return RewardPayload(user_errors=user_errors(exc.errors))
         return await _write(
-            info, lambda session: catalog.update_reward(session, info.context.principal, reward_id, changes)
+            catalog.update_reward(info.context.db, info.context.principal, reward_id, changes)
         )
 
     @strawberry.mutation(description="Take a reward off sale; vouchers already issued stay valid.")
@@ -159,6 +155,4 @@ class CatalogMutation:
             reward_id = _reward_id(input.reward_id)
         except DomainError as exc:
             return RewardPayload(user_errors=user_errors(exc.errors))
-        return await _write(
-            info, lambda session: catalog.archive_reward(session, info.context.principal, reward_id)
-        )
+        return await _write(catalog.archive_reward(info.context.db, info.context.principal, reward_id))

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from services.partners import service
 from shared.access import ADMIN_SCOPES, Principal
-from shared.database import standalone_session
+from shared.database import standalone_database
 from shared.errors import DomainError, print_user_errors
 
 CLI_ADMIN = Principal(client_id="cli", scopes=ADMIN_SCOPES)
@@ -38,10 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def create_partner(args: argparse.Namespace) -> int:
-    async with standalone_session() as session:
+    async with standalone_database() as db:
         try:
             created = await service.create_partner(
-                session,
+                db,
                 CLI_ADMIN,
                 name=args.name,
                 currency=args.currency.upper(),
@@ -55,7 +55,6 @@ async def create_partner(args: argparse.Namespace) -> int:
             )
         except DomainError as exc:
             return print_user_errors(exc)
-        await session.commit()
     print(
         json.dumps(
             {

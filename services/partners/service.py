@@ -7,7 +7,7 @@ prices live in contracts versioned in time, so a price change never reprices the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -15,9 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity import service as identity
-from services.ledger import accounts as ledger_accounts
 from services.partners.models import Partner, PartnerContract
-from shared import audit_log, clock
+from shared import audit_log, clock, sql
 from shared.access import PARTNER_SCOPES, Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
@@ -85,7 +84,7 @@ def _check_price(v: Validator, value: Decimal, field: str) -> None:
 
 
 async def create_partner(
-    session: AsyncSession,
+    db: Database,
     principal: Principal,
     *,
     name: str,
@@ -98,7 +97,8 @@ async def create_partner(
     issue_fee_per_point: Decimal = Decimal(0),
     breakage_share: Decimal = Decimal(0),
 ) -> NewPartner:
-    """Creates the partner, its first contract, its ledger accounts and its API credentials."""
+    """Creates the partner, its first contract and its API credentials, in one transaction (the
+    ledger opens the partner's accounts the first time it books for it)."""
     principal.require_admin("admin:partners")
     v = Validator()
     v.text(name, "name", max_length=MAX_NAME)
@@ -131,7 +131,34 @@ async def create_partner(
         "earnRounding must be FLOOR or HALF_UP",
     )
     v.raise_if_any()
-    name = name.strip()
+    terms = {
+        "currency": currency,
+        "issue_price": issue_price,
+        "redeem_price": redeem_price,
+        "earn_rate": earn_rate,
+        "return_window_days": return_window_days,
+        "earn_rounding": earn_rounding,
+        "issue_fee_per_point": issue_fee_per_point,
+        "breakage_share": breakage_share,
+    }
+    async with db.sessions() as session, session.begin():
+        return await _create(session, principal, name.strip(), **terms)
+
+
+async def _create(
+    session: AsyncSession,
+    principal: Principal,
+    name: str,
+    *,
+    currency: str,
+    issue_price: Decimal,
+    redeem_price: Decimal,
+    earn_rate: Decimal,
+    return_window_days: int,
+    earn_rounding: str,
+    issue_fee_per_point: Decimal,
+    breakage_share: Decimal,
+) -> NewPartner:
     if await session.scalar(select(Partner.id).where(Partner.name == name)) is not None:
         raise DomainError.single("NAME_TAKEN", f"a partner named {name!r} exists", "name")
 
@@ -158,7 +185,6 @@ async def create_partner(
             breakage_share=breakage_share,
         )
     )
-    await ledger_accounts.open_partner_accounts(session, partner.id)
     credentials = await identity.create_client(
         session, name=f"{name} backend", scopes=sorted(PARTNER_SCOPES), partner_id=partner.id
     )
@@ -183,7 +209,7 @@ async def create_partner(
 
 
 async def list_partners(
-    session: AsyncSession, principal: Principal, *, first: int | None, after: str | None
+    db: Database, principal: Principal, *, first: int | None, after: str | None
 ) -> Page[PartnerView]:
     principal.require_admin("admin:partners")
     size = page_size(first)
@@ -191,7 +217,8 @@ async def list_partners(
     position = decode_cursor(after)
     if position is not None:
         stmt = stmt.where(Partner.id > position)
-    rows = [_view(p) for p in (await session.scalars(stmt)).all()]
+    async with db.sessions() as session:
+        rows = [_view(p) for p in (await session.scalars(stmt)).all()]
     return make_page(rows, size, lambda p: p.id)
 
 
@@ -206,9 +233,41 @@ CONTRACT_AT = Sql(
 )
 
 
+CONTRACTS_AT = Sql(
+    "SELECT DISTINCT ON (partner_id) partner_id, effective_from, currency, issue_price, redeem_price,"
+    " issue_fee_per_point, breakage_share FROM partner_contracts"
+    " WHERE partner_id = ANY(CAST(:ids AS bigint[])) AND effective_from <= :at"
+    " ORDER BY partner_id, effective_from DESC"
+)
+
+
+def may_see_terms(principal: Principal, partner_id: int) -> bool:
+    """The tenancy rule for partners: a partner sees its own terms and contract; of the others
+    only their id and name (what a statement needs); admins see everything."""
+    return principal.is_admin or principal.partner_id == partner_id
+
+
+async def partners_by_id(db: Database, partner_ids: list[int]) -> dict[int, PartnerView]:
+    """Partners by id in one statement (DataLoaders). Anyone may learn a partner's id and name;
+    what else the caller may see is `may_see_terms`' to say."""
+    async with sql.connection(db) as conn:
+        return await get_partners(conn, partner_ids)
+
+
+async def current_contracts(
+    db: Database, principal: Principal, partner_ids: list[int]
+) -> dict[int, ContractView]:
+    """The contracts in force now of the partners the caller may see the terms of."""
+    visible = [p for p in partner_ids if may_see_terms(principal, p)]
+    if not visible:
+        return {}
+    async with sql.connection(db) as conn:
+        rows = await CONTRACTS_AT.fetch(conn, ids=visible, at=clock.now())
+    return {r["partner_id"]: ContractView(**dict(r)) for r in rows}
+
+
 async def get_partners(conn: DbConnection, partner_ids: list[int]) -> dict[int, PartnerView]:
-    """For other services and DataLoaders (one statement for any number); callers decide who
-    may see what."""
+    """For other services inside their own transaction (one statement for any number)."""
     rows = await PARTNERS.fetch(conn, ids=partner_ids)
     return {r["id"]: PartnerView(**dict(r)) for r in rows}
 
@@ -235,11 +294,8 @@ async def cached_partner(db: Database, conn: DbConnection, partner_id: int) -> P
     )
 
 
-CLOCK_SKEW = timedelta(minutes=5)
-
-
 async def update_contract(
-    session: AsyncSession,
+    db: Database,
     principal: Principal,
     *,
     partner_id: int,
@@ -269,14 +325,38 @@ async def update_contract(
         "effectiveFrom must carry a time zone offset",
     ):
         v.check(
-            effective_from >= clock.now() - CLOCK_SKEW,
+            effective_from >= clock.now() - clock.CLOCK_SKEW,
             "effectiveFrom",
             "IN_PAST",
             "a contract change cannot reprice the past: effectiveFrom must not be in the past",
         )
     v.raise_if_any()
-    if await session.get(Partner, partner_id) is None:
-        raise DomainError.single("PARTNER_NOT_FOUND", "no such partner", "partnerId")
+    async with db.sessions() as session, session.begin():
+        if await session.get(Partner, partner_id) is None:
+            raise DomainError.single("PARTNER_NOT_FOUND", "no such partner", "partnerId")
+        return await _add_contract(
+            session,
+            principal,
+            partner_id=partner_id,
+            effective_from=effective_from,
+            issue_price=issue_price,
+            redeem_price=redeem_price,
+            issue_fee_per_point=issue_fee_per_point,
+            breakage_share=breakage_share,
+        )
+
+
+async def _add_contract(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    partner_id: int,
+    effective_from: datetime,
+    issue_price: Decimal,
+    redeem_price: Decimal,
+    issue_fee_per_point: Decimal,
+    breakage_share: Decimal,
+) -> ContractView:
     contract = PartnerContract(
         partner_id=partner_id,
         effective_from=effective_from,

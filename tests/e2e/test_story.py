@@ -71,6 +71,8 @@ async def test_earn_at_the_cafe_redeem_at_the_airline_refund_at_the_cafe(server,
         },
     )
     assert earned["recordPurchase"]["pointsEarned"] == 120
+    # The airline links the member under its own customer ref before spending their points.
+    await _gql(airline, q.ENROLL, {"input": {"partnerCustomerRef": "a-1", "memberNumber": number}})
     redeemed = await _gql(
         airline,
         q.REDEEM,

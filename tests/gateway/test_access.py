@@ -135,10 +135,19 @@ async def test_tenancy_matrix(gateway, partner_pair):
     c_token = await gateway.partner_token(b)  # B again, fresh token
     node = await gateway.gql(c_token, "query($id: ID!) { node(id: $id) { id } }", {"id": a_view["id"]})
     assert node["data"]["node"] is not None  # B is linked now
+    # Another partner through node(): its id and name, nothing of its terms.
     partner_node = await gateway.gql(
-        b_token, "query($id: ID!) { node(id: $id) { id } }", {"id": _partner_global_id(a.id)}
+        b_token,
+        "query($id: ID!) { node(id: $id) { id ... on Partner { name earnRate"
+        " contract { issuePrice { amount } } } } }",
+        {"id": _partner_global_id(a.id)},
     )
-    assert partner_node["data"]["node"] is None
+    assert partner_node["data"]["node"] == {
+        "id": _partner_global_id(a.id),
+        "name": a.name,
+        "earnRate": None,
+        "contract": None,
+    }
 
 
 def _partner_global_id(local_id: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.ids import to_global_id
-from tests.factories import earn, enroll, unique
+from tests.factories import earn, enroll, link, unique
 
 AUTHORIZE = """mutation($input: AuthorizeRedemptionInput!) { authorizeRedemption(input: $input) {
   authorization { id points status expiresAt } userErrors { code field message } } }"""
@@ -112,6 +112,8 @@ async def test_a_partner_sells_a_reward_and_others_browse_it(gateway, db, partne
     seen = await gateway.gql(other_token, REWARDS, {"p": to_global_id("Partner", cafe.id)})
     names = [e["node"]["name"] for e in seen["data"]["rewards"]["edges"]]
     assert "Flat white" in names
+    other = partner_pair[2]
+    await link(db, other, member)
     foreign = (
         await gateway.gql(
             other_token,

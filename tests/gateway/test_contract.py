@@ -98,6 +98,8 @@ async def test_cross_partner_story_through_graphql(gateway, partner_pair):
     assert earned["transaction"]["status"] == "AVAILABLE"
     assert earned["transaction"]["kind"] == "EARN"
 
+    # The airline links the member (its own customer ref for them) before spending their points.
+    await _enroll(gateway, airline_token, memberNumber=number)
     redeemed = (
         await gateway.gql(
             airline_token,
@@ -115,7 +117,7 @@ async def test_cross_partner_story_through_graphql(gateway, partner_pair):
     assert redeemed["userErrors"] == []
     assert redeemed["redemption"]["value"] == {"amount": "0.32", "currency": "EUR"}
 
-    # The airline now knows the member (card presented at its till) but sees only its history.
+    # The airline knows the member now but sees only its own history.
     seen = (await gateway.gql(airline_token, q.MEMBER, {"n": number}))["data"]["member"]
     assert seen["balance"] == {"available": 5, "pending": 0}
     assert [e["node"]["kind"] for e in seen["transactions"]["edges"]] == ["REDEEM"]

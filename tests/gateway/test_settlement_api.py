@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from services.gateway.app import MAX_BODY_BYTES
 from shared import clock
 from shared.ids import from_global_id, to_global_id
-from tests.factories import earn, enroll, redeem
+from tests.factories import earn, enroll, link, redeem
 
 RUN = """mutation($input: RunSettlementInput!) { runSettlement(input: $input) {
   run { id status contentHash statements { partner { id name } net { amount currency }
@@ -29,6 +29,8 @@ async def _trading_day(db, cafe, airline, days_ago: int) -> tuple[dict[str, str]
     airline is given, 50 of them spent there (order gate-9), both at 03:00: the day as a period
     input, and that instant as ISO text."""
     member = await enroll(db, cafe)
+    if airline is not None:
+        await link(db, airline, member)
     start = clock.now().replace(microsecond=0) - timedelta(days=days_ago)
     clock.set_clock(lambda: start + timedelta(hours=3))
     try:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from shared import clock
 from shared.errors import DomainError
 from shared.ids import to_global_id
-from tests.factories import balance, earn, enroll, make_partner, redeem, unique, violations
+from tests.factories import balance, earn, enroll, link, make_partner, redeem, unique, violations
 
 
 async def test_earn_floors_per_purchase_and_is_available_without_return_window(db):
@@ -49,6 +49,7 @@ async def test_redeem_spends_first_to_expire_first_across_issuers(db):
     now = clock.now()
     await earn(db, cafe, member.member_number, "50", occurred_at=now - timedelta(days=30))
     await earn(db, cafe, member.member_number, "30", occurred_at=now - timedelta(days=60))
+    await link(db, airline, member)
     outcome = await redeem(db, airline, member.member_number, 40)
     assert outcome.errors == []
     assert outcome.result["value"] == {"amount": "0.48", "currency": "EUR"}
@@ -92,12 +93,10 @@ async def test_earning_at_a_new_partner_links_the_member(db):
     member = await enroll(db, cafe)
     from services.members import service as members
 
-    async with db.sessions() as session:
-        assert await members.find_member(session, bookshop.principal, member.member_number) is None
+    assert await members.find_member(db, bookshop.principal, member.member_number) is None
     outcome = await earn(db, bookshop, member.member_number, "5")
     assert outcome.errors == []
-    async with db.sessions() as session:
-        found = await members.find_member(session, bookshop.principal, member.member_number)
+    found = await members.find_member(db, bookshop.principal, member.member_number)
     assert found is not None and found.id == member.id
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from services.gateway.worker import release_holds, run_job
-from services.ledger.lifecycle import expire_due_lots
+from services.gateway.worker import run_job
+from services.ledger.scheduled import expire_due_lots, release_expired_holds
 from shared import clock
 from shared.ids import to_global_id
 from tests.factories import (
@@ -93,7 +93,7 @@ async def test_an_expired_hold_is_released_by_reads_before_the_worker_runs(db):
         b = await balance(db, member.id)
         assert (b.available, b.held) == (100, 0)
         assert [e.code for e in (await capture(db, shop, aid)).errors] == ["AUTHORIZATION_NOT_ACTIVE"]
-        released = await run_job(db, release_holds)
+        released = await run_job(db, release_expired_holds)
         assert released.rows >= 1
     finally:
         clock.set_clock(None)
@@ -164,7 +164,9 @@ async def test_capture_void_and_expiry_race_exactly_one_wins(db):
     after = clock.now() + timedelta(seconds=31)
     clock.set_clock(lambda: after)
     try:
-        outcomes = await asyncio.gather(run_job(db, release_holds), *[capture(db, shop, a) for a in late])
+        outcomes = await asyncio.gather(
+            run_job(db, release_expired_holds), *[capture(db, shop, a) for a in late]
+        )
     finally:
         clock.set_clock(None)
     assert all([e.code for e in o.errors] == ["AUTHORIZATION_NOT_ACTIVE"] for o in outcomes[1:])

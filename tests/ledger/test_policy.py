@@ -15,10 +15,7 @@ from tests.factories import ADMIN, earn, enroll, make_partner, redeem
 
 
 async def _set(db, months: int, mode: str) -> None:
-    async with db.sessions() as session:
-        await policy.update_policy(session, ADMIN, months=months, mode=mode)
-        await session.commit()
-    db.cache.forget(("expiry-policy",))
+    await policy.update_policy(db, ADMIN, months=months, mode=mode)
 
 
 async def _expiries(db, member_id: int) -> list:
@@ -63,9 +60,8 @@ async def test_activity_extends_every_live_lot(db):
 
 async def test_only_admins_change_it_and_bad_values_are_named(db):
     shop = await make_partner(db)
-    async with db.sessions() as session:
-        with pytest.raises(Forbidden):
-            await policy.update_policy(session, shop.principal, months=12, mode="PER_LOT")
-        with pytest.raises(DomainError) as caught:
-            await policy.update_policy(session, ADMIN, months=0, mode="FOREVER")
+    with pytest.raises(Forbidden):
+        await policy.update_policy(db, shop.principal, months=12, mode="PER_LOT")
+    with pytest.raises(DomainError) as caught:
+        await policy.update_policy(db, ADMIN, months=0, mode="FOREVER")
     assert {e.field for e in caught.value.errors} == {"months", "mode"}

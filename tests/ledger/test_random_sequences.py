@@ -16,6 +16,7 @@ from tests.factories import (
     cancel,
     earn,
     enroll,
+    link,
     make_partner,
     redeem,
     reverse,
@@ -57,6 +58,8 @@ class Model:
 async def test_random_sequences_keep_the_books(db, sequence):
     partners = [await make_partner(db) for _ in range(3)]
     member = await enroll(db, partners[0])
+    for partner in partners[1:]:  # spending needs a link
+        await link(db, partner, member)
     model = Model()
     for kind, a, b in sequence:
         if kind == "earn":
@@ -134,7 +137,8 @@ class HoldModel:
 @given(sequence=hold_steps)
 async def test_random_sequences_with_holds_and_time(db, sequence):
     """Holds expire with the clock (30 minutes each here); available = balance - live holds."""
-    from services.gateway.worker import release_holds, run_job
+    from services.gateway.worker import run_job
+    from services.ledger.scheduled import release_expired_holds
     from shared import clock
     from tests.factories import authorize, capture, void
 
@@ -144,6 +148,7 @@ async def test_random_sequences_with_holds_and_time(db, sequence):
     try:
         partners = [await make_partner(db) for _ in range(2)]
         member = await enroll(db, partners[0])
+        await link(db, partners[1], member)
         balance_points, holds_made = 0, []
         for kind, a, b in sequence:
             now = start + offset
@@ -180,14 +185,14 @@ async def test_random_sequences_with_holds_and_time(db, sequence):
             elif kind == "wait":
                 offset += timedelta(minutes=a)
                 if a % 3 == 0:  # sometimes the worker catches up, sometimes it is behind
-                    await run_job(db, release_holds)
+                    await run_job(db, release_expired_holds)
             now = start + offset
             live = sum(h.points for h in holds_made if h.open and h.expires_at > now)
             current = await balance(db, member.id)
             assert (current.available, current.held) == (balance_points - live, live), kind
             assert await violations(db) == []
         # Leave nothing live for the tests that follow, whose clock is the real one again.
-        await run_job(db, release_holds)
+        await run_job(db, release_expired_holds)
         for hold in holds_made:
             if hold.open and hold.expires_at > start + offset:
                 await void(db, partners[hold.partner], hold.authorization)

@@ -13,6 +13,7 @@ from tests.factories import (
     cancel,
     earn,
     enroll,
+    link,
     make_partner,
     redeem,
     reverse,
@@ -71,6 +72,7 @@ async def test_refund_after_points_were_spent_elsewhere_claws_back_then_leaves_d
     order = unique("order")
     await earn(db, cafe, member.member_number, "100", order_id=order)
     await earn(db, bookshop, member.member_number, "30")
+    await link(db, airline, member)
     assert (await redeem(db, airline, member.member_number, 90)).errors == []
     # 10 cafe points + 30 bookshop points remain. Refunding the whole cafe purchase takes the
     # 10 from its own lot, claws back the bookshop's 30, and leaves 60 owed.

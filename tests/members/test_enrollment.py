@@ -49,11 +49,8 @@ async def test_unknown_or_malformed_member_numbers_when_linking(db):
 
 async def test_bad_email_and_overlong_ref(db):
     cafe = await make_partner(db)
-    async with db.sessions() as session:
-        with pytest.raises(DomainError) as caught:
-            await members.enroll_member(
-                session, cafe.principal, partner_customer_ref="x" * 201, email="not-an-email"
-            )
+    with pytest.raises(DomainError) as caught:
+        await members.enroll_member(db, cafe.principal, partner_customer_ref="x" * 201, email="not-an-email")
     assert {e.field for e in caught.value.errors} == {"partnerCustomerRef", "email"}
 
 
@@ -61,6 +58,5 @@ async def test_admins_see_every_member_partners_only_theirs(db):
     cafe = await make_partner(db)
     bookshop = await make_partner(db)
     member = await enroll(db, cafe)
-    async with db.sessions() as session:
-        assert (await members.find_member(session, ADMIN, member.member_number)).id == member.id
-        assert await members.find_member(session, bookshop.principal, member.member_number) is None
+    assert (await members.find_member(db, ADMIN, member.member_number)).id == member.id
+    assert await members.find_member(db, bookshop.principal, member.member_number) is None

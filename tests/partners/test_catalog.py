@@ -12,16 +12,13 @@ from services.partners import catalog
 from shared import clock
 from shared.errors import DomainError, Forbidden
 from shared.ids import is_valid_voucher_code, new_voucher_code, to_global_id
-from tests.factories import balance, cancel, earn, enroll, make_partner, unique, violations
+from tests.factories import ADMIN, balance, cancel, earn, enroll, link, make_partner, unique, violations
 
 
 async def _reward(db, partner, **terms):
-    async with db.sessions() as session:
-        view = await catalog.create_reward(
-            session, partner.principal, **{"name": unique("Mug"), "points_cost": 10, **terms}
-        )
-        await session.commit()
-    return view
+    return await catalog.create_reward(
+        db, partner.principal, **{"name": unique("Mug"), "points_cost": 10, **terms}
+    )
 
 
 async def _buy(db, partner, member_number, reward, quantity=1):
@@ -58,8 +55,7 @@ async def test_one_hundred_buyers_and_a_stock_of_ten(db):
     assert {e.code for o in outcomes if o.errors for e in o.errors} == {"OUT_OF_STOCK"}
     assert len({o.result["voucher_code"] for o in sold}) == 10
     assert all(is_valid_voucher_code(o.result["voucher_code"]) for o in sold)
-    async with db.sessions() as session:
-        page = await catalog.list_rewards(session, shop.principal, partner_id=shop.id, first=10, after=None)
+    page = await catalog.list_rewards(db, shop.principal, partner_id=shop.id, first=10, after=None)
     assert [r.stock for _, r in page.items if r.id == reward.id] == [0]
     # Nobody who was refused lost points.
     spent = sum([20 - (await balance(db, m.id)).available for m in buyers])
@@ -80,13 +76,12 @@ async def test_limits_windows_and_archive(db):
         "REWARD_NOT_AVAILABLE"
     ]
     archived = await _reward(db, shop)
-    async with db.sessions() as session:
-        await catalog.archive_reward(session, shop.principal, archived.id)
-        await session.commit()
+    await catalog.archive_reward(db, shop.principal, archived.id)
     assert [e.code for e in (await _buy(db, shop, member.member_number, archived)).errors] == [
         "REWARD_NOT_AVAILABLE"
     ]
     other = await make_partner(db)
+    await link(db, other, member)
     elsewhere = await _buy(db, other, member.member_number, limited)
     assert [e.code for e in elsewhere.errors] == ["REWARD_NOT_FOUND"]
     assert (await balance(db, member.id)).available == 500 - 20
@@ -102,8 +97,7 @@ async def test_cancelling_a_reward_redemption_restores_points_and_stock(db):
     rid = to_global_id("Redemption", bought.result["redemption_id"])
     assert (await cancel(db, shop, rid)).errors == []
     assert (await balance(db, member.id)).available == 100
-    async with db.sessions() as session:
-        page = await catalog.list_rewards(session, shop.principal, partner_id=shop.id, first=100, after=None)
+    page = await catalog.list_rewards(db, shop.principal, partner_id=shop.id, first=100, after=None)
     assert [r.stock for _, r in page.items if r.id == reward.id] == [3]
     assert await violations(db) == []
 
@@ -112,18 +106,13 @@ async def test_only_the_owner_edits_and_bad_terms_are_named(db):
     shop = await make_partner(db)
     other = await make_partner(db)
     reward = await _reward(db, shop, stock=5)
-    async with db.sessions() as session:
-        with pytest.raises(DomainError) as caught:
-            await catalog.update_reward(session, other.principal, reward.id, {"stock": 9})
-        assert caught.value.errors[0].code == "REWARD_NOT_FOUND"
-        updated = await catalog.update_reward(
-            session, shop.principal, reward.id, {"stock": None, "points_cost": 12}
-        )
-        assert (updated.stock, updated.points_cost) == (None, 12)
-        with pytest.raises(DomainError) as caught:
-            await catalog.create_reward(session, shop.principal, name="", points_cost=0, stock=-1)
-        assert {e.field for e in caught.value.errors} == {"name", "pointsCost", "stock"}
-        from tests.factories import ADMIN
-
-        with pytest.raises(Forbidden):
-            await catalog.create_reward(session, ADMIN, name="x", points_cost=1)
+    with pytest.raises(DomainError) as caught:
+        await catalog.update_reward(db, other.principal, reward.id, {"stock": 9})
+    assert caught.value.errors[0].code == "REWARD_NOT_FOUND"
+    updated = await catalog.update_reward(db, shop.principal, reward.id, {"stock": None, "points_cost": 12})
+    assert (updated.stock, updated.points_cost) == (None, 12)
+    with pytest.raises(DomainError) as caught:
+        await catalog.create_reward(db, shop.principal, name="", points_cost=0, stock=-1)
+    assert {e.field for e in caught.value.errors} == {"name", "pointsCost", "stock"}
+    with pytest.raises(Forbidden):
+        await catalog.create_reward(db, ADMIN, name="x", points_cost=1)

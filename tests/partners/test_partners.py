@@ -41,16 +41,15 @@ async def test_names_are_unique(db):
 
 async def test_partners_cannot_onboard_partners(db):
     cafe = await make_partner(db)
-    async with db.sessions() as session:
-        with pytest.raises(Forbidden):
-            await partners.create_partner(
-                session,
-                cafe.principal,
-                name=unique("x"),
-                currency="EUR",
-                issue_price=Decimal(1),
-                redeem_price=Decimal(1),
-                earn_rate=Decimal(1),
-            )
-        with pytest.raises(Forbidden):
-            await partners.list_partners(session, cafe.principal, first=10, after=None)
+    with pytest.raises(Forbidden):
+        await partners.create_partner(
+            db,
+            cafe.principal,
+            name=unique("x"),
+            currency="EUR",
+            issue_price=Decimal(1),
+            redeem_price=Decimal(1),
+            earn_rate=Decimal(1),
+        )
+    with pytest.raises(Forbidden):
+        await partners.list_partners(db, cafe.principal, first=10, after=None)

@@ -11,7 +11,7 @@ import pytest
 from services.settlement import service as settlement
 from shared import clock, sql
 from shared.errors import DomainError
-from tests.factories import earn, enroll, make_partner, redeem
+from tests.factories import earn, enroll, link, make_partner, redeem
 from tests.settlement.test_settlement import SETTLER
 
 
@@ -34,6 +34,7 @@ async def test_a_late_redemption_is_an_adjustment_in_the_next_run_and_only_there
     cafe = await make_partner(db, redeem_price="0.008", issue_fee_per_point=Decimal("0.001"))
     airline = await make_partner(db, redeem_price="0.010")
     member = await enroll(db, cafe)
+    await link(db, airline, member)
     try:
         _at(t0 + timedelta(hours=1))
         await earn(db, cafe, member.member_number, "1000")

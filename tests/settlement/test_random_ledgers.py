@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from services.settlement import service as settlement
 from shared import clock
 from shared.ids import to_global_id
-from tests.factories import cancel, earn, enroll, make_partner, redeem, reverse, unique
+from tests.factories import cancel, earn, enroll, link, make_partner, redeem, reverse, unique
 from tests.settlement.test_settlement import SETTLER
 
 prices = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("0.0500"), places=4)
@@ -46,6 +46,8 @@ async def test_random_ledgers_settle_exactly(db, terms, sequence):
         for issue, redeem_price, fee in terms
     ]
     member = await enroll(db, partners[0])
+    for partner in partners[1:]:  # spending needs a link
+        await link(db, partner, member)
     purchases: list[tuple[int, str]] = []
     redemptions: list[tuple[int, str]] = []
     try:

@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.gateway.worker import run_job
-from services.ledger.lifecycle import expire_due_lots
+from services.ledger.scheduled import expire_due_lots
 from services.settlement import service as settlement
 from services.settlement.compute import Obligation, allocate, statement_lines
 from shared import clock, sql
 from shared.errors import DomainError
 from shared.ids import to_global_id
-from tests.factories import ADMIN, cancel, earn, enroll, make_partner, redeem, reverse, unique
+from tests.factories import ADMIN, cancel, earn, enroll, link, make_partner, redeem, reverse, unique
 
 SETTLER = ADMIN.__class__(client_id="settler", scopes=frozenset({"admin:settlement"}))
 
@@ -29,18 +29,16 @@ def _at(moment):
 async def _new_contract(db, partner, effective_from):
     from services.partners import service as partners
 
-    async with db.sessions() as session:
-        await partners.update_contract(
-            session,
-            ADMIN,
-            partner_id=partner.id,
-            effective_from=effective_from,
-            issue_price=Decimal("0.015"),
-            redeem_price=Decimal("0.020"),
-            issue_fee_per_point=Decimal("0.003"),
-            breakage_share=Decimal("0.5"),
-        )
-        await session.commit()
+    await partners.update_contract(
+        db,
+        ADMIN,
+        partner_id=partner.id,
+        effective_from=effective_from,
+        issue_price=Decimal("0.015"),
+        redeem_price=Decimal("0.020"),
+        issue_fee_per_point=Decimal("0.003"),
+        breakage_share=Decimal("0.5"),
+    )
 
 
 async def _story(db, t0):
@@ -60,6 +58,8 @@ async def _story(db, t0):
     )
     books = await make_partner(db, issue_price="0.010", redeem_price="0.009")
     member = await enroll(db, cafe)
+    await link(db, airline, member)
+    await link(db, books, member)
     order = unique("o")
     try:
         # The airline's new contract takes effect mid-period, at 02:30: what happened before is
@@ -224,32 +224,31 @@ async def test_a_contract_change_mid_period_prices_each_redemption_at_its_instan
     cafe = await make_partner(db)
     airline = await make_partner(db, redeem_price="0.010")
     member = await enroll(db, cafe)
+    await link(db, airline, member)
     t0 = clock.now().replace(microsecond=0)
     await earn(db, cafe, member.member_number, "1000")
-    async with db.sessions() as session:
-        with pytest.raises(DomainError) as caught:  # the past is never repriced
-            await partners.update_contract(
-                session,
-                ADMIN,
-                partner_id=airline.id,
-                effective_from=t0 - timedelta(hours=1),
-                issue_price=Decimal("0.01"),
-                redeem_price=Decimal("0.02"),
-                issue_fee_per_point=Decimal(0),
-                breakage_share=Decimal(0),
-            )
-        assert caught.value.errors[0].code == "IN_PAST"
+    with pytest.raises(DomainError) as caught:  # the past is never repriced
         await partners.update_contract(
-            session,
+            db,
             ADMIN,
             partner_id=airline.id,
-            effective_from=t0 + timedelta(hours=2),
-            issue_price=Decimal("0.012"),
-            redeem_price=Decimal("0.020"),
+            effective_from=t0 - timedelta(hours=1),
+            issue_price=Decimal("0.01"),
+            redeem_price=Decimal("0.02"),
             issue_fee_per_point=Decimal(0),
             breakage_share=Decimal(0),
         )
-        await session.commit()
+    assert caught.value.errors[0].code == "IN_PAST"
+    await partners.update_contract(
+        db,
+        ADMIN,
+        partner_id=airline.id,
+        effective_from=t0 + timedelta(hours=2),
+        issue_price=Decimal("0.012"),
+        redeem_price=Decimal("0.020"),
+        issue_fee_per_point=Decimal(0),
+        breakage_share=Decimal(0),
+    )
     try:
         _at(t0 + timedelta(hours=1))
         assert (await redeem(db, airline, member.member_number, 100)).errors == []  # at 0.010

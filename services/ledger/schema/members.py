@@ -1,4 +1,9 @@
-"""GraphQL for members: enrolment at a partner, and a member as the caller may see them."""
+"""Members as the ledger's clients see them: a member and their points, and enrolment.
+
+The `Member` type lives with the ledger, not with `services/members`: most of what it shows is
+points, and services depend one way (members may not import the ledger). Enrolment itself is the
+members service's (`services.members.service.enroll_member`); this is only its GraphQL face.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ from datetime import timedelta
 
 import strawberry
 
-from services.ledger import queries as ledger_queries
-from services.ledger.schema import Balance, ExpiringPoints, Transaction
+from services.ledger import service as ledger
+from services.ledger.schema.types import Balance, ExpiringPoints, Transaction
 from services.members import service
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Node, UserError, user_errors
@@ -29,26 +34,21 @@ class Member(Node):
 
     @strawberry.field(description="The coalition-wide balance, across all partners.")
     async def balance(self, info: GraphQLInfo) -> Balance:
-        async with info.context.session() as session:
-            b = await ledger_queries.balance(session, info.context.principal, self.local_id)
+        b = await ledger.balance(info.context.db, info.context.principal, self.local_id)
         return Balance(available=b.available, pending=b.pending, held=b.held)
 
     @strawberry.field(description="Points that expire within the given duration, soonest first.")
     async def expiring_points(self, info: GraphQLInfo, within: timedelta) -> list[ExpiringPoints]:
-        async with info.context.session() as session:
-            found = await ledger_queries.expiring_points(
-                session, info.context.principal, self.local_id, within
-            )
+        found = await ledger.expiring_points(info.context.db, info.context.principal, self.local_id, within)
         return [ExpiringPoints(points=e.points, expires_at=e.expires_at) for e in found]
 
     @strawberry.field(description="Newest first. A partner sees only what happened at it.")
     async def transactions(
         self, info: GraphQLInfo, first: int | None = None, after: str | None = None
     ) -> Connection[Transaction]:
-        async with info.context.session() as session:
-            page = await ledger_queries.transactions(
-                session, info.context.principal, self.local_id, first=first, after=after
-            )
+        page = await ledger.transactions(
+            info.context.db, info.context.principal, self.local_id, first=first, after=after
+        )
         return Connection.of(page, Transaction.of)
 
 
@@ -74,8 +74,7 @@ class MembersQuery:
         "null for an unknown number and for a member you cannot see alike."
     )
     async def member(self, info: GraphQLInfo, member_number: str) -> Member | None:
-        async with info.context.session() as session:
-            found = await service.find_member(session, info.context.principal, member_number)
+        found = await service.find_member(info.context.db, info.context.principal, member_number)
         return Member.of(found) if found else None
 
 
@@ -83,16 +82,14 @@ class MembersQuery:
 class MembersMutation:
     @strawberry.mutation(description="Enrol a customer of the calling partner in the coalition.")
     async def enroll_member(self, info: GraphQLInfo, input: EnrollMemberInput) -> EnrollMemberPayload:
-        async with info.context.session() as session:
-            try:
-                view = await service.enroll_member(
-                    session,
-                    info.context.principal,
-                    partner_customer_ref=input.partner_customer_ref,
-                    email=input.email,
-                    member_number=input.member_number,
-                )
-            except DomainError as exc:
-                return EnrollMemberPayload(user_errors=user_errors(exc.errors))
-            await session.commit()
+        try:
+            view = await service.enroll_member(
+                info.context.db,
+                info.context.principal,
+                partner_customer_ref=input.partner_customer_ref,
+                email=input.email,
+                member_number=input.member_number,
+            )
+        except DomainError as exc:
+            return EnrollMemberPayload(user_errors=user_errors(exc.errors))
         return EnrollMemberPayload(member=Member.of(view))

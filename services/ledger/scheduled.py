@@ -1,18 +1,24 @@
-"""The scheduled side of a point's life: lots become available, and expire.
+"""The ledger's scheduled jobs (run by `coalition worker`): holds past their time are released,
+lots become available, and expire.
 
-Both jobs work in batches of thousands of lots per statement and take their rows with
+The lot jobs work in batches of thousands of lots per statement and take their rows with
 `FOR UPDATE SKIP LOCKED`, so any number of workers can run at once: each lot is handled by exactly
 one of them, nobody waits on anybody, and a member whose wallet is busy (an earn or redemption in
 flight) is simply left for the next round. Each batch is one transaction: a worker killed
 mid-batch loses and doubles nothing.
 
-Reads never wait for these jobs: balances already count a lot by its timestamps. The jobs make the
-facts durable (`activated_at`, the EXPIRE entries that move points to the issuer's breakage
-account) so that settlement and notifications see each of them exactly once.
+Reads never wait for these jobs: balances already count a lot by its timestamps, and a hold by
+its `expires_at`. The jobs make the facts durable (`activated_at`, the EXPIRE entries that move
+points to the issuer's breakage account) so that settlement and notifications see each of them
+exactly once. An expiry is dated
+at the lot's `expires_at`, whenever the worker posts it: breakage falls in the period in which the
+points expired, and a worker that was down across a period's end shows up in settlement as a late
+arrival, settled by the next run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +26,17 @@ from shared.database import Database
 from shared.sql import Sql, transaction
 
 DEFAULT_BATCH = 5_000
+
+RELEASE_EXPIRED = Sql(
+    """
+WITH due AS (
+  SELECT id FROM holds WHERE status = 'ACTIVE' AND expires_at <= :now
+  ORDER BY expires_at LIMIT :batch FOR UPDATE SKIP LOCKED
+)
+UPDATE holds SET status = 'EXPIRED', closed_at = holds.expires_at FROM due WHERE holds.id = due.id
+"""
+)
+
 
 ACTIVATE = Sql(
     """
@@ -39,7 +56,7 @@ UPDATE lots SET activated_at = :now FROM due WHERE lots.id = due.id
 EXPIRE = Sql(
     """
 WITH due AS (
-  SELECT id, member_id, issuing_partner_id, remaining FROM lots
+  SELECT id, member_id, issuing_partner_id, remaining, expires_at FROM lots
   WHERE expired_at IS NULL AND remaining > 0 AND expires_at <= :now
     AND NOT EXISTS (  -- a live hold keeps its lots until it is captured or released
       SELECT 1 FROM hold_lots hl JOIN holds h ON h.id = hl.hold_id
@@ -53,7 +70,8 @@ WITH due AS (
   ORDER BY member_id
   FOR UPDATE SKIP LOCKED
 ), todo AS (
-  SELECT due.id, due.member_id, due.issuing_partner_id, due.remaining, fw.account_id AS wallet,
+  SELECT due.id, due.member_id, due.issuing_partner_id, due.remaining, due.expires_at,
+         fw.account_id AS wallet,
          b.id AS breakage, nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id
   FROM due
   JOIN free_wallets fw ON fw.member_id = due.member_id
@@ -61,8 +79,7 @@ WITH due AS (
                         AND b.member_id IS NULL
 ), entries AS (
   INSERT INTO journal_entries (id, kind, member_id, partner_id, points, occurred_at)
-  SELECT entry_id, 'EXPIRE', member_id, issuing_partner_id, -remaining, CAST(:now AS timestamptz)
-  FROM todo
+  SELECT entry_id, 'EXPIRE', member_id, issuing_partner_id, -remaining, expires_at FROM todo
 ), postings AS (
   INSERT INTO postings (entry_id, account_id, amount)
   SELECT entry_id, wallet, -remaining FROM todo
@@ -71,9 +88,7 @@ WITH due AS (
 ), consumed AS (
   INSERT INTO lot_consumptions (entry_id, lot_id, member_id, kind, points, issuing_partner_id,
                                 occurred_at)
-  SELECT entry_id, id, member_id, 'EXPIRY', remaining, issuing_partner_id,
-         CAST(:now AS timestamptz)
-  FROM todo
+  SELECT entry_id, id, member_id, 'EXPIRY', remaining, issuing_partner_id, expires_at FROM todo
 ), emptied AS (
   UPDATE lots SET remaining = 0, expired_at = CAST(:now AS timestamptz)
   FROM todo WHERE lots.id = todo.id
@@ -90,13 +105,20 @@ FROM todo
 
 @dataclass(frozen=True)
 class BatchResult:
-    rows: int  # lots (or holds) handled
+    rows: int  # rows handled: lots, or holds (the JOBS table names which)
     points: int = 0
     skipped: int = 0  # due, but the member's wallet was busy: next round
 
     @property
     def more(self) -> bool:
         return self.rows > 0
+
+
+async def release_expired_holds(db: Database, now: datetime, batch: int = DEFAULT_BATCH) -> BatchResult:
+    """Records EXPIRED on holds past their time (reads already ignore them)."""
+    async with transaction(db) as conn:
+        status = await RELEASE_EXPIRED.execute(conn, now=now, batch=batch)
+    return BatchResult(rows=int(status.split()[-1]))
 
 
 async def activate_due_lots(db: Database, now: datetime, batch: int = DEFAULT_BATCH) -> BatchResult:
@@ -110,3 +132,13 @@ async def expire_due_lots(db: Database, now: datetime, batch: int = DEFAULT_BATC
         row = await EXPIRE.fetchrow(conn, now=now, batch=batch)
     assert row is not None
     return BatchResult(rows=row["lots"], points=int(row["points"]), skipped=row["taken"] - row["lots"])
+
+
+Job = Callable[[Database, datetime, int], Awaitable[BatchResult]]
+
+# In the order a round runs them: holds released first free their lots for expiry.
+JOBS: list[tuple[str, str, Job]] = [
+    ("release-holds", "holds", release_expired_holds),
+    ("activate-lots", "lots", activate_due_lots),
+    ("expire-lots", "lots", expire_due_lots),
+]

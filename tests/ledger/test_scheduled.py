@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from services.gateway.worker import run_job
-from services.ledger.lifecycle import activate_due_lots, expire_due_lots
+from services.ledger.scheduled import activate_due_lots, expire_due_lots
 from shared import clock
 from tests.e2e.conftest import COALITION
 from tests.factories import balance, earn, enroll, make_partner, violations
@@ -57,6 +57,32 @@ async def test_expiry_moves_each_lot_to_its_issuers_breakage_account(db):
         m=member.id,
     )
     assert entries == 2  # one per lot
+    assert await violations(db) == []
+
+
+async def test_an_expiry_is_dated_when_the_points_expired_not_when_the_worker_ran(db):
+    """The ruling: breakage belongs to the period in which points expired. A worker that runs a
+    week late posts the expiry with the lot's `expires_at` as its instant; only its recording
+    time (`created_at`) says when it was posted, which is what settlement's late arrivals use."""
+    cafe = await make_partner(db)
+    member = await enroll(db, cafe)
+    await earn(db, cafe, member.member_number, "30")
+    expires_at = await _scalar(db, "SELECT expires_at FROM lots WHERE member_id = :m", m=member.id)
+    week_late = expires_at + timedelta(days=7)
+    clock.set_clock(lambda: week_late)
+    try:
+        await run_job(db, expire_due_lots)
+    finally:
+        clock.set_clock(None)
+    entry_at = await _scalar(
+        db, "SELECT occurred_at FROM journal_entries WHERE kind = 'EXPIRE' AND member_id = :m", m=member.id
+    )
+    consumed_at = await _scalar(
+        db, "SELECT occurred_at FROM lot_consumptions WHERE kind = 'EXPIRY' AND member_id = :m", m=member.id
+    )
+    expired_at = await _scalar(db, "SELECT expired_at FROM lots WHERE member_id = :m", m=member.id)
+    assert entry_at == consumed_at == expires_at
+    assert expired_at == week_late  # when the worker recorded it
     assert await violations(db) == []
 
 

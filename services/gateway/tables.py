@@ -1,6 +1,7 @@
 """Imports every service's tables so `shared.models.Base.metadata` knows them all (Alembic)."""
 
 import shared.audit_log as audit_log_models
+import shared.rate_limit as rate_limit_models
 from services.identity import models as identity_models
 from services.ledger import models as ledger_models
 from services.members import models as members_models
@@ -13,5 +14,6 @@ __all__ = [
     "ledger_models",
     "members_models",
     "partners_models",
+    "rate_limit_models",
     "settlement_models",
 ]

@@ -1,0 +1,11 @@
+"""GraphQL for the ledger: members and their points, moving points, the expiry policy.
+
+Split as Saleor splits `graphql/<domain>/`: object types and enums (`types`), mutation inputs and
+payloads (`inputs`), `mutations`, `queries`, and the `Member` type with enrolment (`members`).
+"""
+
+from services.ledger.schema.members import Member, MembersMutation, MembersQuery
+from services.ledger.schema.mutations import LedgerMutation
+from services.ledger.schema.queries import LedgerQuery
+
+__all__ = ["LedgerMutation", "LedgerQuery", "Member", "MembersMutation", "MembersQuery"]

@@ -1,6 +1,8 @@
 """The Starlette application: GraphQL behind bearer tokens, the OAuth endpoints, health.
 
-The gateway only assembles: tokens are verified by identity, rules live in the services.
+The gateway only assembles: tokens are verified by identity, rules live in the services. This
+module wires routes; the GraphQL view is `view.py`, the token guard `guard.py`, the body limit
+`shared/http.py`.
 """
 
 from __future__ import annotations
@@ -8,81 +10,25 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
-from starlette.types import ASGIApp, Receive, Scope, Send
-from strawberry.asgi import GraphQL
 
+from services.gateway.guard import RequireToken, principal_of
 from services.gateway.schema import build_schema
+from services.gateway.view import CoalitionGraphQL
 from services.identity import http as identity_http
 from services.identity import service as identity
 from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
-from shared.errors import Unauthenticated
-from shared.graphql_types import Context
+from shared.http import BodyLimit
 from shared.migrate import ensure_schema_current
 
 log = logging.getLogger("coalition.gateway")
-PRINCIPAL_KEY = "coalition.principal"
-
-
-class CoalitionGraphQL(GraphQL[Context, None]):
-    async def get_context(self, request: Any, response: Any = None) -> Context:
-        return Context(principal=request.scope[PRINCIPAL_KEY], db=request.app.state.db)
-
-
 MAX_BODY_BYTES = 256 * 1024  # a GraphQL request is text; the token limit bounds what is parsed
-
-
-class RequireToken:
-    """Rejects a request without a valid bearer token before GraphQL sees it: HTTP 401 with a
-    GraphQL-shaped error, so clients and proxies both understand it. Oversized bodies are refused
-    before anything reads them."""
-
-    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.max_body = max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            request = Request(scope)
-            length = request.headers.get("content-length", "0")
-            if not length.isdigit() or int(length) > self.max_body:
-                response = JSONResponse(
-                    {
-                        "errors": [
-                            {
-                                "message": f"request body over {self.max_body} bytes",
-                                "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-                            }
-                        ]
-                    },
-                    status_code=413,
-                )
-                await response(scope, receive, send)
-                return
-            try:
-                principal = await request.app.state.verifier.authenticate(
-                    request.headers.get("authorization")
-                )
-            except Unauthenticated as exc:
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 4401})
-                    return
-                response = JSONResponse(
-                    {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]},
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-                )
-                await response(scope, receive, send)
-                return
-            scope[PRINCIPAL_KEY] = principal
-        await self.app(scope, receive, send)
 
 
 async def healthz(request: Request) -> Response:
@@ -96,11 +42,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def settlement_export(request: Request) -> Response:
-    return await settlement_http.export(request, request.scope[PRINCIPAL_KEY])
+    return await settlement_http.export(request, principal_of(request))
 
 
 async def reconciliation_upload(request: Request) -> Response:
-    return await settlement_http.upload_reconciliation(request, request.scope[PRINCIPAL_KEY])
+    return await settlement_http.upload_reconciliation(request, principal_of(request))
 
 
 def create_app(database_url: str | None = None) -> Starlette:
@@ -119,11 +65,15 @@ def create_app(database_url: str | None = None) -> Starlette:
         finally:
             await db.dispose()
 
-    graphql = CoalitionGraphQL(build_schema(), graphql_ide=None)
+    # Every route that reads a body has its limit outermost: a declared length over it is refused
+    # before the token is even checked, and a chunked body is counted as it arrives.
+    graphql = BodyLimit(RequireToken(CoalitionGraphQL(build_schema(), graphql_ide=None)), MAX_BODY_BYTES)
     exports = RequireToken(request_response(settlement_export))
-    uploads = RequireToken(request_response(reconciliation_upload), settlement_http.MAX_UPLOAD_BYTES)
+    uploads = BodyLimit(
+        RequireToken(request_response(reconciliation_upload)), settlement_http.MAX_UPLOAD_BYTES
+    )
     routes = [
-        Route("/graphql", RequireToken(graphql), methods=["GET", "POST"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route(settlement_http.EXPORT_PATH, exports, methods=["GET"]),
         Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),

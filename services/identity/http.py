@@ -8,6 +8,7 @@ import logging
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,6 +18,7 @@ from services.identity.keys import active_signing_key, ensure_signing_key
 from services.identity.models import OAuthClient
 from services.identity.oauth_server import AUTH_METHODS, Preloaded, Server, build_server, issue
 from shared.access import ALL_SCOPES
+from shared.http import BodyLimit
 from shared.settings import get_settings
 
 log = logging.getLogger("coalition.identity")
@@ -44,16 +46,13 @@ def _credentials(request: Request, form: dict[str, str]) -> tuple[str, str] | No
     return None
 
 
-MAX_FORM_BYTES = 16 * 1024
+MAX_FORM_BYTES = 16 * 1024  # an OAuth request is a handful of short parameters
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """The urlencoded body OAuth requests use (RFC 6749 section 3.2); nothing else is parsed."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return {}
+    """The urlencoded body OAuth requests use (RFC 6749 section 3.2); nothing else is parsed.
+    The routes' `BodyLimit` answers 413 before more than `MAX_FORM_BYTES` are read."""
+    body = await request.body()
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):
@@ -154,10 +153,11 @@ async def jwks(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
+    form_limit = [Middleware(BodyLimit, max_bytes=MAX_FORM_BYTES)]
     return [
-        Route("/oauth/token", token, methods=["POST"]),
-        Route("/oauth/revoke", revoke, methods=["POST"]),
-        Route("/oauth/introspect", introspect, methods=["POST"]),
+        Route("/oauth/token", token, methods=["POST"], middleware=form_limit),
+        Route("/oauth/revoke", revoke, methods=["POST"], middleware=form_limit),
+        Route("/oauth/introspect", introspect, methods=["POST"], middleware=form_limit),
         Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
     ]

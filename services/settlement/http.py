@@ -52,14 +52,24 @@ async def export(request: Request, principal: Principal) -> Response:
 
 async def upload_reconciliation(request: Request, principal: Principal) -> Response:
     """POST the CSV as the body (`?partnerId=` for an admin): the same matching as
-    `submitReconciliation`; 200 with the summary and the first disputes, 400 with userErrors."""
+    `submitReconciliation`; 200 with the summary and the first disputes, 400 with userErrors.
+
+    Who may upload for which partner is decided before the body is read: a caller without the
+    scope never makes the gateway take in up to `MAX_UPLOAD_BYTES` (the gateway's `BodyLimit`
+    bounds the read itself, whatever the framing)."""
     partner = request.query_params.get("partnerId")
+    try:
+        partner_id = require_global_id(partner, "Partner", "partnerId") if partner else None
+        reconciliation.reconciling_partner(principal, partner_id)  # refuses before the read
+    except AccessError as exc:
+        return _error(403, exc.code, str(exc))
+    except DomainError as exc:
+        return _user_errors(exc.errors)
     try:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
         return _user_errors([UserError("INVALID_ENCODING", "csv", "the file must be UTF-8")])
     try:
-        partner_id = require_global_id(partner, "Partner", "partnerId") if partner else None
         db = request.app.state.db
         rec = await reconciliation.submit_reconciliation(
             db, principal, run_id=request.path_params["run_id"], partner_id=partner_id, csv_text=text

@@ -187,8 +187,9 @@ def parse_csv(text: str, period: tuple[datetime, datetime]) -> list[Row]:
     return rows
 
 
-def _partner_for(principal: Principal, partner_id: int | None) -> int:
-    """Partners reconcile only themselves; an admin names the partner it acts for."""
+def reconciling_partner(principal: Principal, partner_id: int | None) -> int:
+    """The partner whose file this is: partners reconcile only themselves; an admin names the
+    partner it acts for. Pure (no I/O), so the HTTP upload checks it before reading the file."""
     if principal.is_admin:
         principal.require("admin:settlement")
         if partner_id is None:
@@ -203,7 +204,7 @@ def _partner_for(principal: Principal, partner_id: int | None) -> int:
 async def submit_reconciliation(
     db: Database, principal: Principal, *, run_id: int, partner_id: int | None, csv_text: str
 ) -> Reconciliation:
-    partner = _partner_for(principal, partner_id)
+    partner = reconciling_partner(principal, partner_id)
     async with transaction(db) as conn:
         run = await RUN_PERIOD.fetchrow(conn, id=run_id)
         if run is None:

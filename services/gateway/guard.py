@@ -1,0 +1,52 @@
+"""The bearer-token guard in front of every protected route: GraphQL, its subscriptions and the
+settlement files.
+
+Authentication happens before anything reads the request body; body size is `BodyLimit`'s job
+(`shared.http`), wrapped around this guard so that an oversized declared body is refused even
+before the token is checked.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.access import Principal
+from shared.errors import Unauthenticated
+from shared.http import error_response
+
+PRINCIPAL_KEY = "coalition.principal"
+
+
+def principal_of(connection: HTTPConnection) -> Principal:
+    """The verified caller; only reachable behind `RequireToken`."""
+    principal: Principal = connection.scope[PRINCIPAL_KEY]
+    return principal
+
+
+class RequireToken:
+    """Rejects a request without a valid bearer token before the wrapped app sees it: HTTP 401
+    with a GraphQL-shaped error (`UNAUTHENTICATED`), so clients and proxies both understand it; a
+    WebSocket handshake is closed with 4401. On success the principal is in the scope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            connection = HTTPConnection(scope)
+            try:
+                principal = await connection.app.state.verifier.authenticate(
+                    connection.headers.get("authorization")
+                )
+            except Unauthenticated as exc:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 4401})
+                    return
+                response = error_response(
+                    401, exc.code, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+                )
+                await response(scope, receive, send)
+                return
+            scope[PRINCIPAL_KEY] = principal
+        await self.app(scope, receive, send)

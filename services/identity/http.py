@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.identity import service, tokens
+from services.identity import propagation, service, tokens
 from services.identity.keys import active_signing_key, ensure_signing_key
 from services.identity.models import OAuthClient
 from services.identity.oauth_server import AUTH_METHODS, Preloaded, Server, build_server, issue
@@ -161,6 +161,7 @@ async def revoke(request: Request) -> Response:
         await session.commit()
     if revocation is not None:
         request.app.state.verifier.revoked_locally(revocation.jti, revocation.expires_at)
+        await propagation.applied_everywhere(request.app.state.db, revocation.notice)
     return Response(status_code=200, headers=NO_STORE)
 
 

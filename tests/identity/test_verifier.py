@@ -129,7 +129,9 @@ async def test_verification_does_not_query_the_database_once_warm(identity_app, 
     assert statements == []
 
 
-async def test_revocations_are_re_read_only_after_the_cache_period(identity_app, partner, db):
+async def test_revocations_and_client_changes_are_re_read_only_after_the_cache_period(
+    identity_app, partner, db
+):
     token = await identity_app.token(partner.client_id, partner.client_secret)
     verifier = _verifier(db, revocation_cache_seconds=0.2)
     await verifier.authenticate(f"Bearer {token}")
@@ -139,7 +141,8 @@ async def test_revocations_are_re_read_only_after_the_cache_period(identity_app,
         assert statements == []
         await asyncio.sleep(0.25)
         await verifier.authenticate(f"Bearer {token}")
-    assert len(statements) == 1 and "revoked_tokens" in statements[0]
+    assert len(statements) == 2
+    assert "revoked_tokens" in statements[0] and "oauth_clients" in statements[1]
 
 
 async def test_made_up_kids_share_one_key_reload(partner, db):

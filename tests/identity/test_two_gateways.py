@@ -5,62 +5,23 @@ the refusal."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 import httpx
 import pytest
 
 from services.identity import service as identity
 from shared.access import ADMIN_SCOPES
-from tests.e2e.conftest import COALITION, _free_port
+from tests.e2e.conftest import _free_port
 from tests.factories import make_partner
+from tests.identity.gateways import serving
 from tests.identity.test_client_admin import DISABLE, ROTATE, VIEWER
 
 # The mutation answers once every listening gateway applied the change, so the first request is
 # refused; this bound only keeps a failing test from polling for ever (the re-read is an hour away).
 PROPAGATION_BOUND_SECONDS = 0.5
-
-
-@contextmanager
-def _serving(database_url: str, port: int, issuer: str) -> Iterator[str]:
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "OAUTH_ISSUER": issuer,
-        "REVOCATION_CACHE_SECONDS": "3600",
-    }
-    process = subprocess.Popen(
-        [COALITION, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become healthy in 30 s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +30,12 @@ def gateways(database_url: str) -> Iterator[tuple[str, str]]:
     issuer = f"http://127.0.0.1:{first}"  # the public address both stand behind
     with ExitStack() as stack:
         yield (
-            stack.enter_context(_serving(database_url, first, issuer)),
-            stack.enter_context(_serving(database_url, second, issuer)),
+            stack.enter_context(serving(database_url, first, issuer)),
+            stack.enter_context(serving(database_url, second, issuer)),
         )
 
 
-async def _token(http: httpx.AsyncClient, base: str, client_id: str, secret: str) -> str:
+async def fetch_token(http: httpx.AsyncClient, base: str, client_id: str, secret: str) -> str:
     response = await http.post(
         f"{base}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
     )
@@ -82,7 +43,7 @@ async def _token(http: httpx.AsyncClient, base: str, client_id: str, secret: str
     return response.json()["access_token"]
 
 
-async def _gql(http: httpx.AsyncClient, base: str, token: str, query: str, variables: dict) -> httpx.Response:
+async def gql(http: httpx.AsyncClient, base: str, token: str, query: str, variables: dict) -> httpx.Response:
     return await http.post(
         f"{base}/graphql",
         json={"query": query, "variables": variables},
@@ -96,7 +57,7 @@ async def _first_refusal(http: httpx.AsyncClient, base: str, token: str) -> tupl
     attempts = 0
     while True:
         attempts += 1
-        response = await _gql(http, base, token, VIEWER, {})
+        response = await gql(http, base, token, VIEWER, {})
         elapsed = time.monotonic() - started
         if response.status_code == 401 or elapsed > PROPAGATION_BOUND_SECONDS:
             return response, elapsed, attempts
@@ -106,7 +67,7 @@ async def _admin_token(http: httpx.AsyncClient, base: str, db) -> str:
     async with db.sessions() as session:
         admin = await identity.create_client(session, name="gateways admin", scopes=sorted(ADMIN_SCOPES))
         await session.commit()
-    return await _token(http, base, admin.client_id, admin.client_secret)
+    return await fetch_token(http, base, admin.client_id, admin.client_secret)
 
 
 async def test_a_client_disabled_through_one_gateway_is_refused_by_the_other(gateways, db):
@@ -114,11 +75,11 @@ async def test_a_client_disabled_through_one_gateway_is_refused_by_the_other(gat
     partner = await make_partner(db)
     async with httpx.AsyncClient(timeout=10) as http:
         admin = await _admin_token(http, one, db)
-        token = await _token(http, one, partner.client_id, partner.client_secret)
+        token = await fetch_token(http, one, partner.client_id, partner.client_secret)
         for base in (one, other):  # works on both, and both have verified (and cached) it
-            assert (await _gql(http, base, token, VIEWER, {})).status_code == 200
+            assert (await gql(http, base, token, VIEWER, {})).status_code == 200
 
-        disabled = await _gql(http, one, admin, DISABLE, {"input": {"clientId": partner.client_id}})
+        disabled = await gql(http, one, admin, DISABLE, {"input": {"clientId": partner.client_id}})
         assert disabled.json()["data"]["disableClient"]["userErrors"] == [], disabled.text
         refused, elapsed, attempts = await _first_refusal(http, other, token)
         print(f"\ndisable heard by the other gateway after {elapsed * 1000:.1f} ms ({attempts} request(s))")
@@ -126,7 +87,7 @@ async def test_a_client_disabled_through_one_gateway_is_refused_by_the_other(gat
         assert attempts == 1, f"the first request after the disable was accepted ({attempts} needed)"
         error = refused.json()["errors"][0]
         assert error["extensions"]["code"] == "UNAUTHENTICATED" and "disabled" in error["message"]
-        assert (await _gql(http, one, token, VIEWER, {})).status_code == 401
+        assert (await gql(http, one, token, VIEWER, {})).status_code == 401
         no_token = await http.post(
             f"{other}/oauth/token",
             data={"grant_type": "client_credentials"},
@@ -140,11 +101,11 @@ async def test_a_secret_rotated_through_one_gateway_refuses_older_tokens_on_the_
     partner = await make_partner(db)
     async with httpx.AsyncClient(timeout=10) as http:
         admin = await _admin_token(http, other, db)
-        before = await _token(http, other, partner.client_id, partner.client_secret)
+        before = await fetch_token(http, other, partner.client_id, partner.client_secret)
         for base in (one, other):
-            assert (await _gql(http, base, before, VIEWER, {})).status_code == 200
+            assert (await gql(http, base, before, VIEWER, {})).status_code == 200
 
-        rotated = await _gql(http, other, admin, ROTATE, {"input": {"clientId": partner.client_id}})
+        rotated = await gql(http, other, admin, ROTATE, {"input": {"clientId": partner.client_id}})
         secret = rotated.json()["data"]["rotateClientSecret"]["clientSecret"]
         refused, elapsed, attempts = await _first_refusal(http, one, before)
         print(f"\nrotation heard by the other gateway after {elapsed * 1000:.1f} ms ({attempts} request(s))")
@@ -152,6 +113,6 @@ async def test_a_secret_rotated_through_one_gateway_refuses_older_tokens_on_the_
         assert attempts == 1, f"the first request after the rotation was accepted ({attempts} needed)"
         assert "secret was rotated" in refused.json()["errors"][0]["message"]
 
-        after = await _token(http, one, partner.client_id, secret)
+        after = await fetch_token(http, one, partner.client_id, secret)
         for base in (one, other):
-            assert (await _gql(http, base, after, VIEWER, {})).status_code == 200
+            assert (await gql(http, base, after, VIEWER, {})).status_code == 200

@@ -60,9 +60,13 @@ def create_app(database_url: str | None = None) -> Starlette:
             await session.commit()
         app.state.db = db
         app.state.verifier = identity.TokenVerifier(db)
+        # Every process hears at once of revocations, disabled clients, rotated secrets.
+        listener = identity.ChangeListener(db, app.state.verifier)
+        await listener.start()
         try:
             yield
         finally:
+            await listener.stop()
             await db.dispose()
 
     # Every route that reads a body has its limit outermost: a declared length over it is refused

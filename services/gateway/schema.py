@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from services.gateway.limits import GatewayLimits
+from services.identity.schema import IdentityMutation
 from services.ledger.schema import LedgerMutation, LedgerQuery, Member, MembersMutation, MembersQuery
 from services.members import service as members
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
@@ -89,6 +90,7 @@ Query = merge_types(
 Mutation = merge_types(
     "Mutation",
     (
+        IdentityMutation,
         PartnersMutation,
         CatalogMutation,
         MembersMutation,

@@ -1,4 +1,4 @@
-"""`coalition clients create-admin` and `coalition keys rotate`."""
+"""`coalition clients create-admin | disable | rotate-secret` and `coalition keys rotate`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import argparse
 import json
 
 from services.identity import service
-from shared.access import ADMIN_SCOPES
-from shared.database import standalone_session
+from shared.access import ADMIN_SCOPES, Principal
+from shared.database import standalone_database, standalone_session
 from shared.errors import DomainError, print_user_errors
 
 DEFAULT_ADMIN_SCOPES = sorted(ADMIN_SCOPES | {"members:read"})
+# Whoever may run the command line against the database is an admin; the audit log says "cli".
+CLI_ADMIN = Principal(client_id="cli", scopes=ADMIN_SCOPES)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +22,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     admin.add_argument("--name", required=True)
     admin.add_argument("--scopes", nargs="+", default=DEFAULT_ADMIN_SCOPES)
     admin.set_defaults(handler=create_admin)
+    disable = client_commands.add_parser(
+        "disable", help="disable a client for good: no new tokens, its live tokens refused"
+    )
+    disable.add_argument("client_id", metavar="CLIENT_ID")
+    disable.set_defaults(handler=disable_client)
+    rotate_secret = client_commands.add_parser(
+        "rotate-secret", help="a new secret, printed once; the old one and its tokens stop working"
+    )
+    rotate_secret.add_argument("client_id", metavar="CLIENT_ID")
+    rotate_secret.set_defaults(handler=rotate_client_secret)
 
     keys = subparsers.add_parser("keys", help="token signing keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -37,6 +49,37 @@ async def create_admin(args: argparse.Namespace) -> int:
     print(
         json.dumps(
             {"client_id": creds.client_id, "client_secret": creds.client_secret, "scopes": creds.scopes},
+            indent=2,
+        )
+    )
+    return 0
+
+
+async def disable_client(args: argparse.Namespace) -> int:
+    async with standalone_database(pool_size=1) as db:
+        try:
+            client = await service.disable_client(db, CLI_ADMIN, args.client_id)
+        except DomainError as exc:
+            return print_user_errors(exc)
+    disabled_at = client.disabled_at.isoformat() if client.disabled_at else None
+    print(json.dumps({"client_id": client.client_id, "disabled_at": disabled_at}))
+    return 0
+
+
+async def rotate_client_secret(args: argparse.Namespace) -> int:
+    async with standalone_database(pool_size=1) as db:
+        try:
+            rotated = await service.rotate_client_secret(db, CLI_ADMIN, args.client_id)
+        except DomainError as exc:
+            return print_user_errors(exc)
+    rotated_at = rotated.client.secret_rotated_at
+    print(
+        json.dumps(
+            {
+                "client_id": rotated.client.client_id,
+                "client_secret": rotated.client_secret,
+                "secret_rotated_at": rotated_at.isoformat() if rotated_at else None,
+            },
             indent=2,
         )
     )

@@ -5,15 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections import Counter
 from functools import lru_cache
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.identity import service, tokens
+from services.identity import propagation, service, tokens
 from services.identity.keys import active_signing_key, ensure_signing_key
 from services.identity.models import OAuthClient
 from services.identity.oauth_server import AUTH_METHODS, Preloaded, Server, build_server, issue
@@ -24,40 +25,76 @@ from shared.settings import get_settings
 log = logging.getLogger("coalition.identity")
 
 
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
 def _oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="coalition"'} if status == 401 else None
+    """An RFC 6749 section 5.2 error; never cached, like every answer of these endpoints."""
+    headers = dict(NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="coalition"'
     return JSONResponse(
         {"error": error, "error_description": description}, status_code=status, headers=headers
     )
 
 
-def _credentials(request: Request, form: dict[str, str]) -> tuple[str, str] | None:
-    """Client id and secret from HTTP Basic (RFC 6749 2.3.1, form-encoded parts) or the form."""
+def client_authentication_failed() -> JSONResponse:
+    """The one answer to an unknown client, a disabled one and a wrong secret, byte for byte, so
+    the endpoints cannot be asked which client ids exist."""
+    return _oauth_error("invalid_client", "client authentication failed", 401)
+
+
+def _basic(header: str) -> tuple[str, str] | None:
+    """Client id and secret of an HTTP Basic header (RFC 6749 2.3.1: form-encoded, then base64)."""
+    try:
+        raw = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = raw.partition(":")
+    return (unquote_plus(client_id), unquote_plus(secret)) if sep and client_id and secret else None
+
+
+def _credentials(request: Request, form: dict[str, str]) -> tuple[str, str] | JSONResponse:
+    """Client id and secret from exactly one method: HTTP Basic, or the form's client_id and
+    client_secret. Both at once is refused (RFC 6749 section 2.3: "The client MUST NOT use more
+    than one authentication method in each request"), even when both name the same client: a
+    server that tried one method after the other would let a wrong secret fall through to the
+    next. Naming in the form the client Basic authenticates is allowed (RFC 6749 section 3.2.1)."""
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("basic "):
-        try:
-            raw = base64.b64decode(header[6:].strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        client_id, sep, secret = raw.partition(":")
-        return (unquote(client_id), unquote(secret)) if sep else None
-    if "client_id" in form and "client_secret" in form:
+    if header[:6].lower() == "basic ":
+        credentials = _basic(header)
+        if credentials is None:
+            return _oauth_error("invalid_client", "malformed HTTP Basic credentials", 401)
+        if "client_secret" in form or form.get("client_id", credentials[0]) != credentials[0]:
+            return _oauth_error(
+                "invalid_request",
+                "use one client authentication method per request: HTTP Basic, or client_id and"
+                " client_secret in the form, not both",
+            )
+        return credentials
+    if form.get("client_id") and form.get("client_secret"):
         return form["client_id"], form["client_secret"]
-    return None
+    return client_authentication_failed()
 
 
 MAX_FORM_BYTES = 16 * 1024  # an OAuth request is a handful of short parameters
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form(request: Request) -> dict[str, str] | JSONResponse:
     """The urlencoded body OAuth requests use (RFC 6749 section 3.2); nothing else is parsed.
-    The routes' `BodyLimit` answers 413 before more than `MAX_FORM_BYTES` are read."""
+    The routes' `BodyLimit` answers 413 before more than `MAX_FORM_BYTES` are read. A parameter
+    sent twice is refused (section 3.2: "MUST NOT be included more than once"): which of the two
+    counts is exactly what a client and a proxy could disagree on."""
     body = await request.body()
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):
         return {}
-    return dict(pairs)
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        repeated = sorted(name for name, n in Counter(name for name, _ in pairs).items() if n > 1)
+        return _oauth_error("invalid_request", f"parameters sent more than once: {', '.join(repeated)}")
+    return form
 
 
 @lru_cache(maxsize=1)
@@ -66,15 +103,30 @@ def _server() -> Server:
     return build_server()
 
 
+async def _authenticated(request: Request) -> tuple[OAuthClient, dict[str, str]] | Response:
+    """The authenticated client and the form, or the error to answer. Every endpoint
+    authenticates clients here, through `service.authenticate_client`: Authlib's own client
+    authentication tells an unknown client from a wrong secret in its error description."""
+    form = await _form(request)
+    if isinstance(form, Response):
+        return form
+    credentials = _credentials(request, form)
+    if isinstance(credentials, Response):
+        return credentials
+    async with request.app.state.db.sessions() as session:
+        client = await service.authenticate_client(session, *credentials)
+    if client is None:
+        return client_authentication_failed()
+    return client, form
+
+
 async def token(request: Request) -> Response:
     """RFC 6749 section 4.4: the client-credentials grant, run by Authlib on preloaded rows."""
-    form = await _form(request)
-    credentials = _credentials(request, form)
-    if credentials is None and request.headers.get("authorization", "").lower().startswith("basic "):
-        # Authlib's own parsing raises on undecodable Basic credentials instead of refusing them.
-        return _oauth_error("invalid_client", "malformed HTTP Basic credentials", 401)
+    authenticated = await _authenticated(request)
+    if isinstance(authenticated, Response):
+        return authenticated
+    client, form = authenticated
     async with request.app.state.db.sessions() as session:
-        client = await service.load_client(session, credentials[0]) if credentials else None
         key = await active_signing_key(session)
         if key is None:  # a database nobody has served from yet
             await ensure_signing_key(session)
@@ -89,14 +141,10 @@ async def token(request: Request) -> Response:
 
 async def _token_request(request: Request) -> tuple[OAuthClient, str] | Response:
     """Client authentication and the `token` parameter, as revocation and introspection need."""
-    form = await _form(request)
-    credentials = _credentials(request, form)
-    client = None
-    if credentials is not None:
-        async with request.app.state.db.sessions() as session:
-            client = await service.authenticate_client(session, *credentials)
-    if client is None:
-        return _oauth_error("invalid_client", "client authentication failed", 401)
+    authenticated = await _authenticated(request)
+    if isinstance(authenticated, Response):
+        return authenticated
+    client, form = authenticated
     if not form.get("token"):
         return _oauth_error("invalid_request", "the 'token' parameter is required")
     return client, form["token"]
@@ -113,7 +161,8 @@ async def revoke(request: Request) -> Response:
         await session.commit()
     if revocation is not None:
         request.app.state.verifier.revoked_locally(revocation.jti, revocation.expires_at)
-    return Response(status_code=200, headers={"Cache-Control": "no-store"})
+        await propagation.applied_everywhere(request.app.state.db, revocation.notice)
+    return Response(status_code=200, headers=NO_STORE)
 
 
 async def introspect(request: Request) -> Response:
@@ -123,7 +172,7 @@ async def introspect(request: Request) -> Response:
     client, token = checked
     async with request.app.state.db.sessions() as session:
         answer = await service.introspect(session, token, caller=client)
-    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+    return JSONResponse(answer, headers=NO_STORE)
 
 
 async def metadata(request: Request) -> Response:

@@ -22,12 +22,11 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.models import SigningKey
-from services.identity.tokens import ALGORITHM
+from services.identity.tokens import ALGORITHM, CLOCK_SKEW_SECONDS
 from shared import clock
 from shared.settings import get_settings
 
 KEK_FILE = "key-encryption.key"
-CLOCK_SKEW_SECONDS = 60
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('coalition.identity.signing_keys'))"
 
 # Decrypted private keys by kid: a kid's key never changes, so the token endpoint decrypts each

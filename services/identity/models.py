@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Text, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Integer, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,7 +25,12 @@ class OAuthClient(Base):
     )
     allowed_scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # A disabled client gets no tokens, and the tokens it has are refused (verifier).
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Bumped by every secret rotation and stamped into each token (`secret_version` claim):
+    # tokens issued under an older secret are refused.
+    secret_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SigningKey(Base):

@@ -24,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from services.identity import tokens
+from services.identity.clients import hash_secret
 from services.identity.models import OAuthClient
-from services.identity.service import grant_scope, hash_secret
+from services.identity.service import grant_scope
 from shared.access import ALL_SCOPES
 from shared.errors import DomainError
 from shared.settings import get_settings
@@ -89,7 +90,10 @@ class TokenGenerator(JWTBearerTokenGenerator):
         if key is None:
             raise RuntimeError("no active signing key: the gateway creates one at start-up")
         claims = tokens.access_token_claims(
-            client_id=client.row.client_id, scope=scope, partner_id=client.row.partner_id
+            client_id=client.row.client_id,
+            scope=scope,
+            partner_id=client.row.partner_id,
+            secret_version=client.row.secret_version,
         )
         return tokens.sign(claims, key)
 

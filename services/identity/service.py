@@ -1,17 +1,14 @@
-"""OAuth clients, and what can be done with their tokens: issue, revoke, introspect.
+"""Identity's front door: OAuth clients, and what can be done with their tokens: issue, revoke,
+introspect; signing keys.
 
-Client secrets are 256-bit random strings shown once; the database keeps a SHA-256 of them (a slow
-password hash adds nothing against that much entropy and would make the token endpoint a CPU
-sink). Access tokens are RFC 9068 JWTs (`tokens`) signed by the rotating keys of `keys`;
-`verifier` checks them on every request without the database. Revocation and introspection are
-rare and authoritative, so they read the database directly.
+Clients and their secrets live in `clients`; access tokens are RFC 9068 JWTs (`tokens`) signed by
+the rotating keys of `keys`; `verifier` checks them on every request without the database and
+`propagation` tells every process's verifier at once when tokens stop being good. Revocation and
+introspection are rare and authoritative, so they read the database directly.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +19,19 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity import tokens
+from services.identity import propagation, tokens
+from services.identity.clients import (
+    ClientCredentials,
+    ClientView,
+    RotatedSecret,
+    authenticate_client,
+    create_client,
+    disable_client,
+    hash_secret,
+    load_client,
+    rotate_client_secret,
+    token_allowed,
+)
 from services.identity.keys import (
     active_signing_key,
     ensure_signing_key,
@@ -30,104 +39,40 @@ from services.identity.keys import (
     rotate_signing_key,
 )
 from services.identity.models import OAuthClient, RevokedToken
+from services.identity.propagation import ChangeListener
 from services.identity.verifier import TokenVerifier
-from shared.access import ADMIN_SCOPES, ALL_SCOPES, MEMBER_SCOPE
-from shared.errors import DomainError, Unauthenticated, Validator
+from shared.access import ADMIN_SCOPES
+from shared.errors import DomainError, Unauthenticated
 from shared.settings import get_settings
 
 __all__ = [
+    "ChangeListener",
     "ClientCredentials",
+    "ClientView",
     "Revocation",
+    "RotatedSecret",
     "TokenVerifier",
     "authenticate_client",
     "create_client",
+    "disable_client",
     "ensure_signing_key",
     "grant_scope",
+    "hash_secret",
     "introspect",
     "issue_token",
     "jwks",
     "load_client",
     "revoke_token",
+    "rotate_client_secret",
     "rotate_signing_key",
 ]
-
-MAX_NAME_LENGTH = 200
-
-
-@dataclass(frozen=True)
-class ClientCredentials:
-    client_id: str
-    client_secret: str
-    scopes: list[str]
 
 
 @dataclass(frozen=True)
 class Revocation:
     jti: str
     expires_at: float  # the token's `exp`: after it, nobody needs to remember the revocation
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-async def create_client(
-    session: AsyncSession, *, name: str, scopes: Iterable[str], partner_id: int | None = None
-) -> ClientCredentials:
-    """A client-credentials client. The caller commits; the secret is in the return value and
-    nowhere else, so it is shown once and a lost secret means a new client."""
-    allowed = sorted(set(scopes))
-    v = Validator()
-    v.text(name, "name", max_length=MAX_NAME_LENGTH)
-    unknown = [s for s in allowed if s not in ALL_SCOPES]
-    v.check(not unknown, "scopes", "UNKNOWN_SCOPE", f"unknown scopes: {', '.join(unknown)}")
-    v.check(bool(allowed), "scopes", "REQUIRED", "a client needs at least one scope")
-    # A `member` token must name a member, which only a member's own sign-in can do.
-    v.check(
-        MEMBER_SCOPE not in allowed,
-        "scopes",
-        "INVALID",
-        f"the '{MEMBER_SCOPE}' scope is granted to member sign-ins, never to client credentials",
-    )
-    if partner_id is not None:
-        v.check(
-            not set(allowed) & ADMIN_SCOPES,
-            "scopes",
-            "INVALID",
-            "partner credentials cannot carry admin scopes",
-        )
-    v.raise_if_any()
-    client_id = "cl_" + secrets.token_hex(10)  # 80 random bits: unguessable, easy to read out
-    secret = secrets.token_urlsafe(32)
-    session.add(
-        OAuthClient(
-            client_id=client_id,
-            secret_hash=hash_secret(secret),
-            name=name,
-            partner_id=partner_id,
-            allowed_scopes=allowed,
-        )
-    )
-    await session.flush()
-    return ClientCredentials(client_id, secret, allowed)
-
-
-async def load_client(session: AsyncSession, client_id: str) -> OAuthClient | None:
-    """An enabled client by id (the token endpoint preloads it for Authlib)."""
-    return await session.scalar(
-        select(OAuthClient).where(OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None))
-    )
-
-
-async def authenticate_client(
-    session: AsyncSession, client_id: str, client_secret: str
-) -> OAuthClient | None:
-    """The enabled client whose secret this is, or None."""
-    client = await load_client(session, client_id)
-    # Compare even when the client is unknown, so timing does not tell which ids exist.
-    expected = client.secret_hash if client is not None else hash_secret(secrets.token_urlsafe(32))
-    matches = hmac.compare_digest(expected, hash_secret(client_secret))
-    return client if matches and client is not None else None
+    notice: str  # of the NOTIFY the revoking transaction sends, for `propagation.applied_everywhere`
 
 
 def grant_scope(allowed: Iterable[str], requested: str | None) -> str:
@@ -147,7 +92,12 @@ def grant_scope(allowed: Iterable[str], requested: str | None) -> str:
 
 def token_response(client: OAuthClient, scope: str, key: ECKey) -> dict[str, Any]:
     """A signed access token for `client` and the RFC 6749 section 5.1 response around it."""
-    claims = tokens.access_token_claims(client_id=client.client_id, scope=scope, partner_id=client.partner_id)
+    claims = tokens.access_token_claims(
+        client_id=client.client_id,
+        scope=scope,
+        partner_id=client.partner_id,
+        secret_version=client.secret_version,
+    )
     return {
         "access_token": tokens.sign(claims, key),
         "token_type": "Bearer",
@@ -197,8 +147,8 @@ async def revoke_token(
     """RFC 7009: record the token's id as revoked, or None when there was nothing to revoke
     (invalid, foreign or unknown tokens are ignored: the endpoint answers the same either way).
 
-    The caller commits, then tells its process's verifier (`revoked_locally`) so the revocation
-    applies there at once; other processes see it within REVOCATION_CACHE_SECONDS.
+    The caller commits, which delivers the NOTIFY that tells every gateway's verifier, then tells
+    its own process's verifier (`revoked_locally`) and waits for `propagation.applied_everywhere`.
     """
     try:
         claims = await _decode(session, token, check_expiry=False)
@@ -211,14 +161,17 @@ async def revoke_token(
         .values(jti=str(claims["jti"]), expires_at=datetime.fromtimestamp(claims["exp"], UTC))
         .on_conflict_do_nothing(index_elements=[RevokedToken.jti])
     )
-    return Revocation(jti=str(claims["jti"]), expires_at=float(claims["exp"]))
+    expires_at = float(claims["exp"])
+    notice = await propagation.notify_revoked(session, claims["jti"], expires_at)
+    return Revocation(jti=claims["jti"], expires_at=expires_at, notice=notice)
 
 
 async def introspect(
     session: AsyncSession, token: str, *, caller: OAuthClient | None = None
 ) -> dict[str, Any]:
-    """RFC 7662. `{"active": false}` and nothing more for anything invalid, expired, revoked, or
-    not the caller's to see (so introspection cannot probe other clients' tokens)."""
+    """RFC 7662. `{"active": false}` and nothing more for anything invalid, expired, revoked, of
+    a disabled client or issued before its secret was rotated, or not the caller's to see (so
+    introspection cannot probe other clients' tokens)."""
     inactive: dict[str, Any] = {"active": False}
     try:
         claims = await _decode(session, token, check_expiry=True)
@@ -228,6 +181,8 @@ async def introspect(
         return inactive
     revoked = await session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == claims["jti"]))
     if revoked is not None:
+        return inactive
+    if not await token_allowed(session, claims["client_id"], tokens.secret_version(claims)):
         return inactive
     answer: dict[str, Any] = {
         "active": True,

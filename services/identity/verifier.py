@@ -3,10 +3,14 @@
 One `TokenVerifier` per process. Public keys are cached by `kid`; a token with an unknown kid (a
 rotation made by another process) reloads them, at most once per `key_reload_interval`, and
 requests arriving meanwhile share that one reload instead of queueing one each — so tokens with
-made-up kids cannot turn into a query per request nor into a growing queue. Revoked token ids are
-re-read from the database at most every REVOCATION_CACHE_SECONDS; a revocation made through this
-process applies at once and survives any re-read that raced with it. A verified token is
+made-up kids cannot turn into a query per request nor into a growing queue. A verified token is
 remembered until it expires, so a busy client pays the signature check once, not per request.
+
+What takes a valid token away is kept in memory too: revoked token ids, disabled clients, and each
+rotated client's current secret version (a token issued under an older one is refused). Changes
+arrive at once through `propagation.ChangeListener` (LISTEN/NOTIFY from the committing
+transaction) and are re-read from the database at least every REVOCATION_CACHE_SECONDS, the bound
+should the listener be disconnected. A change heard of survives any re-read that raced with it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from joserfc.jwk import ECKey
@@ -21,7 +26,7 @@ from sqlalchemy import select
 
 from services.identity import tokens
 from services.identity.keys import published_keys
-from services.identity.models import RevokedToken
+from services.identity.models import OAuthClient, RevokedToken
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
@@ -29,6 +34,14 @@ from shared.errors import Unauthenticated
 from shared.settings import get_settings
 
 CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class ClientState:
+    """What the verifier must know of a client: only clients disabled or rotated are kept."""
+
+    disabled: bool
+    secret_version: int
 
 
 class TokenVerifier:
@@ -50,8 +63,11 @@ class TokenVerifier:
         self._keys_loaded_at = float("-inf")  # monotonic time the last reload started
         self._reload_lock = asyncio.Lock()
         self._revoked: frozenset[str] = frozenset()  # from the database
-        self._revoked_here: dict[str, float] = {}  # jti -> exp, revoked through this process
+        self._revoked_here: dict[str, float] = {}  # jti -> exp, revoked here or heard of
         self._revoked_loaded_at = float("-inf")
+        self._clients: dict[str, ClientState] = {}  # from the database
+        # Heard of (notification or this process): client -> (state, monotonic time heard).
+        self._clients_heard: dict[str, tuple[ClientState, float]] = {}
         self._verified: OrderedDict[str, tuple[Principal, dict[str, Any]]] = OrderedDict()
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -66,7 +82,7 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> tuple[Principal, dict[str, Any]]:
         """The principal and claims of a valid, unexpired, unrevoked token, or Unauthenticated."""
-        await self._refresh_revocations()
+        await self._refresh()
         hit = self._verified.get(token)
         if hit is not None:
             principal, claims = hit
@@ -81,14 +97,35 @@ class TokenVerifier:
                 self._verified.popitem(last=False)
         if self.is_revoked(principal.token_id or ""):
             raise Unauthenticated("the access token was revoked")
+        state = self.client_state(principal.client_id)
+        if state is not None:
+            if state.disabled:
+                raise Unauthenticated("the access token's client has been disabled")
+            if tokens.secret_version(claims) < state.secret_version:
+                raise Unauthenticated(
+                    "the access token was issued before its client's secret was rotated:"
+                    " ask the token endpoint for a new one with the new secret"
+                )
         return principal, claims
 
     def is_revoked(self, jti: str) -> bool:
         return jti in self._revoked or jti in self._revoked_here
 
+    def client_state(self, client_id: str) -> ClientState | None:
+        heard = self._clients_heard.get(client_id)
+        return heard[0] if heard is not None else self._clients.get(client_id)
+
     def revoked_locally(self, jti: str, expires_at: float) -> None:
-        """Record a revocation committed through this process; it applies to the next request."""
+        """Record a committed revocation (made here, or heard of); it applies to the next request."""
         self._revoked_here[jti] = expires_at
+
+    def client_changed(self, client_id: str, *, disabled: bool, secret_version: int) -> None:
+        """Record a client's state after a committed change; it applies to the next request."""
+        self._clients_heard[client_id] = (ClientState(disabled, secret_version), time.monotonic())
+
+    def refresh_soon(self) -> None:
+        """Re-read everything before the next request (changes may have gone unheard)."""
+        self._revoked_loaded_at = float("-inf")
 
     async def key(self, kid: str) -> ECKey | None:
         """The public key for `kid`, reloading the published keys if it is unknown."""
@@ -109,10 +146,11 @@ class TokenVerifier:
                 self._keys_loaded_at = started
         return self._keys.get(kid)
 
-    async def _refresh_revocations(self) -> None:
-        """Re-read revoked ids if the copy is older than the cache period. One request pays the
-        query; concurrent ones use the previous copy. A failing query fails that request (closed):
-        a revoked token must not pass because the database blinked."""
+    async def _refresh(self) -> None:
+        """Re-read revoked ids and disabled or rotated clients if the copy is older than the cache
+        period. One request pays the queries; concurrent ones use the previous copy. A failing
+        query fails that request (closed): a revoked token must not pass because the database
+        blinked."""
         started = time.monotonic()
         if started - self._revoked_loaded_at < self.revocation_cache_seconds:
             return
@@ -120,8 +158,19 @@ class TokenVerifier:
         now = clock.now()
         async with self.db.sessions() as session:
             rows = await session.scalars(select(RevokedToken.jti).where(RevokedToken.expires_at > now))
-            self._revoked = frozenset(rows)
-        # Local revocations stay until their token expires: a re-read that began before one was
-        # committed must not forget it.
+            revoked = frozenset(rows)
+            clients = await session.execute(
+                select(OAuthClient.client_id, OAuthClient.disabled_at, OAuthClient.secret_version).where(
+                    OAuthClient.disabled_at.is_not(None) | (OAuthClient.secret_version > 0)
+                )
+            )
+            self._clients = {
+                row.client_id: ClientState(row.disabled_at is not None, row.secret_version) for row in clients
+            }
+            self._revoked = revoked
+        # Revocations heard of stay until their token expires, and client changes heard of until a
+        # re-read that began after them: a re-read that began before one was committed must not
+        # forget it.
         stamp = now.timestamp()
         self._revoked_here = {j: exp for j, exp in self._revoked_here.items() if exp > stamp}
+        self._clients_heard = {c: heard for c, heard in self._clients_heard.items() if heard[1] >= started}

@@ -70,7 +70,7 @@ async def test_revocation_applies_at_once_in_this_process(identity_app, partner,
     with pytest.raises(Unauthenticated, match="revoked"):
         await identity_app.verifier.authenticate(bearer)
     assert (await identity_app.introspect(token, auth(partner))).json() == {"active": False}
-    # The other process learns it when its copy is re-read, not before.
+    # A process without a change listener learns it when its copy is re-read, not before.
     assert (await elsewhere.authenticate(bearer)).client_id == partner.client_id
     elsewhere.revocation_cache_seconds = 0
     with pytest.raises(Unauthenticated, match="revoked"):

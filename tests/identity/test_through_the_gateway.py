@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.identity import keys, tokens
 from shared.settings import get_settings
 from tests.factories import make_partner
 from tests.identity.conftest import ago, clock_at
@@ -27,3 +28,18 @@ async def test_the_gateway_refuses_expired_and_revoked_tokens(gateway, db):
     assert revoked.status_code == 200
     after = await gateway.post(token, VIEWER)
     assert after.status_code == 401 and "revoked" in after.json()["errors"][0]["message"]
+
+
+async def test_a_token_with_a_non_integer_partner_id_is_a_401_not_a_500(gateway, db):
+    partner = await make_partner(db)
+    async with db.sessions() as session:
+        key = await keys.active_signing_key(session)
+    for value in ("abc", 1.5, True, {"id": partner.id}):
+        claims = tokens.access_token_claims(
+            client_id=partner.client_id, scope="points:earn", partner_id=partner.id
+        ) | {"partner_id": value}
+        response = await gateway.post(tokens.sign(claims, key), VIEWER)
+        assert response.status_code == 401, (value, response.text)
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "UNAUTHENTICATED"
+        assert "'partner_id'" in error["message"] and "integer" in error["message"]

@@ -6,10 +6,13 @@ import base64
 
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import func, update
 
+from services.identity.models import OAuthClient
 from shared.access import ADMIN_SCOPES, PARTNER_SCOPES
 from shared.settings import get_settings
-from tests.identity.conftest import jwt_part
+from tests.factories import make_partner
+from tests.identity.conftest import auth, count_statements, jwt_part
 
 
 async def test_basic_and_form_authentication_both_issue_rfc9068_tokens(identity_app, partner):
@@ -102,3 +105,103 @@ async def test_protocol_errors_are_rfc6749_json_never_tracebacks(identity_app, p
     for response in (grant, missing, garbled, no_auth):
         assert response.headers["content-type"].startswith("application/json")
         assert "Traceback" not in response.text
+
+
+async def test_two_authentication_methods_in_one_request_are_invalid_request(identity_app, partner, admin):
+    """RFC 6749 section 2.3: a client MUST NOT use more than one authentication method per request,
+    even when both carry its own, correct credentials."""
+    basic = (partner.client_id, partner.client_secret)
+    grant = {"grant_type": "client_credentials"}
+    both = await identity_app.http.post(
+        "/oauth/token", data=grant | {"client_secret": partner.client_secret}, auth=basic
+    )
+    both_full = await identity_app.http.post(
+        "/oauth/token",
+        data=grant | {"client_id": partner.client_id, "client_secret": partner.client_secret},
+        auth=basic,
+    )
+    other_id = await identity_app.http.post(
+        "/oauth/token", data=grant | {"client_id": admin.client_id}, auth=basic
+    )
+    # Basic with a wrong secret and the right one in the form: not "try the next method".
+    fallback = await identity_app.http.post(
+        "/oauth/token",
+        data=grant | {"client_id": partner.client_id, "client_secret": partner.client_secret},
+        auth=(partner.client_id, "wrong"),
+    )
+    for response in (both, both_full, other_id, fallback):
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "invalid_request"
+        assert "one client authentication method" in response.json()["error_description"]
+        assert response.headers["cache-control"] == "no-store"
+    # Naming the same client in the form as in Basic is no second method.
+    same_id = await identity_app.http.post(
+        "/oauth/token", data=grant | {"client_id": partner.client_id}, auth=basic
+    )
+    assert same_id.status_code == 200, same_id.text
+
+
+async def test_revocation_and_introspection_also_refuse_two_authentication_methods(identity_app, partner):
+    token = await identity_app.token(partner.client_id, partner.client_secret)
+    for path in ("/oauth/revoke", "/oauth/introspect"):
+        response = await identity_app.http.post(
+            path,
+            data={"token": token, "client_id": partner.client_id, "client_secret": partner.client_secret},
+            auth=(partner.client_id, partner.client_secret),
+        )
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"] == "invalid_request"
+    assert (await identity_app.introspect(token, auth(partner))).json()["active"] is True
+
+
+async def test_unknown_disabled_and_wrong_secret_answers_are_byte_identical(identity_app, partner, db):
+    disabled = await make_partner(db)
+    async with db.sessions() as session:
+        await session.execute(
+            update(OAuthClient)
+            .where(OAuthClient.client_id == disabled.client_id)
+            .values(disabled_at=func.now())
+        )
+        await session.commit()
+    for form_auth in (False, True):
+        answers = [
+            await identity_app.token_response(partner.client_id, "not-the-secret", form_auth=form_auth),
+            await identity_app.token_response("cl_nobody", partner.client_secret, form_auth=form_auth),
+            await identity_app.token_response(
+                disabled.client_id, disabled.client_secret, form_auth=form_auth
+            ),
+        ]
+        first = answers[0]
+        assert first.status_code == 401 and first.json()["error"] == "invalid_client"
+        assert first.headers["cache-control"] == "no-store"
+        for other in answers[1:]:
+            assert (other.status_code, dict(other.headers), other.content) == (
+                first.status_code,
+                dict(first.headers),
+                first.content,
+            )
+
+
+async def test_unknown_and_wrong_secret_do_the_same_database_work(identity_app, partner, db):
+    """Timing: both run the same statements and compare a secret hash; neither loads a key."""
+    seen = []
+    for client_id, secret in ((partner.client_id, "not-the-secret"), ("cl_nobody", partner.client_secret)):
+        with count_statements(db) as statements:
+            response = await identity_app.token_response(client_id, secret)
+        assert response.status_code == 401
+        seen.append(statements)
+    assert seen[0] == seen[1] and len(seen[0]) == 1 and "oauth_clients" in seen[0][0]
+
+
+async def test_a_parameter_sent_twice_is_invalid_request(identity_app, partner):
+    response = await identity_app.http.post(
+        "/oauth/token",
+        content="grant_type=client_credentials&scope=points:earn&scope=admin:partners",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=(partner.client_id, partner.client_secret),
+    )
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "parameters sent more than once: scope",
+    }

@@ -10,6 +10,7 @@ from joserfc.jwk import ECKey
 
 from services.identity import keys, tokens
 from services.identity.verifier import TokenVerifier
+from shared import clock
 from shared.errors import Unauthenticated
 from shared.settings import get_settings
 from tests.identity.conftest import ago, b64, clock_at, count_statements, jwt_part
@@ -128,7 +129,9 @@ async def test_verification_does_not_query_the_database_once_warm(identity_app, 
     assert statements == []
 
 
-async def test_revocations_are_re_read_only_after_the_cache_period(identity_app, partner, db):
+async def test_revocations_and_client_changes_are_re_read_only_after_the_cache_period(
+    identity_app, partner, db
+):
     token = await identity_app.token(partner.client_id, partner.client_secret)
     verifier = _verifier(db, revocation_cache_seconds=0.2)
     await verifier.authenticate(f"Bearer {token}")
@@ -138,7 +141,8 @@ async def test_revocations_are_re_read_only_after_the_cache_period(identity_app,
         assert statements == []
         await asyncio.sleep(0.25)
         await verifier.authenticate(f"Bearer {token}")
-    assert len(statements) == 1 and "revoked_tokens" in statements[0]
+    assert len(statements) == 2
+    assert "revoked_tokens" in statements[0] and "oauth_clients" in statements[1]
 
 
 async def test_made_up_kids_share_one_key_reload(partner, db):
@@ -167,3 +171,61 @@ async def test_a_local_revocation_survives_a_re_read_that_does_not_know_it_yet(p
     verifier.revoked_locally(claims["jti"], claims["exp"])  # not in the database
     assert "revoked" in await _refused(verifier, f"Bearer {token}")
     assert "revoked" in await _refused(verifier, f"Bearer {token}")
+
+
+async def test_a_lifetime_longer_than_the_configured_maximum_is_refused(partner, db):
+    ttl = get_settings().token_ttl_seconds
+    now = int(clock.now().timestamp())
+    verifier = _verifier(db)
+    too_long = await _signed(db, _claims(partner, iat=now, exp=now + ttl + tokens.CLOCK_SKEW_SECONDS + 1))
+    message = await _refused(verifier, f"Bearer {too_long}")
+    assert "lifetime" in message and str(ttl) in message
+    # Within the skew allowance it passes: an issuer a few seconds off is not an attacker.
+    within = await _signed(db, _claims(partner, iat=now, exp=now + ttl + tokens.CLOCK_SKEW_SECONDS))
+    assert (await verifier.authenticate(f"Bearer {within}")).partner_id == partner.id
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+async def test_tokens_issued_or_valid_only_in_the_future_are_refused(partner, db, claim):
+    now = int(clock.now().timestamp())
+    verifier = _verifier(db)
+
+    def starting(at: int) -> dict:
+        # The lifetime stays the configured one, so only the future instant can be what is wrong.
+        return {"iat": at, "exp": at + 600} if claim == "iat" else {"nbf": at, "exp": at + 600}
+
+    future = await _signed(db, _claims(partner, **starting(now + tokens.CLOCK_SKEW_SECONDS + 30)))
+    message = await _refused(verifier, f"Bearer {future}")
+    assert f"'{claim}'" in message and "future" in message
+    # A few seconds ahead (clock skew between issuer and verifier) is accepted.
+    fine = await _signed(db, _claims(partner, **starting(now + 5)))
+    assert (await verifier.authenticate(f"Bearer {fine}")).partner_id == partner.id
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("partner_id", "abc"),
+        ("partner_id", "12"),
+        ("partner_id", 1.5),
+        ("partner_id", True),
+        ("partner_id", {"id": 1}),
+        ("partner_id", [1]),
+        ("iat", "yesterday"),
+        ("iat", True),
+        ("exp", True),
+        ("nbf", "now"),
+        ("scope", ["points:earn"]),
+        ("client_id", 42),
+        ("jti", {"id": "x"}),
+        ("aud", "AUDIENCE_AS_OBJECT"),
+        ("secret_version", "1"),
+        ("secret_version", 0.5),
+    ],
+)
+async def test_claims_of_the_wrong_type_are_401_naming_the_claim(partner, db, claim, value):
+    if value == "AUDIENCE_AS_OBJECT":  # `in` would find the audience among an object's keys
+        value = {tokens.audience(): True}
+    token = await _signed(db, _claims(partner, **{claim: value}))
+    message = await _refused(_verifier(db), f"Bearer {token}")
+    assert f"'{claim}'" in message, message

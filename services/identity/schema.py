@@ -1,0 +1,129 @@
+"""GraphQL for identity: admins disable clients and rotate their secrets (scope admin:partners).
+
+The mutation names and payload fields are a contract partner tooling codes against; the rules
+(who may, what happens to live tokens, the audit log) are in `clients`, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import TypeVar
+
+import strawberry
+
+from services.identity import service
+from shared.errors import DomainError
+from shared.graphql_types import GraphQLInfo, UserError, user_errors
+from shared.ids import to_global_id
+
+T = TypeVar("T")
+
+
+@strawberry.type(description="OAuth client credentials: a partner's backend, or an admin's.")
+class OAuthClient:
+    client_id: str = strawberry.field(description="The id the client authenticates with.")
+    name: str
+    scopes: list[str] = strawberry.field(description="The scopes its tokens may carry.")
+    partner_id: strawberry.ID | None = strawberry.field(
+        description="The Partner (global ID) whose credentials these are; null for an admin client."
+    )
+    created_at: datetime
+    disabled_at: datetime | None = strawberry.field(
+        description="When it was disabled: it gets no tokens and its tokens are refused. Null: enabled."
+    )
+    secret_rotated_at: datetime | None = strawberry.field(
+        description="When its secret was last rotated; null if never."
+    )
+
+    @classmethod
+    def of(cls, view: service.ClientView) -> OAuthClient:
+        return cls(
+            client_id=view.client_id,
+            name=view.name,
+            scopes=view.scopes,
+            partner_id=strawberry.ID(to_global_id("Partner", view.partner_id))
+            if view.partner_id is not None
+            else None,
+            created_at=view.created_at,
+            disabled_at=view.disabled_at,
+            secret_rotated_at=view.secret_rotated_at,
+        )
+
+
+@strawberry.input
+class DisableClientInput:
+    client_id: str = strawberry.field(description="The client's id (cl_…), not a global ID.")
+
+
+@strawberry.input
+class RotateClientSecretInput:
+    client_id: str = strawberry.field(description="The client's id (cl_…), not a global ID.")
+
+
+@strawberry.type
+class DisableClientPayload:
+    client: OAuthClient | None = strawberry.field(
+        default=None, description="The client, disabledAt set; null when userErrors say why not."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="CLIENT_NOT_FOUND (clientId) or a malformed clientId."
+    )
+
+
+@strawberry.type
+class RotateClientSecretPayload:
+    client_secret: str | None = strawberry.field(
+        default=None,
+        description="The new secret, shown this once and stored nowhere. Null when userErrors say why.",
+    )
+    client: OAuthClient | None = strawberry.field(
+        default=None, description="The client, secretRotatedAt set."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="CLIENT_NOT_FOUND (clientId) or a malformed clientId."
+    )
+
+
+async def _attempt(operation: Awaitable[T]) -> T | list[UserError]:
+    try:
+        return await operation
+    except DomainError as exc:
+        return user_errors(exc.errors)
+
+
+@strawberry.type
+class IdentityMutation:
+    @strawberry.mutation(
+        description="Disable a client for good (admins, scope admin:partners; audit-logged): it gets no"
+        " new tokens, and when this returns every gateway refuses the tokens it holds (a gateway cut"
+        " off from the database learns it within REVOCATION_CACHE_SECONDS of reconnecting). The"
+        " payload's client carries disabledAt; disabling a disabled client keeps its first"
+        " disabledAt. userErrors: CLIENT_NOT_FOUND on clientId."
+    )
+    async def disable_client(self, info: GraphQLInfo, input: DisableClientInput) -> DisableClientPayload:
+        outcome = await _attempt(
+            service.disable_client(info.context.db, info.context.principal, input.client_id)
+        )
+        if isinstance(outcome, list):
+            return DisableClientPayload(user_errors=outcome)
+        return DisableClientPayload(client=OAuthClient.of(outcome))
+
+    @strawberry.mutation(
+        description="Give a client a new secret (admins, scope admin:partners; audit-logged), returned"
+        " once in clientSecret and stored nowhere. The old secret stops working at once, and when"
+        " this returns every gateway refuses the tokens issued under it (as for disableClient): a"
+        " rotated secret is treated as leaked. A disabled client stays disabled."
+        " userErrors: CLIENT_NOT_FOUND on clientId."
+    )
+    async def rotate_client_secret(
+        self, info: GraphQLInfo, input: RotateClientSecretInput
+    ) -> RotateClientSecretPayload:
+        outcome = await _attempt(
+            service.rotate_client_secret(info.context.db, info.context.principal, input.client_id)
+        )
+        if isinstance(outcome, list):
+            return RotateClientSecretPayload(user_errors=outcome)
+        return RotateClientSecretPayload(
+            client_secret=outcome.client_secret, client=OAuthClient.of(outcome.client)
+        )

@@ -55,6 +55,7 @@ class Settings:
     db_command_statement_timeout_seconds: float
     db_idle_in_transaction_timeout_seconds: float
     db_client_check_interval_seconds: float
+    shutdown_grace_seconds: float
     max_query_depth: int
     max_aliases: int
     max_tokens: int
@@ -87,6 +88,7 @@ def get_settings() -> Settings:
         db_command_statement_timeout_seconds=_seconds("DB_COMMAND_STATEMENT_TIMEOUT_SECONDS", 3600),
         db_idle_in_transaction_timeout_seconds=_seconds("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60),
         db_client_check_interval_seconds=_seconds("DB_CLIENT_CHECK_INTERVAL_SECONDS", 1),
+        shutdown_grace_seconds=_seconds("SHUTDOWN_GRACE_SECONDS", 20),
         max_query_depth=_int("MAX_QUERY_DEPTH", 10),
         max_aliases=_int("MAX_ALIASES", 15),
         max_tokens=_int("MAX_TOKENS", 2000),

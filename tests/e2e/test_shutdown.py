@@ -78,6 +78,7 @@ async def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_connect
     assert acknowledgement(response) is not None, response.text
     assert exited_cleanly(exit_code, gateway), gateway.output()[-2000:]
     assert exited_in < float(grace)
+    print(f"\nSIGTERM with a slow request: exited {exited_in:.2f} s after the signal, once it was answered")
     assert await earns_for_order(db, purchase.order_id) == 1
 
 
@@ -106,6 +107,7 @@ async def test_sigterm_exits_within_the_grace_even_if_a_request_hangs(
         await client.aclose()
         gateway.stop()
     assert exited_in < grace + 2, exited_in
+    print(f"\nSIGTERM with a hung request: exited {exited_in:.2f} s after the signal (grace {grace} s)")
     assert exited_cleanly(exit_code, gateway), gateway.output()[-2000:]
     assert "timeout graceful shutdown exceeded" in gateway.output()
     assert await earns_for_order(db, purchase.order_id) == 0

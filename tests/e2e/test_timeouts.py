@@ -17,7 +17,7 @@ from tests.e2e.drills import (
     earns_for_order,
     new_purchase,
     purchase_request,
-    seed_tills,
+    till_with_a_wallet,
     wallet_locked,
 )
 
@@ -27,7 +27,7 @@ async def test_a_statement_over_the_limit_is_answered_503_timeout(
 ) -> None:
     gateway = start_gateway(database_url, tmp_path / "gw.log", DB_STATEMENT_TIMEOUT_SECONDS="0.5")
     try:
-        till = (await seed_tills(db, gateway.base, partners=1, tills=1))[0]
+        till = await till_with_a_wallet(db, gateway.base)
         purchase = new_purchase()
         async with httpx.AsyncClient(base_url=gateway.base, timeout=10) as client:
             async with wallet_locked(db, till.member_id):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +22,7 @@ from shared.cache import TimedCache
 from shared.settings import Settings, get_settings
 
 APP_DATABASE = "coalition"
+COMMAND_TIMEOUT_MARGIN = 2.0  # seconds past statement_timeout before the client stops waiting
 
 
 def normalize_url(url: str) -> str:
@@ -41,9 +44,16 @@ def resolve_database_url(settings: Settings | None = None, database: str = APP_D
 
 
 @asynccontextmanager
-async def standalone_database(pool_size: int = 2) -> AsyncIterator[Database]:
-    """A Database for one command-line invocation, disposed when it is done."""
-    db = Database(resolve_database_url(), pool_size=pool_size)
+async def standalone_database(
+    pool_size: int = 2, *, statement_timeout: float | None = None
+) -> AsyncIterator[Database]:
+    """A Database for one command-line invocation, disposed when it is done. An operator's command
+    (audit, settle) scans whole periods or the whole ledger while someone watches it: its
+    statements get DB_COMMAND_STATEMENT_TIMEOUT_SECONDS unless `statement_timeout` says otherwise
+    (the worker, a daemon, passes the gateway's)."""
+    if statement_timeout is None:
+        statement_timeout = get_settings().db_command_statement_timeout_seconds
+    db = Database(resolve_database_url(), pool_size=pool_size, statement_timeout=statement_timeout)
     try:
         yield db
     finally:
@@ -57,19 +67,59 @@ async def standalone_session() -> AsyncIterator[AsyncSession]:
         yield session
 
 
-class Database:
-    """An engine and its session factory; one per process."""
+def _milliseconds(seconds: float) -> str:
+    return str(round(seconds * 1000))
 
-    def __init__(self, url: str, *, pool_size: int | None = None):
-        size = pool_size if pool_size is not None else get_settings().db_pool_size
+
+class Database:
+    """An engine and its session factory; one per process.
+
+    Every connection is bounded (docs/decisions.md, "Timeouts"): a statement runs at most
+    `statement_timeout` seconds (lock waits included) and a transaction left idle is ended by the
+    server, so a runaway query or a leaked transaction cannot hold a connection, or the locks it
+    took, forever; a checkout waits at most DB_POOL_TIMEOUT_SECONDS for a free connection and a
+    connect at most DB_CONNECT_TIMEOUT_SECONDS. A pooled connection the server closed (a restart,
+    a failover, an idle-in-transaction kill) is replaced when it is checked out, so the process
+    serves again as soon as the database is back, without a restart. A statement whose client is
+    gone (a gateway killed, or a request cut at the end of the shutdown grace) is aborted by the
+    server within DB_CLIENT_CHECK_INTERVAL_SECONDS instead of running on, holding its locks, and
+    maybe committing what nobody will be told about. The client stops waiting
+    COMMAND_TIMEOUT_MARGIN after the statement timeout (asyncpg's `command_timeout`), for a server
+    that cannot answer at all. A statement that must run longer (SET LOCAL statement_timeout)
+    needs a Database made with a `statement_timeout` that long.
+    """
+
+    def __init__(self, url: str, *, pool_size: int | None = None, statement_timeout: float | None = None):
+        settings = get_settings()
+        size = pool_size if pool_size is not None else settings.db_pool_size
+        if statement_timeout is None:
+            statement_timeout = settings.db_statement_timeout_seconds
         self.url = url
+        self.statement_timeout = statement_timeout
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=size,
             max_overflow=size // 2,
             pool_recycle=3600,
-            connect_args={"server_settings": {"application_name": "coalition"}},
+            pool_timeout=settings.db_pool_timeout_seconds,
+            connect_args={
+                "timeout": settings.db_connect_timeout_seconds,
+                # The client's own bound, for a server that stopped answering (frozen, or the
+                # network gone): it would never send the statement_timeout error.
+                "command_timeout": statement_timeout + COMMAND_TIMEOUT_MARGIN if statement_timeout else None,
+                "server_settings": {
+                    "application_name": "coalition",
+                    "statement_timeout": _milliseconds(statement_timeout),
+                    "client_connection_check_interval": _milliseconds(
+                        settings.db_client_check_interval_seconds
+                    ),
+                    "idle_in_transaction_session_timeout": _milliseconds(
+                        settings.db_idle_in_transaction_timeout_seconds
+                    ),
+                },
+            },
         )
+        event.listen(self.engine.sync_engine, "checkout", _replace_if_closed)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
@@ -79,6 +129,16 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _replace_if_closed(dbapi_connection: object, record: object, proxy: object) -> None:
+    """Pool checkout hook: a connection whose socket the server closed is replaced by a new one
+    (SQLAlchemy reconnects on DisconnectionError). It costs no round trip, unlike pool_pre_ping
+    (BEGIN, a ping, ROLLBACK on every checkout, on a hot path that is one statement); the ledger's
+    raw asyncpg work (shared/sql.py) bypasses SQLAlchemy's own disconnect detection, so without
+    this its dead connections would go back to the pool and fail the next request too."""
+    if dbapi_connection.driver_connection.is_closed():  # type: ignore[attr-defined]
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _asyncpg_dsn(url: str) -> tuple[str, dict[str, str]]:

@@ -95,6 +95,28 @@ def stop_embedded(data_dir: Path) -> bool:
         return True
 
 
+def start_tcp_server(pgdata: Path, port: int) -> None:
+    """Starts a server of its own on 127.0.0.1:`port` for `pgdata`, initialising it when empty.
+
+    For drills that stop and restart a database under load (tests/e2e): unlike the dev server it
+    listens on TCP, and its owner stops it with `stop_tcp_server`. The folders above `pgdata` are
+    opened for traversal, as for the dev server; its Unix socket stays inside `pgdata`."""
+    pgdata = pgdata.resolve()
+    owner = _system_user()
+    if owner is not None:
+        _open_for(owner, pgdata.parent)
+    if not (pgdata / "PG_VERSION").exists():
+        _initdb(pgdata, owner)
+    options = f"-h 127.0.0.1 -p {port} -k {shlex.quote(str(pgdata))}"
+    log = pgdata / "postgres.log"
+    _pg(["pg_ctl", "-D", pgdata, "-w", "-t", TIMEOUT_SECONDS, "-l", log, "-o", options, "start"], owner)
+
+
+def stop_tcp_server(pgdata: Path, mode: str = "fast") -> None:
+    """Stops the server of `pgdata` (`mode`: smart, fast or immediate, as pg_ctl takes them)."""
+    _pg(["pg_ctl", "-D", pgdata.resolve(), "-m", mode, "-w", "-t", TIMEOUT_SECONDS, "stop"], _system_user())
+
+
 def _prepare(data_dir: Path) -> Path:
     data_dir = data_dir.resolve()
     runtime = data_dir / "run"

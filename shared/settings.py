@@ -24,6 +24,20 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"environment variable {name} must be an integer, got {raw!r}") from exc
 
 
+def _seconds(name: str, default: float) -> float:
+    """A duration in seconds (fractions allowed); 0 means no limit where PostgreSQL reads it so."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"environment variable {name} must be a number of seconds, got {raw!r}") from exc
+    if not value >= 0 or value == float("inf"):
+        raise SystemExit(f"environment variable {name} must be a finite number of seconds >= 0, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None
@@ -35,6 +49,13 @@ class Settings:
     points_expiry_months: int
     points_expiry_mode: str
     db_pool_size: int
+    db_pool_timeout_seconds: float
+    db_connect_timeout_seconds: float
+    db_statement_timeout_seconds: float
+    db_command_statement_timeout_seconds: float
+    db_idle_in_transaction_timeout_seconds: float
+    db_client_check_interval_seconds: float
+    shutdown_grace_seconds: float
     max_query_depth: int
     max_aliases: int
     max_tokens: int
@@ -62,6 +83,14 @@ def get_settings() -> Settings:
         points_expiry_months=_int("POINTS_EXPIRY_MONTHS", 24),
         points_expiry_mode=os.environ.get("POINTS_EXPIRY_MODE", "PER_LOT"),
         db_pool_size=_int("DB_POOL_SIZE", 20),
+        # Timeouts: what each bounds and why these defaults is in docs/decisions.md ("Timeouts").
+        db_pool_timeout_seconds=_seconds("DB_POOL_TIMEOUT_SECONDS", 10),
+        db_connect_timeout_seconds=_seconds("DB_CONNECT_TIMEOUT_SECONDS", 5),
+        db_statement_timeout_seconds=_seconds("DB_STATEMENT_TIMEOUT_SECONDS", 30),
+        db_command_statement_timeout_seconds=_seconds("DB_COMMAND_STATEMENT_TIMEOUT_SECONDS", 3600),
+        db_idle_in_transaction_timeout_seconds=_seconds("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60),
+        db_client_check_interval_seconds=_seconds("DB_CLIENT_CHECK_INTERVAL_SECONDS", 1),
+        shutdown_grace_seconds=_seconds("SHUTDOWN_GRACE_SECONDS", 20),
         max_query_depth=_int("MAX_QUERY_DEPTH", 10),
         max_aliases=_int("MAX_ALIASES", 15),
         max_tokens=_int("MAX_TOKENS", 2000),

@@ -57,12 +57,32 @@ class Sql:
         return await conn.execute(self.text, *self.args(params))
 
 
+# After one of these the connection's state is unknown (it broke, or asyncpg lost track of the
+# protocol: a server that shuts down sends its FATAL error to idle connections before closing
+# them), so it is not given back to the pool.
+BROKEN = (asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.PostgresConnectionError, OSError)
+
+
 @asynccontextmanager
 async def connection(db: Database) -> AsyncIterator[DbConnection]:
-    """An asyncpg connection from the engine's pool (autocommit unless a transaction is begun)."""
+    """An asyncpg connection from the engine's pool (autocommit unless a transaction is begun).
+
+    SQLAlchemy never sees what fails here, so it cannot tell a broken connection from a good
+    one: a connection that raised one of BROKEN, or that the server closed, is invalidated
+    (closed, and replaced in the pool) rather than handed to the next request."""
     async with db.engine.connect() as sa_connection:
         raw = await sa_connection.get_raw_connection()
-        yield raw.driver_connection  # type: ignore[union-attr]
+        driver: DbConnection = raw.driver_connection  # type: ignore[assignment]
+        try:
+            yield driver
+        except BROKEN:
+            driver.terminate()  # at once: a polite close would wait on a server that may not answer
+            await sa_connection.invalidate()
+            raise
+        except BaseException:
+            if driver.is_closed():
+                await sa_connection.invalidate()
+            raise
 
 
 @asynccontextmanager

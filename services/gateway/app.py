@@ -13,10 +13,12 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
 
+from services.gateway.availability import RETRY_AFTER_SECONDS, DatabaseOutages, outage_of
 from services.gateway.guard import RequireToken, principal_of
 from services.gateway.schema import build_schema
 from services.gateway.view import CoalitionGraphQL
@@ -32,12 +34,19 @@ MAX_BODY_BYTES = 256 * 1024  # a GraphQL request is text; the token limit bounds
 
 
 async def healthz(request: Request) -> Response:
+    """200 `ok` when the database answers, else 503 `unavailable`: a load balancer takes this
+    gateway out of rotation while its database is away and back in once it answers again."""
     try:
         async with request.app.state.db.sessions() as session:
             await session.execute(text("SELECT 1"))
-    except Exception:  # the reason goes to the log, not to whoever asks
-        log.exception("health check failed")
-        return JSONResponse({"status": "unavailable"}, status_code=503)
+    except Exception as exc:  # the reason goes to the log, not to whoever asks
+        if outage_of(exc) is None:
+            log.exception("health check failed")
+        else:
+            log.warning("health check: database unavailable: %r", exc)
+        return JSONResponse(
+            {"status": "unavailable"}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
     return JSONResponse({"status": "ok"})
 
 
@@ -83,4 +92,4 @@ def create_app(database_url: str | None = None) -> Starlette:
         Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),
         *identity_http.routes(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(DatabaseOutages)])

@@ -101,6 +101,8 @@ def serve_command(args: argparse.Namespace) -> int:
         lifespan="on",
         access_log=False,
         proxy_headers=True,
+        # SIGTERM: stop accepting, let requests in flight finish, cut the rest after the grace.
+        timeout_graceful_shutdown=get_settings().shutdown_grace_seconds,
     )
     return 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
-    MaskErrors,
     MaxAliasesLimiter,
     ParserCache,
     QueryDepthLimiter,
@@ -14,6 +13,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from services.gateway.availability import OutageAwareMaskErrors
 from services.gateway.limits import GatewayLimits
 from services.identity.schema import IdentityMutation
 from services.ledger.schema import LedgerMutation, LedgerQuery, Member, MembersMutation, MembersQuery
@@ -134,6 +134,7 @@ def build_schema() -> strawberry.Schema:
             lambda: GatewayLimits(
                 max_tokens=settings.max_tokens, rules=rules, max_cost=settings.max_query_cost
             ),
-            lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+            # A database outage is not masked but answered UNAVAILABLE (503): see availability.py.
+            lambda: OutageAwareMaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
         ],
     )

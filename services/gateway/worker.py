@@ -13,10 +13,12 @@ import asyncio
 import logging
 import signal
 
+from services.gateway.availability import outage_of
 from services.ledger import scheduled as ledger_jobs
 from services.ledger.scheduled import DEFAULT_BATCH, BatchResult, Job
 from shared import clock
 from shared.database import Database, standalone_database
+from shared.settings import get_settings
 
 log = logging.getLogger("coalition.worker")
 
@@ -77,9 +79,18 @@ async def worker_command(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with standalone_database(pool_size=2) as db:
+    # A daemon: the gateway's statement timeout, not an operator command's (a batch takes < 1 s).
+    async with standalone_database(
+        pool_size=2, statement_timeout=get_settings().db_statement_timeout_seconds
+    ) as db:
         while True:
-            done = await run_all(db, args.batch)
+            try:
+                done = await run_all(db, args.batch)
+            except Exception as exc:  # a database outage waits for the next round; a bug stops us
+                if args.once or outage_of(exc) is None:
+                    raise
+                log.warning("database unavailable, trying again in %.0f s: %r", args.interval, exc)
+                done = {}
             if args.once:
                 units = {name: unit for name, unit, _ in JOBS}
                 for name, result in done.items():

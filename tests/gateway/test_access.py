@@ -156,9 +156,30 @@ def _partner_global_id(local_id: int) -> str:
     return to_global_id("Partner", local_id)
 
 
-async def test_unexpected_errors_are_masked_and_no_internals_leak():
-    """A resolver failing for a reason nobody planned (here: the database is unreachable)
-    reaches the client as a bare "Internal error." with no stack trace or driver message."""
+async def test_unexpected_errors_are_masked_and_no_internals_leak(database_url):
+    """A resolver failing for a reason nobody planned (here: the configured database does not
+    exist, a misconfiguration rather than an outage) reaches the client as a bare "Internal
+    error." with no stack trace or driver message."""
+    from sqlalchemy.engine import make_url
+
+    from services.gateway.schema import build_schema
+    from shared.access import PARTNER_SCOPES, Principal
+    from shared.database import Database
+    from shared.graphql_types import Context
+
+    missing = make_url(database_url).set(database="coalition_no_such_database")
+    broken = Database(missing.render_as_string(hide_password=False), pool_size=1)
+    context = Context(principal=Principal("c", PARTNER_SCOPES, partner_id=1), db=broken)
+    try:
+        result = await build_schema().execute(q.MEMBER, {"n": "100000000008"}, context_value=context)
+    finally:
+        await broken.dispose()
+    assert [e.message for e in result.errors] == ["Internal error."]
+    assert result.errors[0].extensions in (None, {})
+
+
+async def test_an_unreachable_database_is_unavailable_not_internal():
+    """An outage is not a bug: the client is told to retry (UNAVAILABLE), still without internals."""
     from services.gateway.schema import build_schema
     from shared.access import PARTNER_SCOPES, Principal
     from shared.database import Database
@@ -170,8 +191,9 @@ async def test_unexpected_errors_are_masked_and_no_internals_leak():
         result = await build_schema().execute(q.MEMBER, {"n": "100000000008"}, context_value=context)
     finally:
         await broken.dispose()
-    assert [e.message for e in result.errors] == ["Internal error."]
-    assert result.errors[0].extensions in (None, {})
+    assert [e.extensions for e in result.errors] == [{"code": "UNAVAILABLE"}]
+    message = result.errors[0].message
+    assert "retry" in message and "127.0.0.1" not in message and "Connect call" not in message
 
 
 async def test_bad_variables_say_what_is_wrong(gateway, partner_pair):

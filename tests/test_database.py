@@ -1,0 +1,118 @@
+"""The bounds every connection gets (shared/database.py): a runaway statement, a transaction left
+idle and a wait for a pooled connection all end with a clear error instead of hanging, and a
+connection the server closed is replaced at the next checkout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+
+from services.gateway.availability import outage_of
+from shared import sql
+from shared.database import Database, standalone_database
+from shared.settings import get_settings
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Environment overrides that Database() reads through get_settings(), undone afterwards."""
+    get_settings.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+async def _show(db: Database, *names: str) -> list[str]:
+    async with sql.connection(db) as conn:
+        return [await conn.fetchval(f"SHOW {name}") for name in names]
+
+
+async def test_every_connection_is_bounded_by_default(database_url: str, settings_env):
+    settings_env.setenv("DATABASE_URL", database_url)
+    names = ("statement_timeout", "idle_in_transaction_session_timeout", "client_connection_check_interval")
+    db = Database(database_url, pool_size=1)
+    try:
+        assert await _show(db, *names) == ["30s", "1min", "1s"]
+    finally:
+        await db.dispose()
+    async with standalone_database(pool_size=1) as command:  # an operator's audit or settlement
+        assert await _show(command, "statement_timeout") == ["1h"]
+
+
+async def test_a_statement_over_the_limit_fails_instead_of_hanging(database_url: str):
+    db = Database(database_url, pool_size=1, statement_timeout=0.2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(asyncpg.QueryCanceledError, match="statement timeout") as raw:
+            async with sql.connection(db) as conn:
+                await conn.execute("SELECT pg_sleep(10)")
+        with pytest.raises(sa_exc.DBAPIError, match="statement timeout") as orm:
+            async with db.sessions() as session:
+                await session.execute(text("SELECT pg_sleep(10)"))
+        assert time.monotonic() - started < 3
+        assert outage_of(raw.value).code == outage_of(orm.value).code == "TIMEOUT"
+        async with sql.connection(db) as conn:  # the connection is still good
+            assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await db.dispose()
+
+
+async def test_an_idle_transaction_is_ended_and_its_connection_replaced(database_url: str, settings_env):
+    """A transaction left open (a bug, a task cancelled at the wrong moment) loses its session, and
+    so its locks, after the limit; the pool then hands out a new connection, not the dead one."""
+    settings_env.setenv("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", "0.3")
+    db = Database(database_url, pool_size=1)  # one connection: the next checkout gets the same slot
+    try:
+        with pytest.raises(Exception) as ended:
+            async with sql.connection(db) as conn:
+                transaction = conn.transaction()
+                await transaction.start()
+                await conn.execute("SELECT 1")
+                await asyncio.sleep(1.0)
+                await conn.execute("SELECT 2")
+        assert outage_of(ended.value).code == "UNAVAILABLE", repr(ended.value)
+        async with sql.connection(db) as conn:
+            assert await conn.fetchval("SELECT 3") == 3
+    finally:
+        await db.dispose()
+
+
+async def test_waiting_for_a_pooled_connection_is_bounded(database_url: str, settings_env):
+    settings_env.setenv("DB_POOL_TIMEOUT_SECONDS", "0.3")
+    db = Database(database_url, pool_size=1)  # max_overflow 0: one connection in all
+    try:
+        async with sql.connection(db):
+            started = time.monotonic()
+            with pytest.raises(sa_exc.TimeoutError) as waited:
+                async with sql.connection(db):
+                    pass
+            assert time.monotonic() - started < 2
+        assert outage_of(waited.value).code == "UNAVAILABLE"
+    finally:
+        await db.dispose()
+
+
+async def test_a_raw_connection_left_in_an_unknown_state_is_not_reused(database_url: str):
+    """The ledger's asyncpg work bypasses SQLAlchemy, so shared/sql.py must discard a connection
+    that failed at the protocol level; otherwise the next request inherits it."""
+    db = Database(database_url, pool_size=1)
+    try:
+        with pytest.raises(asyncpg.InterfaceError, match="another operation is in progress"):
+            async with sql.connection(db) as conn:
+                first = await conn.fetchval("SELECT pg_backend_pid()")
+                slow = asyncio.create_task(conn.fetchval("SELECT pg_sleep(0.3)"))
+                await asyncio.sleep(0.05)
+                try:
+                    await conn.fetchval("SELECT 1")  # a second operation on a busy connection
+                finally:
+                    slow.add_done_callback(lambda task: task.exception())  # closed under it: expected
+        async with sql.connection(db) as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") != first
+    finally:
+        await db.dispose()

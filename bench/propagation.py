@@ -27,7 +27,7 @@ from services.identity import service as identity
 from shared.access import ADMIN_SCOPES
 from shared.database import Database, drop_database, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
-from tests.e2e.conftest import _free_port
+from tests.e2e.conftest import free_port
 from tests.factories import make_partner
 from tests.identity.gateways import serving
 from tests.identity.test_client_admin import DISABLE, VIEWER
@@ -92,7 +92,7 @@ def main() -> None:
     try:
         asyncio.run(upgrade_to_head(url))
         admin = asyncio.run(_prepare(url))
-        first, second = _free_port(), _free_port()
+        first, second = free_port(), free_port()
         issuer = f"http://127.0.0.1:{first}"
         with ExitStack() as stack:
             one = stack.enter_context(serving(url, first, issuer))

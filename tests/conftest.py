@@ -8,6 +8,11 @@ the application finds it. Tests build their data through the services' own funct
 from __future__ import annotations
 
 import os
+
+# The suite's connection budget: PostgreSQL's default max_connections is 100, and one run holds the
+# test pool below, the in-process gateway's, and the pools of the real servers the e2e and drill
+# tests start (they inherit this environment). Small pools keep a run near 50 connections.
+os.environ.setdefault("DB_POOL_SIZE", "6")
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,7 +40,7 @@ async def database_url() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, pool_size=40)
+    database = Database(database_url, pool_size=20)
     yield database
     await database.dispose()
 

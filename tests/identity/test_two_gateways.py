@@ -14,7 +14,7 @@ import pytest
 
 from services.identity import service as identity
 from shared.access import ADMIN_SCOPES
-from tests.e2e.conftest import _free_port
+from tests.e2e.conftest import free_port
 from tests.factories import make_partner
 from tests.identity.gateways import serving
 from tests.identity.test_client_admin import DISABLE, ROTATE, VIEWER
@@ -26,7 +26,7 @@ PROPAGATION_BOUND_SECONDS = 0.5
 
 @pytest.fixture(scope="module")
 def gateways(database_url: str) -> Iterator[tuple[str, str]]:
-    first, second = _free_port(), _free_port()
+    first, second = free_port(), free_port()
     issuer = f"http://127.0.0.1:{first}"  # the public address both stand behind
     with ExitStack() as stack:
         yield (

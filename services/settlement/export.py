@@ -6,11 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from enum import StrEnum
 
 from services.settlement.reconciliation import Item, Reconciliation
 from services.settlement.service import Run
 
-FORMATS = ("csv", "json")
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+
+
+FORMATS = tuple(ExportFormat)
 
 
 def _partner(value: int | None) -> int | str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -22,20 +23,28 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models import Base
 
+# The domain's enums are the API's: the GraphQL enums are built from these (StrEnum members are
+# the strings stored in the tables, so rows compare and bind as they are).
 
-class RunStatus:
+
+class RunStatus(StrEnum):
     DRAFT = "DRAFT"
     FINALIZED = "FINALIZED"
     PAID = "PAID"
 
 
-class LineKind:
+class LineKind(StrEnum):
     REDEMPTION_RECEIVABLE = "REDEMPTION_RECEIVABLE"
     REDEMPTION_PAYABLE = "REDEMPTION_PAYABLE"
     ISSUE_FEE = "ISSUE_FEE"
     BREAKAGE = "BREAKAGE"
     ADJUSTMENT = "ADJUSTMENT"
     INTERNAL = "INTERNAL"
+
+
+class PaymentDirection(StrEnum):
+    PAY_IN = "PAY_IN"  # the partner pays the clearing house
+    PAY_OUT = "PAY_OUT"  # the clearing house pays the partner
 
 
 class SettlementRun(Base):
@@ -87,11 +96,21 @@ class SettlementLine(Base):
     adjusted_kind: Mapped[str | None] = mapped_column(Text)
 
 
-class ReconciliationStatus:
+class ReconciliationStatus(StrEnum):
     MATCHED = "MATCHED"
     MISSING_IN_LEDGER = "MISSING_IN_LEDGER"
     MISSING_IN_PARTNER_FILE = "MISSING_IN_PARTNER_FILE"
     POINTS_MISMATCH = "POINTS_MISMATCH"
+
+
+class ReconciliationKind(StrEnum):
+    """The ledger entry kinds a partner's own systems record, by order (expiries are the
+    coalition's doing, so a partner's file has none)."""
+
+    EARN = "EARN"
+    REDEEM = "REDEEM"
+    REVERSE = "REVERSE"
+    CANCEL_REDEMPTION = "CANCEL_REDEMPTION"
 
 
 class Reconciliation(Base):

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from asyncpg import Record
 
-from services.settlement.models import ReconciliationStatus
+from services.settlement.models import ReconciliationKind, ReconciliationStatus
 from shared import audit_log
 from shared.access import Principal
 from shared.database import Database
@@ -30,7 +30,7 @@ from shared.sql import Sql, transaction
 
 COLUMNS = ("orderId", "kind", "points", "occurredAt")
 # The ledger entries a partner's own systems know about; expiries are the coalition's doing.
-KINDS = ("EARN", "REDEEM", "REVERSE", "CANCEL_REDEMPTION")
+KINDS = tuple(ReconciliationKind)
 MAX_ORDER_ID = 200
 MAX_REPORTED_ERRORS = 50
 MAX_NOTE = 2000

@@ -4,33 +4,26 @@ admins resolve the disputes it opens."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
 from services.partners import service as partners
 from services.partners.schema import Partner
 from services.settlement import reconciliation as service
+from services.settlement.models import ReconciliationKind, ReconciliationStatus
 from shared import sql
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Node, Points, UserError, user_errors
 from shared.ids import require_global_id, to_global_id
 
-
-@strawberry.enum
-class ReconciliationStatus(Enum):
-    MATCHED = "MATCHED"
-    MISSING_IN_LEDGER = "MISSING_IN_LEDGER"
-    MISSING_IN_PARTNER_FILE = "MISSING_IN_PARTNER_FILE"
-    POINTS_MISMATCH = "POINTS_MISMATCH"
-
-
-@strawberry.enum(description="The ledger entries a partner's own systems record, by order.")
-class ReconciliationKind(Enum):
-    EARN = "EARN"
-    REDEEM = "REDEEM"
-    REVERSE = "REVERSE"
-    CANCEL_REDEMPTION = "CANCEL_REDEMPTION"
+strawberry.enum(
+    ReconciliationStatus,
+    description="How an (order, kind) of the partner's file compares with the ledger; anything"
+    " but MATCHED is a dispute.",
+)
+strawberry.enum(
+    ReconciliationKind, description="The ledger entries a partner's own systems record, by order."
+)
 
 
 @strawberry.type
@@ -54,7 +47,7 @@ class ReconciliationItem(Node):
             ledger_points=item.ledger_points,
             partner_points=item.partner_points,
             status=ReconciliationStatus(item.status),
-            is_dispute=item.status != ReconciliationStatus.MATCHED.value,
+            is_dispute=item.status != ReconciliationStatus.MATCHED,
             resolution_note=item.resolution_note,
             resolved_by=item.resolved_by,
             resolved_at=item.resolved_at,
@@ -83,10 +76,10 @@ class Reconciliation(Node):
             rows=rec.rows,
             submitted_at=rec.submitted_at,
             submitted_by=rec.submitted_by,
-            matched=counts[ReconciliationStatus.MATCHED.value],
-            missing_in_ledger=counts[ReconciliationStatus.MISSING_IN_LEDGER.value],
-            missing_in_partner_file=counts[ReconciliationStatus.MISSING_IN_PARTNER_FILE.value],
-            points_mismatch=counts[ReconciliationStatus.POINTS_MISMATCH.value],
+            matched=counts[ReconciliationStatus.MATCHED],
+            missing_in_ledger=counts[ReconciliationStatus.MISSING_IN_LEDGER],
+            missing_in_partner_file=counts[ReconciliationStatus.MISSING_IN_PARTNER_FILE],
+            points_mismatch=counts[ReconciliationStatus.POINTS_MISMATCH],
             open_disputes=rec.open_disputes,
             _view=rec,
         )

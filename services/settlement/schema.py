@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -13,6 +12,8 @@ from services.partners.schema import Partner
 from services.settlement import http as settlement_http
 from services.settlement import reconciliation, service
 from services.settlement.compute import Line
+from services.settlement.export import ExportFormat
+from services.settlement.models import LineKind, PaymentDirection, RunStatus
 from services.settlement.reconciliation_schema import Reconciliation
 from shared import sql
 from shared.errors import DomainError
@@ -20,28 +21,17 @@ from shared.graphql_types import Connection, GraphQLInfo, Money, Node, Points, U
 from shared.ids import require_global_id, to_global_id
 from shared.pagination import Page
 
-
-@strawberry.enum
-class RunStatus(Enum):
-    DRAFT = "DRAFT"
-    FINALIZED = "FINALIZED"
-    PAID = "PAID"
-
-
-@strawberry.enum
-class LineKind(Enum):
-    REDEMPTION_RECEIVABLE = "REDEMPTION_RECEIVABLE"
-    REDEMPTION_PAYABLE = "REDEMPTION_PAYABLE"
-    ISSUE_FEE = "ISSUE_FEE"
-    BREAKAGE = "BREAKAGE"
-    ADJUSTMENT = "ADJUSTMENT"
-    INTERNAL = "INTERNAL"
-
-
-@strawberry.enum
-class PaymentDirection(Enum):
-    PAY_IN = "PAY_IN"
-    PAY_OUT = "PAY_OUT"
+strawberry.enum(RunStatus, description="DRAFT until finalized; PAID once its payments were made.")
+strawberry.enum(
+    LineKind,
+    description="What a statement line is for: a redemption between two partners (each side"
+    " books it), a fee or breakage owed to the coalition, an adjustment of a finalized period, or"
+    " points spent where they were issued (INTERNAL: no money moves).",
+)
+strawberry.enum(
+    PaymentDirection,
+    description="PAY_IN: the partner pays the clearing house; PAY_OUT: the clearing house pays it.",
+)
 
 
 @strawberry.type
@@ -50,10 +40,7 @@ class PaymentInstruction:
     amount: Money
 
 
-@strawberry.enum
-class ExportFormat(Enum):
-    CSV = "csv"
-    JSON = "json"
+strawberry.enum(ExportFormat, description="The file formats a run's statements download in.")
 
 
 @strawberry.type(description="What an ADJUSTMENT line settles late: events of a finalized period.")
@@ -148,9 +135,7 @@ async def runs_of(info: GraphQLInfo, runs: list[service.Run]) -> list[Settlement
                 Statement(
                     partner=partner.get(s.partner_id) if s.partner_id is not None else None,
                     net=money(net, r.currency),
-                    instruction=PaymentInstruction(
-                        direction=PaymentDirection(s.direction), amount=money(abs(net), r.currency)
-                    )
+                    instruction=PaymentInstruction(direction=s.direction, amount=money(abs(net), r.currency))
                     if s.direction
                     else None,
                     lines=[

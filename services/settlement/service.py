@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.settlement.compute import Line, Window, compute
-from services.settlement.models import RunStatus
+from services.settlement.models import PaymentDirection, RunStatus
 from shared import audit_log, clock
 from shared.access import Principal
 from shared.database import Database
@@ -98,11 +98,11 @@ class Statement:
         return sum((line.amount for line in self.lines), Decimal(0))
 
     @property
-    def direction(self) -> str | None:
+    def direction(self) -> PaymentDirection | None:
         """PAY_IN: the partner pays the clearing house; PAY_OUT: it is paid; None when zero."""
         if self.net == 0:
             return None
-        return "PAY_OUT" if self.net > 0 else "PAY_IN"
+        return PaymentDirection.PAY_OUT if self.net > 0 else PaymentDirection.PAY_IN
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from bench.bulk import load_lots, redeem_all
 from services.ledger.audit import audit
 from services.settlement import service as settlement
+from services.settlement.audit import audit_runs
 from shared import clock
 from shared.access import ADMIN_SCOPES, Principal
 from shared.database import Database, recreate_database, resolve_database_url
@@ -145,7 +146,7 @@ async def main() -> None:
         f"{adjusted:,} points ({late_elapsed / baseline:.2f}x the baseline)"
     )
     assert adjusted == late_total * 37, (adjusted, late_total * 37)
-    problems = await settlement.audit_runs(db)
+    problems = await audit_runs(db)
     print(f"settlement audit: {len(problems)} violations")
     await db.dispose()
 

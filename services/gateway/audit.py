@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from services.ledger.audit import CHECKS, Violation, audit
-from services.settlement.service import audit_runs
+from services.settlement.audit import audit_runs
 from shared.database import standalone_database
 
 

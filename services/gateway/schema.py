@@ -20,8 +20,8 @@ from services.ledger.schema import LedgerMutation, LedgerQuery, Member, MembersM
 from services.members import service as members
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery, partner_loader
+from services.settlement import queries as settlement
 from services.settlement import reconciliation
-from services.settlement import service as settlement
 from services.settlement.reconciliation_schema import (
     Reconciliation,
     ReconciliationMutation,

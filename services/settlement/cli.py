@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from services.settlement import export, reconciliation, service
+from services.settlement import export, queries, reconciliation, service
 from shared.access import ADMIN_SCOPES, Principal
 from shared.database import Database, standalone_database
 from shared.errors import DomainError, print_user_errors
@@ -89,7 +89,7 @@ async def settle(args: argparse.Namespace) -> int:
 
 async def export_run(args: argparse.Namespace) -> int:
     async with standalone_database() as db:
-        run = await service.get_run(db, CLI_SETTLER, args.run_id)
+        run = await queries.get_run(db, CLI_SETTLER, args.run_id)
     if run is None:
         print(f"error: no settlement run {args.run_id}")
         return 2
@@ -126,7 +126,7 @@ async def reconcile_run(args: argparse.Namespace) -> int:
     return 1 if rec.open_disputes else 0
 
 
-async def _transition(operation: Callable[[Database], Awaitable[service.Run]]) -> int:
+async def _transition(operation: Callable[[Database], Awaitable[queries.Run]]) -> int:
     async with standalone_database() as db:
         try:
             run = await operation(db)

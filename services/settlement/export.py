@@ -8,8 +8,8 @@ import io
 import json
 from enum import StrEnum
 
+from services.settlement.queries import Run
 from services.settlement.reconciliation import Item, Reconciliation
-from services.settlement.service import Run
 
 
 class ExportFormat(StrEnum):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from services.settlement import reconciliation, service
+from services.settlement import queries, reconciliation
 from services.settlement.export import FORMATS, reconciliation_summary, render
 from shared.access import Principal
 from shared.errors import AccessError, DomainError, UserError
@@ -36,7 +36,7 @@ async def export(request: Request, principal: Principal) -> Response:
     if fmt not in FORMATS:
         return _error(404, "NOT_FOUND", f"format must be one of {', '.join(FORMATS)}")
     try:
-        run = await service.get_run(request.app.state.db, principal, request.path_params["run_id"])
+        run = await queries.get_run(request.app.state.db, principal, request.path_params["run_id"])
     except AccessError as exc:
         return _error(403, exc.code, str(exc))
     if run is None:

@@ -10,7 +10,7 @@ import strawberry
 from services.partners import service as partners
 from services.partners.schema import Partner
 from services.settlement import http as settlement_http
-from services.settlement import reconciliation, service
+from services.settlement import queries, reconciliation, service
 from services.settlement.compute import Line
 from services.settlement.export import ExportFormat
 from services.settlement.models import LineKind, PaymentDirection, RunStatus
@@ -97,7 +97,7 @@ class SettlementRun(Node):
         return [Reconciliation.of(r) for r in found]
 
 
-def _adjustment(run: service.Run, line: Line) -> Adjustment | None:
+def _adjustment(run: queries.Run, line: Line) -> Adjustment | None:
     if line.original_run_id is None or line.adjusted_kind is None:
         return None
     start, end = run.original_periods[line.original_run_id]
@@ -109,7 +109,7 @@ def _adjustment(run: service.Run, line: Line) -> Adjustment | None:
     )
 
 
-async def runs_of(info: GraphQLInfo, runs: list[service.Run]) -> list[SettlementRun]:
+async def runs_of(info: GraphQLInfo, runs: list[queries.Run]) -> list[SettlementRun]:
     """GraphQL runs for service runs, with every partner they name fetched at once."""
     ids = {
         p
@@ -166,7 +166,7 @@ async def runs_of(info: GraphQLInfo, runs: list[service.Run]) -> list[Settlement
     return out
 
 
-async def _connection(info: GraphQLInfo, page: Page[service.Run]) -> Connection[SettlementRun]:
+async def _connection(info: GraphQLInfo, page: Page[queries.Run]) -> Connection[SettlementRun]:
     converted = dict(
         zip([id(r) for _, r in page.items], await runs_of(info, [r for _, r in page.items]), strict=True)
     )
@@ -207,7 +207,7 @@ def _run_id(value: strawberry.ID) -> int:
 class SettlementQuery:
     @strawberry.field(description="One run (admins), or a partner's own statement of it (drafts too).")
     async def settlement_run(self, info: GraphQLInfo, id: strawberry.ID) -> SettlementRun | None:
-        run = await service.get_run(info.context.db, info.context.principal, _run_id(id))
+        run = await queries.get_run(info.context.db, info.context.principal, _run_id(id))
         return (await runs_of(info, [run]))[0] if run else None
 
     @strawberry.field(description="All settlement runs, newest first (admins).")
@@ -215,7 +215,7 @@ class SettlementQuery:
         self, info: GraphQLInfo, first: int | None = None, after: str | None = None
     ) -> Connection[SettlementRun]:
         info.context.principal.require_admin("admin:settlement")
-        page = await service.list_runs(info.context.db, info.context.principal, first=first, after=after)
+        page = await queries.list_runs(info.context.db, info.context.principal, first=first, after=after)
         return await _connection(info, page)
 
     @strawberry.field(description="The calling partner's statements of finalized runs, newest first.")
@@ -223,7 +223,7 @@ class SettlementQuery:
         self, info: GraphQLInfo, first: int | None = None, after: str | None = None
     ) -> Connection[SettlementRun]:
         info.context.principal.require_partner("settlement:read")
-        page = await service.list_runs(info.context.db, info.context.principal, first=first, after=after)
+        page = await queries.list_runs(info.context.db, info.context.principal, first=first, after=after)
         return await _connection(info, page)
 
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.settlement.compute import Line, Window, compute
-from services.settlement.models import PaymentDirection, RunStatus
+from services.settlement.models import RunStatus
+from services.settlement.queries import Run, load_run, statements_of
 from shared import audit_log, clock
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.money import minor_units
-from shared.pagination import Page, decode_cursor, make_page, page_size
 from shared.settings import get_settings
 from shared.sql import DbConnection, Sql, transaction
 
@@ -63,17 +62,6 @@ INSERT_LINES = Sql(
     " CAST(:kinds AS text[]), CAST(:points AS bigint[]), CAST(:amounts AS numeric[]),"
     " CAST(:originals AS bigint[]), CAST(:adjusted AS text[])) AS u(p, c, k, n, a, o, j)"
 )
-RUNS = Sql(
-    "SELECT id, period_start, period_end, status, currency, content_hash, recorded_before,"
-    " finalized_over_open_disputes FROM settlement_runs WHERE id = ANY(CAST(:ids AS bigint[]))"
-)
-LINES = Sql(
-    "SELECT l.run_id, l.partner_id, l.counterparty_partner_id, l.kind, l.points, l.amount,"
-    " l.original_run_id, l.adjusted_kind, o.period_start AS original_start, o.period_end AS original_end"
-    " FROM settlement_lines l LEFT JOIN settlement_runs o ON o.id = l.original_run_id"
-    " WHERE l.run_id = ANY(CAST(:ids AS bigint[])) ORDER BY l.run_id, l.partner_id NULLS FIRST, l.kind,"
-    " l.original_run_id NULLS FIRST, l.adjusted_kind NULLS FIRST, l.counterparty_partner_id NULLS FIRST"
-)
 LOCK_RUN = Sql("SELECT 1 FROM settlement_runs WHERE id = :id FOR UPDATE")
 STALE_BY = Sql("SELECT id FROM settlement_runs WHERE status <> 'DRAFT' AND finalize_watermark >= :id LIMIT 1")
 OPEN_DISPUTES = Sql(
@@ -86,42 +74,6 @@ FINALIZE = Sql(
     " finalized_over_open_disputes = :open WHERE id = :id"
 )
 MARK_PAID = Sql("UPDATE settlement_runs SET status = 'PAID', paid_at = now() WHERE id = :id")
-
-
-@dataclass(frozen=True)
-class Statement:
-    partner_id: int | None  # None: the coalition's own
-    lines: list[Line]
-
-    @property
-    def net(self) -> Decimal:
-        return sum((line.amount for line in self.lines), Decimal(0))
-
-    @property
-    def direction(self) -> PaymentDirection | None:
-        """PAY_IN: the partner pays the clearing house; PAY_OUT: it is paid; None when zero."""
-        if self.net == 0:
-            return None
-        return PaymentDirection.PAY_OUT if self.net > 0 else PaymentDirection.PAY_IN
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    period_start: datetime
-    period_end: datetime
-    status: str
-    currency: str
-    content_hash: str
-    recorded_before: datetime
-    statements: list[Statement] = field(default_factory=list)
-    # Periods of the finalized runs this run's ADJUSTMENT lines name.
-    original_periods: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
-    finalized_over_open_disputes: int = 0
-
-    @property
-    def lines(self) -> list[Line]:
-        return [line for s in self.statements for line in s.lines]
 
 
 def canonical(start: datetime, end: datetime, currency: str, lines: list[Line]) -> str:
@@ -166,13 +118,6 @@ def canonical(start: datetime, end: datetime, currency: str, lines: list[Line]) 
 
 def content_hash(start: datetime, end: datetime, currency: str, lines: list[Line]) -> str:
     return hashlib.sha256(canonical(start, end, currency, lines).encode()).hexdigest()
-
-
-def _statements(lines: list[Line]) -> list[Statement]:
-    grouped: dict[int | None, list[Line]] = defaultdict(list)
-    for line in lines:
-        grouped[line.partner_id].append(line)
-    return [Statement(p, grouped[p]) for p in sorted(grouped, key=lambda p: (p is not None, p or 0))]
 
 
 async def run_settlement(
@@ -235,76 +180,16 @@ async def run_settlement(
         currency,
         digest,
         cutoff,
-        _statements(lines),
+        statements_of(lines),
         {w.run_id: (w.start, w.end) for w in windows if w.run_id in used},
     )
-
-
-async def _load_many(conn: DbConnection, run_ids: list[int]) -> dict[int, Run]:
-    """Runs with their lines, two queries whatever their number (a page of runs is one read)."""
-    rows = {r["id"]: r for r in await RUNS.fetch(conn, ids=run_ids)}
-    lines: dict[int, list[Line]] = defaultdict(list)
-    originals: dict[int, dict[int, tuple[datetime, datetime]]] = defaultdict(dict)
-    for r in await LINES.fetch(conn, ids=list(rows)):
-        unit = Decimal(1).scaleb(-minor_units(rows[r["run_id"]]["currency"]))
-        lines[r["run_id"]].append(
-            Line(
-                r["partner_id"],
-                r["counterparty_partner_id"],
-                r["kind"],
-                r["points"],
-                r["amount"].quantize(unit) + 0,
-                r["original_run_id"],
-                r["adjusted_kind"],
-            )
-        )
-        if r["original_run_id"] is not None:
-            originals[r["run_id"]][r["original_run_id"]] = (r["original_start"], r["original_end"])
-    return {
-        i: Run(
-            row["id"],
-            row["period_start"],
-            row["period_end"],
-            row["status"],
-            row["currency"],
-            row["content_hash"],
-            row["recorded_before"],
-            _statements(lines[i]),
-            originals[i],
-            row["finalized_over_open_disputes"],
-        )
-        for i, row in rows.items()
-    }
-
-
-async def _load(conn: DbConnection, run_id: int) -> Run | None:
-    return (await _load_many(conn, [run_id])).get(run_id)
-
-
-def own_statement(run: Run, partner_id: int) -> Run:
-    """The run as one partner may see it: its own statement only, never another's totals."""
-    return replace(run, statements=[s for s in run.statements if s.partner_id == partner_id])
-
-
-async def get_run(db: Database, principal: Principal, run_id: int) -> Run | None:
-    """A whole run (admins); a partner gets its own statement only. Partners see DRAFT runs too
-    (marked DRAFT): they need the provisional figures to reconcile before the run is final."""
-    if principal.is_admin:
-        principal.require("admin:settlement")
-    else:
-        partner_id = principal.require_partner("settlement:read")
-    async with transaction(db) as conn:
-        run = await _load(conn, run_id)
-    if run is None or principal.is_admin:
-        return run
-    return own_statement(run, partner_id)
 
 
 async def _locked_run(conn: DbConnection, run_id: int, expected: str, to: str) -> Run:
     if not await LOCK.fetchval(conn):
         raise DomainError.single("SETTLEMENT_RUNNING", "another settlement run is in progress")
     await LOCK_RUN.execute(conn, id=run_id)  # waits for a reconciliation upload still writing
-    run = await _load(conn, run_id)
+    run = await load_run(conn, run_id)
     if run is None:
         raise DomainError.single("RUN_NOT_FOUND", "no such settlement run", "runId")
     if run.status != expected:
@@ -358,88 +243,3 @@ async def mark_settlement_paid(db: Database, principal: Principal, run_id: int) 
         await MARK_PAID.execute(conn, id=run_id)
         await audit_log.record_on(conn, principal, "settlement.paid", f"SettlementRun:{run_id}", {})
     return replace(run, status=RunStatus.PAID)
-
-
-LIST_RUNS = Sql(
-    "SELECT id FROM settlement_runs WHERE (CAST(:after AS bigint) IS NULL OR id < :after)"
-    " AND (NOT CAST(:final_only AS boolean) OR status <> 'DRAFT') ORDER BY id DESC LIMIT :limit"
-)
-
-
-async def list_runs(db: Database, principal: Principal, *, first: int | None, after: str | None) -> Page[Run]:
-    """Newest first: every run for admins; for a partner, its own statement of each finalized run."""
-    size = page_size(first)
-    position = decode_cursor(after)
-    final_only = not principal.is_admin
-    if final_only:
-        principal.require_partner("settlement:read")
-    else:
-        principal.require("admin:settlement")
-    async with transaction(db) as conn:
-        ids = [
-            r["id"]
-            for r in await LIST_RUNS.fetch(conn, after=position, final_only=final_only, limit=size + 1)
-        ]
-        found = await _load_many(conn, ids)
-    runs = [found[i] for i in ids if i in found]
-    if principal.partner_id is not None:
-        runs = [own_statement(run, principal.partner_id) for run in runs]
-    return make_page(runs, size, lambda r: r.id)
-
-
-FINAL_RUN_IDS = Sql("SELECT id FROM settlement_runs WHERE status <> 'DRAFT' ORDER BY id")
-UNBALANCED = Sql(
-    "SELECT run_id, SUM(amount) AS total FROM settlement_lines GROUP BY run_id HAVING SUM(amount) <> 0"
-)
-# For each final period: the points its matrix carries (its own run's lines plus the adjustment
-# lines of later final runs naming it) must be exactly the points consumed in it and recorded
-# before the last final run that read it (where its late-arrival window now opens).
-MATRIX_VS_CONSUMED = Sql(
-    "WITH f AS ("
-    + FINAL_WINDOWS
-    + """),
-m AS (
-  SELECT COALESCE(l.original_run_id, l.run_id) AS run, SUM(l.points) AS points
-  FROM settlement_lines l JOIN settlement_runs s ON s.id = l.run_id AND s.status <> 'DRAFT'
-  WHERE COALESCE(l.adjusted_kind, l.kind) IN ('REDEMPTION_RECEIVABLE', 'INTERNAL')
-  GROUP BY 1
-),
-c AS (
-  SELECT f.id AS run, SUM(lc.points) AS points
-  FROM f
-  JOIN lot_consumptions lc ON lc.occurred_at >= f.period_start AND lc.occurred_at < f.period_end
-  JOIN journal_entries je ON je.id = lc.entry_id AND je.created_at < f.after
-  WHERE lc.kind IN ('REDEMPTION', 'CLAWBACK', 'DEBT_REPAYMENT')
-  GROUP BY 1
-)
-SELECT f.id, COALESCE(m.points, 0) AS matrix, COALESCE(c.points, 0) AS consumed
-FROM f LEFT JOIN m ON m.run = f.id LEFT JOIN c ON c.run = f.id
-WHERE COALESCE(m.points, 0) <> COALESCE(c.points, 0)
-ORDER BY f.id
-"""
-)
-
-
-async def audit_runs(db: Database) -> list[tuple[str, str]]:
-    """(invariant, detail) for every stored run whose nets do not sum to zero, every final run
-    whose lines no longer match its content hash, and every final period whose matrix does not
-    carry exactly the points consumed in it."""
-    found: list[tuple[str, str]] = []
-    async with transaction(db) as conn:
-        for row in await UNBALANCED.fetch(conn):
-            found.append(
-                ("settlement nets sum to zero", f"run {row['run_id']}: statements sum to {row['total']}")
-            )
-        for row in await FINAL_RUN_IDS.fetch(conn):
-            run = await _load(conn, row["id"])
-            assert run is not None
-            if content_hash(run.period_start, run.period_end, run.currency, run.lines) != run.content_hash:
-                found.append(("a final run matches its hash", f"run {run.id} was altered"))
-        for row in await MATRIX_VS_CONSUMED.fetch(conn):
-            found.append(
-                (
-                    "settlement matrix points equal points consumed",
-                    f"run {row['id']}: matrix {row['matrix']}, consumed {row['consumed']}",
-                )
-            )
-    return found

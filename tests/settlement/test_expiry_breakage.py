@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from services.gateway.worker import run_job
 from services.ledger.scheduled import expire_due_lots
+from services.settlement import audit as settlement_audit
 from services.settlement import service as settlement
 from shared import clock
 from tests.factories import earn, enroll, make_partner
@@ -58,4 +59,4 @@ async def test_a_late_expiry_is_breakage_of_its_own_period_settled_by_the_next_r
         (None, first.id, 1000, Decimal("5.00")),
     }
     assert second.original_periods[first.id] == (start, start + day)
-    assert await settlement.audit_runs(db) == []
+    assert await settlement_audit.audit_runs(db) == []

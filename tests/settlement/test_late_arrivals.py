@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from services.settlement import audit as settlement_audit
+from services.settlement import queries as settlement_queries
 from services.settlement import service as settlement
 from shared import clock, sql
 from shared.errors import DomainError
@@ -43,7 +45,7 @@ async def test_a_late_redemption_is_an_adjustment_in_the_next_run_and_only_there
         _at(t0 + 15 * day)
         first = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + 10 * day)
         first = await settlement.finalize_settlement(db, SETTLER, first.id)
-        frozen = await settlement.get_run(db, SETTLER, first.id)
+        frozen = await settlement_queries.get_run(db, SETTLER, first.id)
 
         # Recorded now, but they happened inside the finalized period: a redemption at the airline
         # (the till was offline) and a purchase the cafe sent late.
@@ -61,7 +63,7 @@ async def test_a_late_redemption_is_an_adjustment_in_the_next_run_and_only_there
         clock.set_clock(None)
 
     # The finalized run is untouched.
-    assert await settlement.get_run(db, SETTLER, first.id) == frozen
+    assert await settlement_queries.get_run(db, SETTLER, first.id) == frozen
     assert _lines(frozen, airline)[("REDEMPTION_RECEIVABLE", None, None, cafe.id)] == (300, Decimal("3.00"))
 
     assert _lines(second, airline) == {
@@ -85,7 +87,7 @@ async def test_a_late_redemption_is_an_adjustment_in_the_next_run_and_only_there
     finally:
         clock.set_clock(None)
     assert _lines(third, airline) == {} and _lines(third, cafe) == {}
-    assert await settlement.audit_runs(db) == []
+    assert await settlement_audit.audit_runs(db) == []
 
 
 async def test_a_draft_computed_before_another_run_was_finalized_must_be_run_again(db):

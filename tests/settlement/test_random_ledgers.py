@@ -10,6 +10,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.settlement import audit as settlement_audit
 from services.settlement import service as settlement
 from shared import clock
 from shared.ids import to_global_id
@@ -79,4 +80,4 @@ async def test_random_ledgers_settle_exactly(db, terms, sequence):
     assert again.content_hash == run.content_hash
     assert again.lines == run.lines
     await settlement.finalize_settlement(db, SETTLER, again.id)
-    assert await settlement.audit_runs(db) == []  # the matrix carries exactly the points consumed
+    assert await settlement_audit.audit_runs(db) == []  # the matrix carries exactly the points consumed

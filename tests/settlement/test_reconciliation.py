@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.settlement import queries as settlement_queries
 from services.settlement import reconciliation as rec
 from services.settlement import service as settlement
 from shared import clock
@@ -101,7 +102,7 @@ async def test_each_difference_is_a_dispute_and_finalizing_waits_for_them(db):
         await settlement.finalize_settlement(db, SETTLER, run.id)
     final = await settlement.finalize_settlement(db, SETTLER, run.id, override_open_disputes=True)
     assert final.status == "FINALIZED" and final.finalized_over_open_disputes == 2
-    stored = await settlement.get_run(db, SETTLER, run.id)
+    stored = await settlement_queries.get_run(db, SETTLER, run.id)
     assert stored.finalized_over_open_disputes == 2
     with pytest.raises(DomainError) as caught:  # the final run's record stays as it was
         await rec.submit_reconciliation(db, cafe.principal, run_id=run.id, partner_id=None, csv_text=_csv([]))

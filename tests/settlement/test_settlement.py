@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from services.gateway.worker import run_job
 from services.ledger.scheduled import expire_due_lots
+from services.settlement import audit as settlement_audit
+from services.settlement import queries as settlement_queries
 from services.settlement import service as settlement
 from services.settlement.compute import Obligation, allocate, statement_lines
 from shared import clock, sql
@@ -127,7 +129,7 @@ async def test_three_partner_story_statements(db):
 
     again = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=10))
     assert again.content_hash == run.content_hash and again.id != run.id
-    assert await settlement.get_run(db, SETTLER, run.id) is None  # the draft was replaced
+    assert await settlement_queries.get_run(db, SETTLER, run.id) is None  # the draft was replaced
 
     final = await settlement.finalize_settlement(db, SETTLER, again.id)
     assert final.status == "FINALIZED"
@@ -149,7 +151,7 @@ async def test_three_partner_story_statements(db):
         )
     finally:
         clock.set_clock(None)
-    assert await settlement.get_run(db, SETTLER, again.id) == replace(final, status="PAID")
+    assert await settlement_queries.get_run(db, SETTLER, again.id) == replace(final, status="PAID")
     late = _by_partner(following)
     assert [
         (x.kind, x.adjusted_kind, x.original_run_id, x.counterparty_id, x.points, x.amount)
@@ -165,7 +167,7 @@ async def test_three_partner_story_statements(db):
         await settlement.finalize_settlement(db, SETTLER, again.id)
 
     # A partner sees only its own statement.
-    own = await settlement.get_run(db, cafe.principal, again.id)
+    own = await settlement_queries.get_run(db, cafe.principal, again.id)
     assert [s.partner_id for s in own.statements] == [cafe.id]
 
 
@@ -269,7 +271,7 @@ async def test_the_audit_notices_an_altered_final_run(db):
     await _story(db, t0)
     run = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=10))
     await settlement.finalize_settlement(db, SETTLER, run.id)
-    assert await settlement.audit_runs(db) == []
+    assert await settlement_audit.audit_runs(db) == []
     async with db.sessions() as session:  # a bad actor (or a bug) edits a finalized line
         await session.execute(
             text(
@@ -280,7 +282,7 @@ async def test_the_audit_notices_an_altered_final_run(db):
         )
         await session.commit()
     try:
-        problems = dict(await settlement.audit_runs(db))
+        problems = dict(await settlement_audit.audit_runs(db))
         assert f"run {run.id} was altered" == problems["a final run matches its hash"]
         assert problems["settlement nets sum to zero"].startswith(f"run {run.id}:")
     finally:
@@ -293,7 +295,7 @@ async def test_the_audit_notices_an_altered_final_run(db):
                 {"r": run.id},
             )
             await session.commit()
-    assert await settlement.audit_runs(db) == []
+    assert await settlement_audit.audit_runs(db) == []
 
 
 async def test_listing_runs_needs_the_settlement_scope_in_the_service(db):
@@ -301,5 +303,5 @@ async def test_listing_runs_needs_the_settlement_scope_in_the_service(db):
 
     partners_admin = ADMIN.__class__(client_id="ops", scopes=frozenset({"admin:partners"}))
     with pytest.raises(Forbidden):
-        await settlement.list_runs(db, partners_admin, first=5, after=None)
-    assert (await settlement.list_runs(db, SETTLER, first=5, after=None)).items is not None
+        await settlement_queries.list_runs(db, partners_admin, first=5, after=None)
+    assert (await settlement_queries.list_runs(db, SETTLER, first=5, after=None)).items is not None

@@ -27,11 +27,11 @@ m AS (
   GROUP BY 1
 ),
 c AS (
-  SELECT f.id AS run, SUM(lc.points) AS points
+  SELECT f.id AS run, SUM(m.points) AS points
   FROM f
-  JOIN lot_consumptions lc ON lc.occurred_at >= f.period_start AND lc.occurred_at < f.period_end
-  JOIN journal_entries je ON je.id = lc.entry_id AND je.created_at < f.after
-  WHERE lc.kind IN ('REDEMPTION', 'CLAWBACK', 'DEBT_REPAYMENT')
+  JOIN ledger_movements m ON m.occurred_at >= f.period_start AND m.occurred_at < f.period_end
+    AND m.recorded_at < f.after
+  WHERE m.kind IN ('REDEMPTION', 'CLAWBACK', 'DEBT_REPAYMENT')
   GROUP BY 1
 )
 SELECT f.id, COALESCE(m.points, 0) AS matrix, COALESCE(c.points, 0) AS consumed

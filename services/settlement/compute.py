@@ -26,28 +26,25 @@ from services.settlement.models import LineKind
 from shared.money import minor_units
 from shared.sql import DbConnection, Sql
 
-# Settlement reads the ledger's facts and the partners' contracts in set-based statements: the
-# issue asks for SQL aggregates over millions of rows, which no service-to-service call can give.
-# It only reads; docs/decisions.md records the exception.
+# Settlement reads the ledger's facts and the partners' contracts through the read-only views they
+# publish (services/ledger/views.py, services/partners/views.py), never their tables: the issue
+# asks for SQL aggregates over millions of rows, which no per-call function can give. The views
+# are simple, so PostgreSQL inlines them and drops the joins of columns a statement does not read.
 #
 # Both statements below share the pricing; they differ in how they find the ledger entries they
-# settle (`e`, each tagged with the finalized run it adjusts, or NULL) and their consumptions (`c`).
+# settle (`e`, each tagged with the finalized run it adjusts, or NULL) and their movements (`c`).
 PRICED = """
 pc AS (
   SELECT partner_id, redeem_price, issue_price, issue_fee_per_point, breakage_share,
-         effective_from,
-         lead(effective_from, 1, 'infinity') OVER (PARTITION BY partner_id ORDER BY effective_from)
-           AS effective_to
-  FROM partner_contracts
+         effective_from, effective_to
+  FROM partner_contract_terms
 )
 SELECT 'REDEMPTION' AS kind, c.run, c.issuing_partner_id AS payer, c.counterparty_partner_id AS payee,
        SUM(c.points) AS points,
-       SUM(c.points * COALESCE(r1.redeem_price, r2.redeem_price, pc.redeem_price)) AS amount
+       SUM(c.points * COALESCE(c.redeem_price, pc.redeem_price)) AS amount
 FROM c
 JOIN pc ON pc.partner_id = c.counterparty_partner_id
        AND c.occurred_at >= pc.effective_from AND c.occurred_at < pc.effective_to
-LEFT JOIN redemptions r1 ON r1.entry_id = c.entry_id
-LEFT JOIN redemptions r2 ON r2.cancel_entry_id = c.entry_id
 WHERE c.kind IN ('REDEMPTION', 'CLAWBACK', 'DEBT_REPAYMENT')
 GROUP BY 2, 3, 4
 UNION ALL
@@ -66,30 +63,36 @@ JOIN pc ON pc.partner_id = c.issuing_partner_id
 WHERE c.kind = 'EXPIRY'
 GROUP BY 2, 3
 """
+# What `c` carries of a movement (the pricing reads no more, so the view's other joins go).
+MOVEMENT = (
+    "m.entry_id, m.kind, m.points, m.issuing_partner_id, m.counterparty_partner_id, m.occurred_at,"
+    " m.redeem_price"
+)
 
 # The period itself: every entry that happened in it and was recorded before the cutoff. The few
-# entries recorded since the cutoff are found by the BRIN index and their consumptions left out
-# (an anti-join), which is far cheaper than joining every consumption to its entry.
+# entries recorded since the cutoff are found by the BRIN index and their movements left out
+# (an anti-join), which is far cheaper than joining every movement to its entry.
 OBLIGATIONS = Sql(
-    """
-WITH recent AS MATERIALIZED (SELECT id FROM journal_entries WHERE created_at >= :cutoff),
+    f"""
+WITH recent AS MATERIALIZED (SELECT id FROM ledger_entries_recorded WHERE recorded_at >= :cutoff),
 e AS NOT MATERIALIZED (
-  SELECT CAST(NULL AS bigint) AS run, id, kind, partner_id, points, occurred_at FROM journal_entries
-  WHERE occurred_at >= :start AND occurred_at < :end AND created_at < :cutoff
+  SELECT CAST(NULL AS bigint) AS run, id, kind, partner_id, points, occurred_at
+  FROM ledger_entries_recorded
+  WHERE occurred_at >= :start AND occurred_at < :end AND recorded_at < :cutoff
 ),
 c AS NOT MATERIALIZED (
-  SELECT CAST(NULL AS bigint) AS run, lc.* FROM lot_consumptions lc
-  WHERE lc.occurred_at >= :start AND lc.occurred_at < :end
-    AND NOT EXISTS (SELECT 1 FROM recent WHERE recent.id = lc.entry_id)
+  SELECT CAST(NULL AS bigint) AS run, {MOVEMENT} FROM ledger_movements m
+  WHERE m.occurred_at >= :start AND m.occurred_at < :end
+    AND NOT EXISTS (SELECT 1 FROM recent WHERE recent.id = m.entry_id)
 ),
 """
     + PRICED
 )
 
 # Late arrivals: entries recorded since a finalized run's watermark (`after`) whose instant
-# falls in that run's period. Found by recording time (BRIN), then their consumptions by entry.
+# falls in that run's period. Found by recording time (BRIN), then their movements by entry.
 LATE_OBLIGATIONS = Sql(
-    """
+    f"""
 WITH w AS (
   SELECT * FROM unnest(CAST(:runs AS bigint[]), CAST(:starts AS timestamptz[]),
                        CAST(:ends AS timestamptz[]), CAST(:afters AS timestamptz[]))
@@ -97,11 +100,11 @@ WITH w AS (
 ),
 e AS MATERIALIZED (
   SELECT w.run, je.id, je.kind, je.partner_id, je.points, je.occurred_at
-  FROM journal_entries je
-  JOIN w ON je.occurred_at >= w.lo AND je.occurred_at < w.hi AND je.created_at >= w.after
-  WHERE je.created_at >= :min_after AND je.created_at < :cutoff
+  FROM ledger_entries_recorded je
+  JOIN w ON je.occurred_at >= w.lo AND je.occurred_at < w.hi AND je.recorded_at >= w.after
+  WHERE je.recorded_at >= :min_after AND je.recorded_at < :cutoff
 ),
-c AS (SELECT e.run, lc.* FROM e JOIN lot_consumptions lc ON lc.entry_id = e.id),
+c AS (SELECT e.run, {MOVEMENT} FROM e JOIN ledger_movements m ON m.entry_id = e.id),
 """
     + PRICED
 )

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from asyncpg import Record
 
+from services.partners import service as partners
 from services.settlement.models import ReconciliationKind, ReconciliationStatus
 from shared import audit_log
 from shared.access import Principal
@@ -41,7 +42,6 @@ MAX_NOTE = 2000
 RUN_PERIOD = Sql(
     "SELECT period_start, period_end, recorded_before, status FROM settlement_runs WHERE id = :id FOR UPDATE"
 )
-PARTNER_EXISTS = Sql("SELECT 1 FROM partners WHERE id = :id")
 REPLACE = Sql("DELETE FROM reconciliations WHERE run_id = :run AND partner_id = :partner")
 INSERT = Sql(
     "INSERT INTO reconciliations (run_id, partner_id, submitted_by, rows)"
@@ -50,9 +50,9 @@ INSERT = Sql(
 MATCH = Sql(
     """
 WITH l AS (
-  SELECT order_id, kind, SUM(abs(points)) AS points FROM journal_entries
+  SELECT order_id, kind, SUM(abs(points)) AS points FROM ledger_entries_recorded
   WHERE partner_id = :partner AND occurred_at >= :start AND occurred_at < :end
-    AND created_at < :cutoff AND kind = ANY(CAST(:kinds AS text[])) AND order_id IS NOT NULL
+    AND recorded_at < :cutoff AND kind = ANY(CAST(:kinds AS text[])) AND order_id IS NOT NULL
   GROUP BY 1, 2
 ),
 f AS (
@@ -217,7 +217,7 @@ async def submit_reconciliation(
                 f"run {run_id} is {run['status']}: reconcile a run before it is finalized",
                 "runId",
             )
-        if not await PARTNER_EXISTS.fetchval(conn, id=partner):
+        if await partners.get_partner(conn, partner) is None:
             raise DomainError.single("PARTNER_NOT_FOUND", "no such partner", "partnerId")
         rows = parse_csv(csv_text, (run["period_start"], run["period_end"]))
         await REPLACE.execute(conn, run=run_id, partner=partner)

@@ -14,13 +14,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from services.partners import service as partners
 from services.settlement.compute import Line, Window, compute
 from services.settlement.models import RunStatus
 from services.settlement.queries import Run, load_run, statements_of
 from shared import audit_log, clock
 from shared.access import Principal
 from shared.database import Database
-from shared.errors import DomainError, Validator
+from shared.errors import DomainError, UserError, Validator
 from shared.money import minor_units
 from shared.settings import get_settings
 from shared.sql import DbConnection, Sql, transaction
@@ -36,6 +37,12 @@ CUTOFF = Sql(
 OVERLAPPING_FINAL = Sql(
     "SELECT id FROM settlement_runs WHERE status <> 'DRAFT'"
     " AND period_start < :end AND period_end > :start LIMIT 1"
+)
+# Contract versions in force at some instant of [start, end) priced in another currency.
+FOREIGN_CONTRACTS = Sql(
+    "SELECT DISTINCT partner_id, currency FROM partner_contract_terms"
+    " WHERE effective_from < :end AND effective_to > :start AND currency <> :currency"
+    " ORDER BY partner_id, currency"
 )
 DROP_DRAFTS = Sql(
     "DELETE FROM settlement_runs WHERE status = 'DRAFT' AND period_start < :end AND period_end > :start"
@@ -120,6 +127,34 @@ def content_hash(start: datetime, end: datetime, currency: str, lines: list[Line
     return hashlib.sha256(canonical(start, end, currency, lines).encode()).hexdigest()
 
 
+async def _refuse_foreign_contracts(
+    conn: DbConnection, start: datetime, end: datetime, currency: str
+) -> None:
+    """A coalition settles in one currency (ruling): a period during which some partner's contract
+    prices points in another cannot be settled until FX settlement exists. One error per partner,
+    named, so the admin knows whose contract to correct."""
+    rows = await FOREIGN_CONTRACTS.fetch(conn, start=start, end=end, currency=currency)
+    if not rows:
+        return
+    found = await partners.get_partners(conn, sorted({r["partner_id"] for r in rows}))
+    raise DomainError(
+        [
+            UserError(
+                "CONTRACT_CURRENCY_MISMATCH",
+                "periodStart",
+                f"partner {_name(found, r['partner_id'])} has a contract in {r['currency']} in force"
+                f" during the period; the coalition settles in {currency}",
+            )
+            for r in rows
+        ]
+    )
+
+
+def _name(found: dict[int, partners.PartnerView], partner_id: int) -> str:
+    view = found.get(partner_id)
+    return f"{view.name!r} ({partner_id})" if view else str(partner_id)
+
+
 async def run_settlement(
     db: Database, principal: Principal, *, period_start: datetime, period_end: datetime
 ) -> Run:
@@ -142,6 +177,7 @@ async def run_settlement(
                 f"settlement run {final} already covers part of this period",
                 "periodStart",
             )
+        await _refuse_foreign_contracts(conn, period_start, period_end, currency)
         await DROP_DRAFTS.execute(conn, start=period_start, end=period_end)
         cutoff = await CUTOFF.fetchval(conn)
         windows = [

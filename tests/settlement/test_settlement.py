@@ -305,3 +305,51 @@ async def test_listing_runs_needs_the_settlement_scope_in_the_service(db):
     with pytest.raises(Forbidden):
         await settlement_queries.list_runs(db, partners_admin, first=5, after=None)
     assert (await settlement_queries.list_runs(db, SETTLER, first=5, after=None)).items is not None
+
+
+async def test_a_contract_in_another_currency_refuses_the_run(db, monkeypatch):
+    """The coalition settles in one currency (ruling): a period during which a contract priced in
+    another is in force is refused, naming the partner; the periods around it settle as usual."""
+    from services.partners import service as partners
+    from shared.settings import get_settings
+
+    t0 = clock.now().replace(microsecond=0) - timedelta(days=3600)
+    shop = await make_partner(db, name=unique("Dollar Shop"))
+
+    async def version(at, currency):
+        monkeypatch.setenv("SETTLEMENT_CURRENCY", currency)
+        get_settings.cache_clear()
+        try:
+            made = await partners.update_contract(
+                db,
+                ADMIN,
+                partner_id=shop.id,
+                effective_from=at,
+                issue_price=Decimal("0.01"),
+                redeem_price=Decimal("0.008"),
+                issue_fee_per_point=Decimal(0),
+                breakage_share=Decimal(0),
+            )
+        finally:
+            monkeypatch.delenv("SETTLEMENT_CURRENCY")
+            get_settings.cache_clear()
+        assert made.currency == currency
+
+    try:
+        _at(t0)
+        await version(t0 + timedelta(hours=10), "USD")  # in force from 10:00 to 12:00 only
+        await version(t0 + timedelta(hours=12), "EUR")
+    finally:
+        clock.set_clock(None)
+    with pytest.raises(DomainError) as caught:
+        await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=1))
+    assert [(e.code, e.field) for e in caught.value.errors] == [("CONTRACT_CURRENCY_MISMATCH", "periodStart")]
+    assert shop.name in caught.value.errors[0].message and "USD" in caught.value.errors[0].message
+    # The periods on either side of that contract's two hours settle as usual.
+    before = await settlement.run_settlement(
+        db, SETTLER, period_start=t0, period_end=t0 + timedelta(hours=10)
+    )
+    after = await settlement.run_settlement(
+        db, SETTLER, period_start=t0 + timedelta(hours=12), period_end=t0 + timedelta(days=1)
+    )
+    assert before.currency == after.currency == "EUR"

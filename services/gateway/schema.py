@@ -27,7 +27,7 @@ from services.settlement.reconciliation_schema import (
     ReconciliationMutation,
     ReconciliationQuery,
 )
-from services.settlement.schema import SettlementMutation, SettlementQuery, runs_of
+from services.settlement.schema import SettlementMutation, SettlementQuery, SettlementRun
 from shared.errors import AccessError, DomainError
 from shared.graphql_types import SCALAR_MAP, GraphQLInfo, Node
 from shared.ids import from_global_id
@@ -63,7 +63,7 @@ class GatewayQuery:
         try:
             if type_name == "SettlementRun":
                 run = await settlement.get_run(info.context.db, principal, local_id)
-                return (await runs_of(info, [run]))[0] if run else None
+                return SettlementRun.of(run) if run else None
             if type_name == "Reconciliation":
                 found = await reconciliation.get_reconciliation(info.context.db, principal, local_id)
                 return Reconciliation.of(found) if found else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,16 +81,20 @@ SELECT r.id, r.run_id, r.partner_id, r.rows, r.submitted_at, r.submitted_by,
 FROM reconciliations r LEFT JOIN reconciliation_items i ON i.reconciliation_id = r.id
 """
 RECONCILIATION = Sql(SUMMARY + " WHERE r.id = :id GROUP BY r.id")
-RUN_RECONCILIATIONS = Sql(
-    SUMMARY + " WHERE r.run_id = :run AND (CAST(:partner AS bigint) IS NULL OR r.partner_id = :partner)"
-    " GROUP BY r.id ORDER BY r.partner_id"
+RUNS_RECONCILIATIONS = Sql(
+    SUMMARY + " WHERE r.run_id = ANY(CAST(:runs AS bigint[]))"
+    " AND (CAST(:partner AS bigint) IS NULL OR r.partner_id = :partner)"
+    " GROUP BY r.id ORDER BY r.run_id, r.partner_id"
 )
+# One page of items for each of several reconciliations asking the same page (one statement for
+# all the reconciliations a GraphQL request lists).
 ITEMS = Sql(
-    "SELECT id, order_id, kind, ledger_points, partner_points, status, resolution_note, resolved_by,"
-    " resolved_at FROM reconciliation_items WHERE reconciliation_id = :rec"
+    "SELECT q.rec, i.* FROM unnest(CAST(:recs AS bigint[])) AS q(rec) CROSS JOIN LATERAL ("
+    " SELECT id, order_id, kind, ledger_points, partner_points, status, resolution_note, resolved_by,"
+    " resolved_at FROM reconciliation_items WHERE reconciliation_id = q.rec"
     " AND (CAST(:status AS text) IS NULL OR status = :status)"
     " AND (NOT CAST(:disputes_only AS boolean) OR status <> 'MATCHED')"
-    " AND (CAST(:after AS bigint) IS NULL OR id > :after) ORDER BY id LIMIT :limit"
+    " AND (CAST(:after AS bigint) IS NULL OR id > :after) ORDER BY id LIMIT :limit) AS i"
 )
 ITEM_FOR_UPDATE = Sql("SELECT status, resolved_at FROM reconciliation_items WHERE id = :id FOR UPDATE")
 RESOLVE = Sql(
@@ -122,6 +127,18 @@ class Item:
     resolution_note: str | None
     resolved_by: str | None
     resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ItemsPage:
+    """One page of a reconciliation's items, as asked for (validated): a DataLoader key."""
+
+    reconciliation_id: int
+    partner_id: int  # whose reconciliation it is: who may read it
+    status: str | None
+    disputes_only: bool
+    size: int
+    after: int | None
 
 
 @dataclass(frozen=True)
@@ -269,7 +286,7 @@ def _own_partner(principal: Principal) -> int:
     return principal.require_partner("settlement:read")
 
 
-def _visible(principal: Principal, rec: Reconciliation) -> bool:
+def _visible(principal: Principal, rec: Reconciliation | ItemsPage) -> bool:
     if principal.is_admin:
         principal.require("admin:settlement")
         return True
@@ -285,20 +302,62 @@ async def get_reconciliation(db: Database, principal: Principal, rec_id: int) ->
     return rec if _visible(principal, rec) else None
 
 
-async def run_reconciliations(db: Database, principal: Principal, run_id: int) -> list[Reconciliation]:
-    """A run's reconciliations: all of them for admins, the partner's own for a partner."""
+async def runs_reconciliations(
+    db: Database, principal: Principal, run_ids: list[int]
+) -> dict[int, list[Reconciliation]]:
+    """Each run's reconciliations, by partner: all of them for admins, the partner's own for a
+    partner. One statement for any number of runs (a GraphQL request's come through a DataLoader)."""
     own = None
     if principal.is_admin:
         principal.require("admin:settlement")
     else:
         own = _own_partner(principal)
     async with transaction(db) as conn:
-        found = await RUN_RECONCILIATIONS.fetch(conn, run=run_id, partner=own)
-    return [_reconciliation(r) for r in found]
+        found = await RUNS_RECONCILIATIONS.fetch(conn, runs=run_ids, partner=own)
+    by_run: dict[int, list[Reconciliation]] = {i: [] for i in run_ids}
+    for r in found:
+        by_run[r["run_id"]].append(_reconciliation(r))
+    return by_run
+
+
+async def run_reconciliations(db: Database, principal: Principal, run_id: int) -> list[Reconciliation]:
+    return (await runs_reconciliations(db, principal, [run_id]))[run_id]
 
 
 def _item(r: Record) -> Item:
     return Item(**{k: r[k] for k in Item.__dataclass_fields__})
+
+
+def items_page(
+    rec: Reconciliation, *, status: str | None, disputes_only: bool, first: int | None, after: str | None
+) -> ItemsPage:
+    """The page asked for, checked (a bad page size or cursor is the caller's to fix)."""
+    return ItemsPage(rec.id, rec.partner_id, status, disputes_only, page_size(first), decode_cursor(after))
+
+
+async def item_pages(db: Database, principal: Principal, asked: list[ItemsPage]) -> list[Page[Item]]:
+    """The pages asked for, in order: one statement per distinct page shape (status, filter, size,
+    cursor), whatever the number of reconciliations."""
+    for page in asked:
+        if not _visible(principal, page):
+            raise Forbidden("not your reconciliation")
+    by_shape: dict[tuple[str | None, bool, int, int | None], list[ItemsPage]] = defaultdict(list)
+    for page in asked:
+        by_shape[(page.status, page.disputes_only, page.size, page.after)].append(page)
+    rows: dict[ItemsPage, list[Item]] = {page: [] for page in asked}
+    async with transaction(db) as conn:
+        for (status, disputes_only, size, after), pages in by_shape.items():
+            wanted = {p.reconciliation_id: p for p in pages}
+            for r in await ITEMS.fetch(
+                conn,
+                recs=list(wanted),
+                status=status,
+                disputes_only=disputes_only,
+                after=after,
+                limit=size + 1,
+            ):
+                rows[wanted[r["rec"]]].append(_item(r))
+    return [make_page(rows[p], p.size, lambda i: i.id) for p in asked]
 
 
 async def items(
@@ -311,19 +370,8 @@ async def items(
     first: int | None,
     after: str | None,
 ) -> Page[Item]:
-    if not _visible(principal, rec):
-        raise Forbidden("not your reconciliation")
-    size = page_size(first)
-    async with transaction(db) as conn:
-        found = await ITEMS.fetch(
-            conn,
-            rec=rec.id,
-            status=status,
-            disputes_only=disputes_only,
-            after=decode_cursor(after),
-            limit=size + 1,
-        )
-    return make_page([_item(r) for r in found], size, lambda i: i.id)
+    page = items_page(rec, status=status, disputes_only=disputes_only, first=first, after=after)
+    return (await item_pages(db, principal, [page]))[0]
 
 
 async def resolve_dispute(db: Database, principal: Principal, *, item_id: int, note: str) -> Item:

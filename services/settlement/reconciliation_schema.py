@@ -7,11 +7,10 @@ from datetime import datetime
 
 import strawberry
 
-from services.partners import service as partners
-from services.partners.schema import Partner
+from services.partners.schema import Partner, partner_loader
+from services.settlement import loaders
 from services.settlement import reconciliation as service
 from services.settlement.models import ReconciliationKind, ReconciliationStatus
-from shared import sql
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Node, Points, UserError, user_errors
 from shared.ids import require_global_id, to_global_id
@@ -86,9 +85,7 @@ class Reconciliation(Node):
 
     @strawberry.field
     async def partner(self, info: GraphQLInfo) -> Partner | None:
-        async with sql.connection(info.context.db) as conn:
-            found = await partners.get_partner(conn, self._view.partner_id)
-        return Partner.of(found) if found else None
+        return await partner_loader(info).load(self._view.partner_id)
 
     @strawberry.field(description="Compared (order, kind) pairs, in order of creation.")
     async def items(
@@ -99,15 +96,10 @@ class Reconciliation(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[ReconciliationItem]:
-        page = await service.items(
-            info.context.db,
-            info.context.principal,
-            self._view,
-            status=status.value if status else None,
-            disputes_only=disputes_only,
-            first=first,
-            after=after,
+        asked = service.items_page(
+            self._view, status=status, disputes_only=disputes_only, first=first, after=after
         )
+        page = await loaders.reconciliation_items(info).load(asked)
         return Connection.of(page, ReconciliationItem.of)
 
 

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
 
 import strawberry
 
-from services.partners import service as partners
-from services.partners.schema import Partner
+from services.partners.schema import Partner, partner_loader
 from services.settlement import http as settlement_http
-from services.settlement import queries, reconciliation, service
+from services.settlement import loaders, queries, service
 from services.settlement.compute import Line
 from services.settlement.export import ExportFormat
 from services.settlement.models import LineKind, PaymentDirection, RunStatus
 from services.settlement.reconciliation_schema import Reconciliation
-from shared import sql
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Money, Node, Points, UserError, user_errors
 from shared.ids import require_global_id, to_global_id
-from shared.pagination import Page
 
 strawberry.enum(RunStatus, description="DRAFT until finalized; PAID once its payments were made.")
 strawberry.enum(
@@ -51,9 +49,26 @@ class Adjustment:
     kind: LineKind = strawberry.field(description="The kind the line would have had in that run.")
 
 
+async def _partner(info: GraphQLInfo, partner_id: int | None) -> Partner | None:
+    if partner_id is None:
+        return None
+    return await partner_loader(info).load(partner_id)
+
+
+async def _counterparty(root: StatementLine, info: GraphQLInfo) -> Partner | None:
+    return await _partner(info, root.counterparty_id)
+
+
+async def _statement_partner(root: Statement, info: GraphQLInfo) -> Partner | None:
+    return await _partner(info, root.partner_id)
+
+
 @strawberry.type
 class StatementLine:
-    counterparty: Partner | None = strawberry.field(description="Null: the coalition.")
+    counterparty_id: strawberry.Private[int | None]
+    counterparty: Partner | None = strawberry.field(
+        resolver=_counterparty, description="Null: the coalition."
+    )
     kind: LineKind
     points: Points = strawberry.field(
         description="Signed: negative when cancellations or refunds outweighed the flow in the period."
@@ -64,10 +79,50 @@ class StatementLine:
 
 @strawberry.type
 class Statement:
-    partner: Partner | None = strawberry.field(description="Null: the coalition's own statement.")
+    partner_id: strawberry.Private[int | None]
+    partner: Partner | None = strawberry.field(
+        resolver=_statement_partner, description="Null: the coalition's own statement."
+    )
     net: Money
     instruction: PaymentInstruction | None = strawberry.field(description="None when the net is zero.")
     lines: list[StatementLine]
+
+
+def _money(amount: Decimal, currency: str) -> Money:
+    return Money(amount=amount + 0, currency=currency)
+
+
+def _adjustment(run: queries.Run, line: Line) -> Adjustment | None:
+    if line.original_run_id is None or line.adjusted_kind is None:
+        return None
+    start, end = run.original_periods[line.original_run_id]
+    return Adjustment(
+        run_id=strawberry.ID(to_global_id("SettlementRun", line.original_run_id)),
+        period_start=start,
+        period_end=end,
+        kind=LineKind(line.adjusted_kind),
+    )
+
+
+def _statement(run: queries.Run, s: queries.Statement) -> Statement:
+    net = s.net
+    return Statement(
+        partner_id=s.partner_id,
+        net=_money(net, run.currency),
+        instruction=PaymentInstruction(direction=s.direction, amount=_money(abs(net), run.currency))
+        if s.direction
+        else None,
+        lines=[
+            StatementLine(
+                counterparty_id=x.counterparty_id,
+                kind=LineKind(x.kind),
+                points=x.points,
+                amount=_money(x.amount, run.currency),
+                adjusts=_adjustment(run, x),
+            )
+            for x in s.lines
+        ],
+    )
 
 
 @strawberry.type
@@ -91,86 +146,23 @@ class SettlementRun(Node):
 
     @strawberry.field(description="Partners' uploads for this run (a partner sees its own).")
     async def reconciliations(self, info: GraphQLInfo) -> list[Reconciliation]:
-        found = await reconciliation.run_reconciliations(
-            info.context.db, info.context.principal, self._run_id
-        )
+        found = await loaders.run_reconciliations(info).load(self._run_id)
         return [Reconciliation.of(r) for r in found]
 
-
-def _adjustment(run: queries.Run, line: Line) -> Adjustment | None:
-    if line.original_run_id is None or line.adjusted_kind is None:
-        return None
-    start, end = run.original_periods[line.original_run_id]
-    return Adjustment(
-        run_id=strawberry.ID(to_global_id("SettlementRun", line.original_run_id)),
-        period_start=start,
-        period_end=end,
-        kind=LineKind(line.adjusted_kind),
-    )
-
-
-async def runs_of(info: GraphQLInfo, runs: list[queries.Run]) -> list[SettlementRun]:
-    """GraphQL runs for service runs, with every partner they name fetched at once."""
-    ids = {
-        p
-        for r in runs
-        for s in r.statements
-        for x in s.lines
-        for p in (x.partner_id, x.counterparty_id)
-        if p is not None
-    }
-    async with sql.connection(info.context.db) as conn:
-        found = await partners.get_partners(conn, sorted(ids))
-    partner = {i: Partner.of(v) for i, v in found.items()}
-
-    def money(amount: Any, currency: str) -> Money:
-        return Money(amount=amount + 0, currency=currency)
-
-    out = []
-    for r in runs:
-        statements = []
-        for s in r.statements:
-            net = s.net
-            statements.append(
-                Statement(
-                    partner=partner.get(s.partner_id) if s.partner_id is not None else None,
-                    net=money(net, r.currency),
-                    instruction=PaymentInstruction(direction=s.direction, amount=money(abs(net), r.currency))
-                    if s.direction
-                    else None,
-                    lines=[
-                        StatementLine(
-                            counterparty=partner.get(x.counterparty_id) if x.counterparty_id else None,
-                            kind=LineKind(x.kind),
-                            points=x.points,
-                            amount=money(x.amount, r.currency),
-                            adjusts=_adjustment(r, x),
-                        )
-                        for x in s.lines
-                    ],
-                )
-            )
-        out.append(
-            SettlementRun(
-                id=strawberry.ID(to_global_id("SettlementRun", r.id)),
-                status=RunStatus(r.status),
-                period_start=r.period_start,
-                period_end=r.period_end,
-                recorded_before=r.recorded_before,
-                content_hash=r.content_hash,
-                finalized_over_open_disputes=r.finalized_over_open_disputes,
-                statements=statements,
-                _run_id=r.id,
-            )
+    @classmethod
+    def of(cls, run: queries.Run) -> SettlementRun:
+        """The GraphQL run of a stored one; partners are looked up (batched) only if asked for."""
+        return cls(
+            id=strawberry.ID(to_global_id("SettlementRun", run.id)),
+            status=run.status,
+            period_start=run.period_start,
+            period_end=run.period_end,
+            recorded_before=run.recorded_before,
+            content_hash=run.content_hash,
+            finalized_over_open_disputes=run.finalized_over_open_disputes,
+            statements=[_statement(run, s) for s in run.statements],
+            _run_id=run.id,
         )
-    return out
-
-
-async def _connection(info: GraphQLInfo, page: Page[queries.Run]) -> Connection[SettlementRun]:
-    converted = dict(
-        zip([id(r) for _, r in page.items], await runs_of(info, [r for _, r in page.items]), strict=True)
-    )
-    return Connection.of(page, lambda r: converted[id(r)])
 
 
 @strawberry.input
@@ -207,8 +199,8 @@ def _run_id(value: strawberry.ID) -> int:
 class SettlementQuery:
     @strawberry.field(description="One run (admins), or a partner's own statement of it (drafts too).")
     async def settlement_run(self, info: GraphQLInfo, id: strawberry.ID) -> SettlementRun | None:
-        run = await queries.get_run(info.context.db, info.context.principal, _run_id(id))
-        return (await runs_of(info, [run]))[0] if run else None
+        run = await loaders.runs(info).load(_run_id(id))
+        return SettlementRun.of(run) if run else None
 
     @strawberry.field(description="All settlement runs, newest first (admins).")
     async def settlement_runs(
@@ -216,7 +208,7 @@ class SettlementQuery:
     ) -> Connection[SettlementRun]:
         info.context.principal.require_admin("admin:settlement")
         page = await queries.list_runs(info.context.db, info.context.principal, first=first, after=after)
-        return await _connection(info, page)
+        return Connection.of(page, SettlementRun.of)
 
     @strawberry.field(description="The calling partner's statements of finalized runs, newest first.")
     async def my_statements(
@@ -224,15 +216,15 @@ class SettlementQuery:
     ) -> Connection[SettlementRun]:
         info.context.principal.require_partner("settlement:read")
         page = await queries.list_runs(info.context.db, info.context.principal, first=first, after=after)
-        return await _connection(info, page)
+        return Connection.of(page, SettlementRun.of)
 
 
-async def _payload(info: GraphQLInfo, operation: Any) -> SettlementPayload:
+async def _payload(operation: Awaitable[queries.Run]) -> SettlementPayload:
     try:
         run = await operation
     except DomainError as exc:
         return SettlementPayload(user_errors=user_errors(exc.errors))
-    return SettlementPayload(run=(await runs_of(info, [run]))[0])
+    return SettlementPayload(run=SettlementRun.of(run))
 
 
 @strawberry.type
@@ -240,7 +232,6 @@ class SettlementMutation:
     @strawberry.mutation(description="Compute a period's statements as a DRAFT (replacing one).")
     async def run_settlement(self, info: GraphQLInfo, input: RunSettlementInput) -> SettlementPayload:
         return await _payload(
-            info,
             service.run_settlement(
                 info.context.db,
                 info.context.principal,
@@ -261,7 +252,6 @@ class SettlementMutation:
         except DomainError as exc:
             return SettlementPayload(user_errors=user_errors(exc.errors))
         return await _payload(
-            info,
             service.finalize_settlement(
                 info.context.db,
                 info.context.principal,
@@ -276,6 +266,4 @@ class SettlementMutation:
             run_id = _run_id(input.run_id)
         except DomainError as exc:
             return SettlementPayload(user_errors=user_errors(exc.errors))
-        return await _payload(
-            info, service.mark_settlement_paid(info.context.db, info.context.principal, run_id)
-        )
+        return await _payload(service.mark_settlement_paid(info.context.db, info.context.principal, run_id))

@@ -1,0 +1,107 @@
+"""Settlement's lists under the gateway's limits: every lookup a row makes is batched (a request
+runs the same few SQL statements whatever the number of runs, statements, lines or
+reconciliations), and the cost limit counts a list by its expected size."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.gateway.schema import build_schema
+from services.settlement import reconciliation
+from services.settlement import service as settlement
+from shared import clock
+from shared.graphql_types import Context
+from shared.ids import to_global_id
+from tests.factories import ADMIN, SeededPartner, earn, enroll, link, make_partner, redeem
+from tests.sql_statements import sql_statements
+
+SETTLER = ADMIN.__class__(client_id="settler", scopes=frozenset({"admin:settlement"}))
+RUN_FIELDS = """statements { partner { name } net { amount }
+  lines { counterparty { name } kind points amount { amount } } }
+reconciliations { partner { name } openDisputes items(first: 3) { edges { node { orderId status } } } }"""
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return build_schema()
+
+
+async def _runs(db, cafe: SeededPartner, airline: SeededPartner, days_ago: int, count: int) -> list[int]:
+    """`count` one-day DRAFT runs, `days_ago` back: in each the cafe issues points that are spent at
+    the airline and at the cafe, and both partners upload their record of the day."""
+    member = await enroll(db, cafe)
+    await link(db, airline, member)  # spending needs a link
+    t0 = clock.now().replace(microsecond=0) - timedelta(days=days_ago)
+    runs = []
+    try:
+        for day in range(count):
+            start = t0 + timedelta(days=day)
+            clock.set_clock(lambda start=start: start + timedelta(hours=1))
+            await earn(db, cafe, member.member_number, "100", order_id=f"till-{day}")
+            assert (await redeem(db, airline, member.member_number, 30, order_id=f"gate-{day}")).errors == []
+            assert (await redeem(db, cafe, member.member_number, 20, order_id=f"cup-{day}")).errors == []
+            clock.set_clock(lambda start=start: start + timedelta(days=2))
+            run = await settlement.run_settlement(
+                db, SETTLER, period_start=start, period_end=start + timedelta(days=1)
+            )
+            at = (start + timedelta(hours=1)).isoformat()
+            for partner, order in ((cafe, f"till-{day}"), (airline, f"gate-{day}")):
+                kind = "EARN" if partner is cafe else "REDEEM"
+                await reconciliation.submit_reconciliation(
+                    db,
+                    partner.principal,
+                    run_id=run.id,
+                    partner_id=None,
+                    csv_text=f"orderId,kind,points,occurredAt\n{order},{kind},99,{at}\nextra,EARN,1,{at}\n",
+                )
+            runs.append(run.id)
+    finally:
+        clock.set_clock(None)
+    return runs
+
+
+async def _execute(schema, db, principal, query: str, variables: dict | None = None):
+    async with sql_statements(db) as statements:
+        result = await schema.execute(query, variables, context_value=Context(principal=principal, db=db))
+    assert result.errors is None, result.errors
+    return result.data, statements
+
+
+async def test_a_request_runs_the_same_statements_for_one_run_or_many(db, schema):
+    """Runs named by aliases, their statements' partners and lines' counterparties, each run's
+    reconciliations, their partners and items: all batched. Before, each run, each
+    reconciliation and each reconciliation's partner and items cost their own statements."""
+    cafe, airline = await make_partner(db), await make_partner(db)
+    runs = await _runs(db, cafe, airline, days_ago=4200, count=4)
+
+    def aliases(ids: list[int]) -> str:
+        named = " ".join(
+            f'r{i}: settlementRun(id: "{to_global_id("SettlementRun", run)}") {{ {RUN_FIELDS} }}'
+            for i, run in enumerate(ids)
+        )
+        return "{ " + named + " }"
+
+    _, one_sql = await _execute(schema, db, cafe.principal, aliases(runs[:1]))
+    four, four_sql = await _execute(schema, db, cafe.principal, aliases(runs))
+    assert len(four) == 4 and all(r["statements"][0]["partner"]["name"] == cafe.name for r in four.values())
+    lines = [x for r in four.values() for x in r["statements"][0]["lines"]]
+    assert {(x["counterparty"] or {}).get("name") for x in lines} == {airline.name, cafe.name, None}
+    assert [len(r["reconciliations"]) for r in four.values()] == [1, 1, 1, 1]  # a partner: its own
+    assert {
+        x["node"]["orderId"] for r in four.values() for x in r["reconciliations"][0]["items"]["edges"]
+    } >= {"extra"}
+    assert len(four_sql) == len(one_sql) <= 12, four_sql
+
+    # An admin's page of runs: every reconciliation of each run, with their partners and items.
+    page = """query($n: Int) { settlementRuns(first: $n) { edges { node { id statements { partner { name } }
+      reconciliations { partner { name } items(first: 3) { edges { node { orderId } } } } } } } }"""
+    _, first_sql = await _execute(schema, db, SETTLER, page, {"n": 1})
+    listed, all_sql = await _execute(schema, db, SETTLER, page, {"n": 4})
+    nodes = [e["node"] for e in listed["settlementRuns"]["edges"]]
+    assert [n["id"] for n in nodes] == [to_global_id("SettlementRun", r) for r in reversed(runs)]
+    assert all(
+        {r["partner"]["name"] for r in n["reconciliations"]} == {cafe.name, airline.name} for n in nodes
+    )
+    assert len(all_sql) == len(first_sql) <= 12, all_sql

@@ -61,6 +61,7 @@ class Settings:
     max_tokens: int
     max_page_size: int
     max_query_cost: int
+    query_cost_partners: int  # the coalition size the cost limit sizes per-partner lists for
     revocation_cache_seconds: int
     partner_cache_seconds: int
     member_cache_seconds: int
@@ -96,6 +97,7 @@ def get_settings() -> Settings:
         max_tokens=_int("MAX_TOKENS", 2000),
         max_page_size=_int("MAX_PAGE_SIZE", 100),
         max_query_cost=_int("MAX_QUERY_COST", 5000),
+        query_cost_partners=_int("QUERY_COST_PARTNERS", 50),
         revocation_cache_seconds=_int("REVOCATION_CACHE_SECONDS", 1),
         partner_cache_seconds=_int("PARTNER_CACHE_SECONDS", 5),
         member_cache_seconds=_int("MEMBER_CACHE_SECONDS", 300),

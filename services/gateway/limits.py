@@ -1,13 +1,21 @@
-"""A query cost limit: depth, alias and token limits cannot see `first: 100` nested three deep.
+"""A query cost limit: depth, alias and token limits cannot see `first: 100` nested three deep, nor a
+run's thousands of statement lines asked for fifteen times.
 
-Cost counts one per field, multiplied by the page size of every connection it sits inside, with
-variables resolved, so a query's cost bounds the rows it can make the database return.
+Cost counts one per field, multiplied by the expected size of every list it sits inside, with
+variables resolved, so a query's cost bounds the rows it can make the server produce. The walk
+follows the schema's types, so it knows which fields are lists:
+- a connection's `edges` holds `first` items (the default page size without it);
+- a list field declaring its expected size (`shared/list_sizes.py`: a run's statements, a
+  statement's lines) costs that size, per-partner sizes counted for `QUERY_COST_PARTNERS`
+  partners, and what a partner sees of it when a partner asks;
+- any other list costs the default page size.
 Introspection fields cost nothing: codegen tools need them and they touch no data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -16,15 +24,27 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
     value_from_ast_untyped,
 )
 from strawberry.extensions import SchemaExtension
 
+from shared.list_sizes import LIST_SIZE, ListSize
 from shared.pagination import DEFAULT_PAGE_SIZE
+
+DEFAULT_LIST_SIZE = DEFAULT_PAGE_SIZE  # a list nothing bounds is costed like a page
+STRAWBERRY_FIELD = "strawberry-definition"  # where Strawberry keeps its field on graphql-core's
 
 
 def _page_size(node: FieldNode, variables: dict[str, Any]) -> int:
@@ -35,48 +55,95 @@ def _page_size(node: FieldNode, variables: dict[str, Any]) -> int:
             else:
                 value = value_from_ast_untyped(argument.value, variables)
             return value if isinstance(value, int) and value > 0 else DEFAULT_PAGE_SIZE
-    return 1
+    return DEFAULT_PAGE_SIZE
 
 
-def _is_connection(node: FieldNode) -> bool:
-    return any(a.name.value in ("first", "after") for a in node.arguments or ()) or (
-        node.selection_set is not None
-        and any(isinstance(s, FieldNode) and s.name.value == "edges" for s in node.selection_set.selections)
-    )
+def _is_connection(named: GraphQLNamedType) -> bool:
+    return isinstance(named, GraphQLObjectType) and {"edges", "pageInfo"} <= set(named.fields)
 
 
-def selection_cost(
-    selection_set: SelectionSetNode | None,
-    fragments: dict[str, FragmentDefinitionNode],
-    variables: dict[str, Any],
-    seen: frozenset[str] = frozenset(),
-) -> int:
-    if selection_set is None:
-        return 0
-    total = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            if selection.name.value.startswith("__"):
-                continue
-            multiplier = _page_size(selection, variables) if _is_connection(selection) else 1
-            total += 1 + multiplier * selection_cost(selection.selection_set, fragments, variables, seen)
-        elif isinstance(selection, InlineFragmentNode):
-            total += selection_cost(selection.selection_set, fragments, variables, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            if name in fragments and name not in seen:  # cycles are a validation error anyway
-                total += selection_cost(fragments[name].selection_set, fragments, variables, seen | {name})
-    return total
+@dataclass(frozen=True)
+class QueryCost:
+    """The cost of one document for one caller."""
+
+    schema: GraphQLSchema
+    fragments: dict[str, FragmentDefinitionNode]
+    variables: dict[str, Any]
+    partners: int  # the coalition size per-partner lists are sized for
+    partner_view: bool  # the caller is not an admin: it sees only its own share of some lists
+
+    def of_operation(self, operation: OperationDefinitionNode) -> int:
+        root = self.schema.get_root_type(operation.operation)
+        return self.of(root, operation.selection_set) if root is not None else 0
+
+    def list_size(self, field: GraphQLField) -> int:
+        definition = (field.extensions or {}).get(STRAWBERRY_FIELD)
+        hint = getattr(definition, "metadata", None) or {}
+        size = hint.get(LIST_SIZE)
+        if isinstance(size, ListSize):
+            return size.expected(self.partners, partner_view=self.partner_view)
+        return DEFAULT_LIST_SIZE
+
+    def of(
+        self,
+        parent: GraphQLNamedType | None,
+        selection_set: SelectionSetNode | None,
+        page: int | None = None,
+        seen: frozenset[str] = frozenset(),
+    ) -> int:
+        """The selection's cost on `parent`; `page` is set inside a connection: its `first`."""
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value.startswith("__"):
+                    continue
+                total += self._field(parent, selection, page, seen)
+            elif isinstance(selection, InlineFragmentNode):
+                on = selection.type_condition
+                total += self.of(
+                    self.schema.get_type(on.name.value) if on else parent, selection.selection_set, page, seen
+                )
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is not None and name not in seen:  # cycles are a validation error anyway
+                    on = self.schema.get_type(fragment.type_condition.name.value)
+                    total += self.of(on, fragment.selection_set, page, seen | {name})
+        return total
+
+    def _field(
+        self, parent: GraphQLNamedType | None, node: FieldNode, page: int | None, seen: frozenset[str]
+    ) -> int:
+        fields = parent.fields if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) else {}
+        field = fields.get(node.name.value)
+        if field is None:  # not a field of its type: validation has refused the document already
+            return 1
+        named = get_named_type(field.type)
+        size = 1
+        if is_list_type(get_nullable_type(field.type)):
+            size = page if node.name.value == "edges" and page is not None else self.list_size(field)
+        inner_page = _page_size(node, self.variables) if _is_connection(named) else None
+        return 1 + size * self.of(named, node.selection_set, inner_page, seen)
 
 
 class GatewayLimits(SchemaExtension):
     """Token, depth, alias and cost limits as one extension (each extension costs a few percent
     of a small request, so the limits share one)."""
 
-    def __init__(self, *, max_tokens: int, rules: tuple[type[ASTValidationRule], ...], max_cost: int) -> None:
+    def __init__(
+        self,
+        *,
+        max_tokens: int,
+        rules: tuple[type[ASTValidationRule], ...],
+        max_cost: int,
+        cost_partners: int,
+    ) -> None:
         self.max_tokens = max_tokens
         self.rules = rules
         self.max_cost = max_cost
+        self.cost_partners = cost_partners
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
@@ -96,16 +163,22 @@ class GatewayLimits(SchemaExtension):
         if context.pre_execution_errors or context.graphql_document is None:
             return
         definitions = context.graphql_document.definitions
-        fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
-        variables = context.variables or {}
+        principal = getattr(context.context, "principal", None)
+        cost = QueryCost(
+            schema=context.schema._schema,
+            fragments={d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)},
+            variables=context.variables or {},
+            partners=self.cost_partners,
+            partner_view=principal is not None and not principal.is_admin,
+        )
         for operation in definitions:
             if not isinstance(operation, OperationDefinitionNode):
                 continue
-            cost = selection_cost(operation.selection_set, fragments, variables)
-            if cost > self.max_cost:
+            found = cost.of_operation(operation)
+            if found > self.max_cost:
                 context.pre_execution_errors = [
                     GraphQLError(
-                        f"query cost {cost} exceeds the limit of {self.max_cost}: ask for "
+                        f"query cost {found} exceeds the limit of {self.max_cost}: ask for "
                         "smaller pages or fewer nested lists",
                         extensions={"code": "QUERY_TOO_COMPLEX"},
                     )

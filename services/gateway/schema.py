@@ -132,7 +132,10 @@ def build_schema() -> strawberry.Schema:
             lambda: ValidationCache(maxsize=512),
             # After the validation cache: its cost check reads what validation decided.
             lambda: GatewayLimits(
-                max_tokens=settings.max_tokens, rules=rules, max_cost=settings.max_query_cost
+                max_tokens=settings.max_tokens,
+                rules=rules,
+                max_cost=settings.max_query_cost,
+                cost_partners=settings.query_cost_partners,
             ),
             # A database outage is not masked but answered UNAVAILABLE (503): see availability.py.
             lambda: OutageAwareMaskErrors(should_mask_error=_should_mask, error_message="Internal error."),

@@ -14,6 +14,7 @@ from services.settlement.models import ReconciliationKind, ReconciliationStatus
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Node, Points, UserError, user_errors
 from shared.ids import require_global_id, to_global_id
+from shared.list_sizes import list_size
 
 strawberry.enum(
     ReconciliationStatus,
@@ -124,7 +125,10 @@ class ResolveDisputeInput:
 @strawberry.type
 class ReconciliationPayload:
     reconciliation: Reconciliation | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list,
+        metadata=list_size(fixed=service.MAX_REPORTED_ERRORS + 1),  # bad rows, and "stopped at"
+    )
 
 
 @strawberry.type

@@ -18,6 +18,7 @@ from services.settlement.reconciliation_schema import Reconciliation
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Money, Node, Points, UserError, user_errors
 from shared.ids import require_global_id, to_global_id
+from shared.list_sizes import list_size
 
 strawberry.enum(RunStatus, description="DRAFT until finalized; PAID once its payments were made.")
 strawberry.enum(
@@ -30,6 +31,13 @@ strawberry.enum(
     PaymentDirection,
     description="PAY_IN: the partner pays the clearing house; PAY_OUT: the clearing house pays it.",
 )
+
+
+# What the cost limit expects these lists to hold (shared/list_sizes.py): a run has a statement
+# per partner and the coalition's, of which a partner sees its own; a statement a line per
+# counterparty each way, plus one per other kind (fees, breakage, internal, a few adjustments).
+STATEMENTS_PER_RUN = list_size(fixed=1, per_partner=1, for_partner=1)
+LINES_PER_STATEMENT = list_size(fixed=len(LineKind), per_partner=2)
 
 
 @strawberry.type
@@ -85,7 +93,7 @@ class Statement:
     )
     net: Money
     instruction: PaymentInstruction | None = strawberry.field(description="None when the net is zero.")
-    lines: list[StatementLine]
+    lines: list[StatementLine] = strawberry.field(metadata=LINES_PER_STATEMENT)
 
 
 def _money(amount: Decimal, currency: str) -> Money:
@@ -137,14 +145,17 @@ class SettlementRun(Node):
     finalized_over_open_disputes: int = strawberry.field(
         description="Reconciliation disputes still open when an admin finalized anyway."
     )
-    statements: list[Statement]
+    statements: list[Statement] = strawberry.field(metadata=STATEMENTS_PER_RUN)
     _run_id: strawberry.Private[int]
 
     @strawberry.field(description="Where to download the statements (same bearer token).")
     def export_url(self, format: ExportFormat = ExportFormat.CSV) -> str:
         return settlement_http.export_url(self._run_id, format.value)
 
-    @strawberry.field(description="Partners' uploads for this run (a partner sees its own).")
+    @strawberry.field(
+        description="Partners' uploads for this run (a partner sees its own).",
+        metadata=list_size(per_partner=1, for_partner=1),  # one per (run, partner)
+    )
     async def reconciliations(self, info: GraphQLInfo) -> list[Reconciliation]:
         found = await loaders.run_reconciliations(info).load(self._run_id)
         return [Reconciliation.of(r) for r in found]

@@ -105,3 +105,74 @@ async def test_a_request_runs_the_same_statements_for_one_run_or_many(db, schema
         {r["partner"]["name"] for r in n["reconciliations"]} == {cafe.name, airline.name} for n in nodes
     )
     assert len(all_sql) == len(first_sql) <= 12, all_sql
+
+
+async def _coalition_day(db, size: int, days_ago: int) -> tuple[list[SeededPartner], int]:
+    """A day `days_ago` back at `size` partners: a member earns 20 points at each and spends them at
+    the next one, so each partner pays one and is paid by another; a DRAFT run of the day."""
+    partners = [await make_partner(db) for _ in range(size)]
+    member = await enroll(db, partners[0])
+    start = clock.now().replace(microsecond=0) - timedelta(days=days_ago)
+    try:
+        clock.set_clock(lambda: start + timedelta(hours=1))
+        for partner in partners:
+            await earn(db, partner, member.member_number, "20")
+        clock.set_clock(lambda: start + timedelta(hours=2))
+        for partner in partners[1:] + partners[:1]:
+            assert (await redeem(db, partner, member.member_number, 20)).errors == []
+        clock.set_clock(lambda: start + timedelta(days=2))
+        run = await settlement.run_settlement(
+            db, SETTLER, period_start=start, period_end=start + timedelta(days=1)
+        )
+    finally:
+        clock.set_clock(None)
+    return partners, run.id
+
+
+OVERVIEW = """query($id: ID!) { settlementRun(id: $id) { status periodStart periodEnd contentHash
+  statements { partner { id name } net { amount currency }
+    instruction { direction amount { amount currency } } }
+  reconciliations { partner { name } openDisputes } } }"""
+
+
+async def test_a_run_of_fifty_partners_is_readable_but_not_fifteen_times_line_by_line(
+    db, schema, gateway, admin_token
+):
+    partners, run_id = await _coalition_day(db, 50, days_ago=4400)
+    run = to_global_id("SettlementRun", run_id)
+    at = clock.now().replace(microsecond=0) - timedelta(days=4400) + timedelta(hours=1)
+    for partner in partners[:10]:  # ten partners reconcile their day
+        await reconciliation.submit_reconciliation(
+            db,
+            partner.principal,
+            run_id=run_id,
+            partner_id=None,
+            csv_text=f"orderId,kind,points,occurredAt\nnot-ours,EARN,5,{at.isoformat()}\n",
+        )
+
+    # The overview an admin console shows: allowed, and a handful of statements for 51 statements
+    # and ten reconciliations (each reconciliation's partner cost a statement before).
+    seen, statements = await _execute(schema, db, SETTLER, OVERVIEW, {"id": run})
+    shown = seen["settlementRun"]
+    assert len(shown["statements"]) == 51 and len(shown["reconciliations"]) == 10
+    assert {s["partner"]["name"] for s in shown["statements"] if s["partner"]} == {p.name for p in partners}
+    assert len(statements) <= 10, statements
+    over_http = await gateway.gql(admin_token, OVERVIEW, {"id": run})
+    assert "errors" not in over_http and len(over_http["data"]["settlementRun"]["statements"]) == 51
+
+    # Every line of the run, fifteen times over: the lists are costed by their size, so refused
+    # before anything runs (it cost 15 x 6 fields before, and passed).
+    lines = "statements { lines { counterparty { name } kind points amount { amount } } }"
+    many = " ".join(f"r{i}: settlementRun(id: $id) {{ {lines} }}" for i in range(15))
+    refused = await gateway.post(admin_token, "query($id: ID!) { " + many + " }", {"id": run})
+    errors = refused.json()["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["QUERY_TOO_COMPLEX"], errors
+    # A partner sees only its own statement of a run: a few aliases of its lines are allowed.
+    few = " ".join(f"r{i}: settlementRun(id: $id) {{ {lines} }}" for i in range(5))
+    own = await gateway.gql(
+        await gateway.partner_token(partners[3]), "query($id: ID!) { " + few + " }", {"id": run}
+    )
+    assert "errors" not in own, own
+    assert all(
+        len(r["statements"]) == 1 and len(r["statements"][0]["lines"]) == 3 for r in own["data"].values()
+    )

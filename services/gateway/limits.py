@@ -76,13 +76,22 @@ class QueryCost:
         root = self.schema.get_root_type(operation.operation)
         return self.of(root, operation.selection_set) if root is not None else 0
 
-    def list_size(self, field: GraphQLField) -> int:
+    def list_size(self, field: GraphQLField, node: FieldNode) -> int:
         definition = (field.extensions or {}).get(STRAWBERRY_FIELD)
         hint = getattr(definition, "metadata", None) or {}
         size = hint.get(LIST_SIZE)
         if isinstance(size, ListSize):
-            return size.expected(self.partners, partner_view=self.partner_view)
+            narrowed = size.one_with is not None and self._argument(node, size.one_with) is not None
+            return size.expected(self.partners, partner_view=self.partner_view, narrowed=narrowed)
         return DEFAULT_LIST_SIZE
+
+    def _argument(self, node: FieldNode, name: str) -> Any:
+        for argument in node.arguments or ():
+            if argument.name.value == name:
+                if isinstance(argument.value, VariableNode):
+                    return self.variables.get(argument.value.name.value)
+                return value_from_ast_untyped(argument.value, self.variables)
+        return None
 
     def of(
         self,
@@ -123,7 +132,7 @@ class QueryCost:
         named = get_named_type(field.type)
         size = 1
         if is_list_type(get_nullable_type(field.type)):
-            size = page if node.name.value == "edges" and page is not None else self.list_size(field)
+            size = page if node.name.value == "edges" and page is not None else self.list_size(field, node)
         inner_page = _page_size(node, self.variables) if _is_connection(named) else None
         return 1 + size * self.of(named, node.selection_set, inner_page, seen)
 

@@ -36,7 +36,7 @@ strawberry.enum(
 # What the cost limit expects these lists to hold (shared/list_sizes.py): a run has a statement
 # per partner and the coalition's, of which a partner sees its own; a statement a line per
 # counterparty each way, plus one per other kind (fees, breakage, internal, a few adjustments).
-STATEMENTS_PER_RUN = list_size(fixed=1, per_partner=1, for_partner=1)
+STATEMENTS_PER_RUN = list_size(fixed=1, per_partner=1, for_partner=1, one_with="partnerId")
 LINES_PER_STATEMENT = list_size(fixed=len(LineKind), per_partner=2)
 
 
@@ -145,8 +145,21 @@ class SettlementRun(Node):
     finalized_over_open_disputes: int = strawberry.field(
         description="Reconciliation disputes still open when an admin finalized anyway."
     )
-    statements: list[Statement] = strawberry.field(metadata=STATEMENTS_PER_RUN)
+    all_statements: strawberry.Private[list[Statement]]
     _run_id: strawberry.Private[int]
+
+    @strawberry.field(
+        description="One per partner with activity in the period, and the coalition's own (partner"
+        " null); a partner sees only its own. `partnerId` narrows them to that partner's statement:"
+        " how an admin reads one partner's lines within the query cost limit (a whole run's lines"
+        " are what the CSV/JSON export is for).",
+        metadata=STATEMENTS_PER_RUN,
+    )
+    def statements(self, partner_id: strawberry.ID | None = None) -> list[Statement]:
+        if partner_id is None:
+            return self.all_statements
+        wanted = require_global_id(partner_id, "Partner", "partnerId")
+        return [s for s in self.all_statements if s.partner_id == wanted]
 
     @strawberry.field(description="Where to download the statements (same bearer token).")
     def export_url(self, format: ExportFormat = ExportFormat.CSV) -> str:
@@ -171,7 +184,7 @@ class SettlementRun(Node):
             recorded_before=run.recorded_before,
             content_hash=run.content_hash,
             finalized_over_open_disputes=run.finalized_over_open_disputes,
-            statements=[_statement(run, s) for s in run.statements],
+            all_statements=[_statement(run, s) for s in run.statements],
             _run_id=run.id,
         )
 

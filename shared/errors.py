@@ -9,6 +9,9 @@ authorisation failure: the gateway turns it into a GraphQL error whose `extensio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from shared.parsing import text_problem
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,26 @@ class Validator:
         return condition
 
     def text(self, value: str | None, field: str, *, max_length: int, required: bool = True) -> None:
+        """Text a person reads and PostgreSQL stores: not blank (when required), not too long,
+        nothing `shared.parsing.text_problem` refuses (controls, bidi overrides, surrogates)."""
         if value is None or value.strip() == "":
             if required:
                 self.add(field, "REQUIRED", f"{field} must not be empty")
             return
         if len(value) > max_length:
             self.add(field, "TOO_LONG", f"{field} must be at most {max_length} characters")
-        if any(ord(ch) < 32 for ch in value):
-            self.add(field, "INVALID", f"{field} must not contain control characters")
+        problem = text_problem(value)
+        if problem is not None:
+            self.add(field, "INVALID", f"{field} {problem}")
+
+    def instant(self, value: datetime | None, field: str) -> bool:
+        """A moment in time carries its offset: a naive one would mean different instants on
+        servers in different zones, and cannot be compared with the aware ones stored."""
+        if value is None:
+            return True
+        return self.check(
+            value.tzinfo is not None, field, "INVALID", f"{field} must carry a time zone offset"
+        )
 
     def raise_if_any(self) -> None:
         if self.errors:

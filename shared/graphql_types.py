@@ -9,7 +9,7 @@ from __future__ import annotations
 import decimal
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
@@ -19,32 +19,68 @@ from shared.access import Principal
 from shared.database import Database
 from shared.errors import UserError as DomainUserError
 from shared.money import Money as DomainMoney
-from shared.money import to_decimal
 from shared.pagination import Page
+from shared.parsing import MAX_BIGINT, MAX_DECIMAL_DIGITS, MIN_BIGINT, decimal_number, in_bigint, whole_number
 
 
 def _parse_points(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("Points must be a whole number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    raise ValueError("Points must be a whole number")
+    """A JSON integer (or a string of ASCII digits) that fits BIGINT: what a balance column holds."""
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        number = whole_number(value)
+    if number is None:
+        raise ValueError(f"Points must be a whole number, like 250; got {_shown(value)}")
+    if not in_bigint(number):
+        raise ValueError(f"Points must be between {MIN_BIGINT} and {MAX_BIGINT}")
+    return number
 
 
 def _parse_decimal(value: Any) -> decimal.Decimal:
-    result = to_decimal(value if not isinstance(value, float) else repr(value))
+    """A string of ASCII digits with an optional point ("12.90"), or a JSON integer; a JSON float
+    is refused, since by the time it arrives 0.1 has already become 0.1000000000000000055..."""
+    if isinstance(value, float):
+        raise ValueError(f'send {value!r} as a string, like "12.90": a JSON number with a point is a float')
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**MAX_DECIMAL_DIGITS:
+        return decimal.Decimal(value)
+    result = decimal_number(value) if isinstance(value, str) else None
     if result is None:
-        raise ValueError(f"{value!r} is not a decimal number")
+        raise ValueError(
+            f'{_shown(value)} is not a decimal number: ASCII digits with an optional point, like "12.90"'
+        )
     return result
+
+
+_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+EARLIEST_YEAR, LATEST_YEAR = 1900, 9998  # any offset still converts to UTC inside datetime's range
+
+
+def _parse_datetime(value: Any) -> datetime:
+    """ISO 8601 date and time, like 2026-11-01T09:30:00Z. A missing offset is the service's to
+    refuse, naming the field (`occurredAt must carry a time zone offset`)."""
+    hint = "is not an ISO 8601 date and time like 2026-11-01T09:30:00Z"
+    if not isinstance(value, str) or not _DATETIME.match(value) or not value.isascii():
+        raise ValueError(f"{_shown(value)} {hint}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{_shown(value)} {hint}") from None
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ValueError(f"{_shown(value)} must lie between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return moment
+
+
+def _shown(value: Any) -> str:
+    """A value quoted in an error, cut short: an error never echoes a whole 256 KiB string."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 Points = NewType("Points", int)
 
+# ASCII digits, at most nine per part: ten years is far below that, and timedelta overflows above.
 _DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d+)W|(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
-    r"(?:(?P<seconds>\d+)S)?)?)$"
+    r"P(?:(?P<weeks>[0-9]{1,9})W|(?:(?P<days>[0-9]{1,9})D)?(?:T(?:(?P<hours>[0-9]{1,9})H)?"
+    r"(?:(?P<minutes>[0-9]{1,9})M)?(?:(?P<seconds>[0-9]{1,9})S)?)?)"
 )
 MAX_DURATION = timedelta(days=3660)
 
@@ -52,11 +88,14 @@ MAX_DURATION = timedelta(days=3660)
 def parse_duration(value: Any) -> timedelta:
     """ISO 8601 durations in weeks, days, hours, minutes and seconds ("P30D", "PT12H");
     months and years are refused: their length depends on where they start."""
-    match = _DURATION.match(value) if isinstance(value, str) else None
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
     if match is None or value in ("P", "PT") or value.endswith("T"):
-        raise ValueError(f"{value!r} is not an ISO 8601 duration like P30D or PT12H")
+        raise ValueError(f"{_shown(value)} is not an ISO 8601 duration like P30D or PT12H")
     parts = {k: int(v) for k, v in match.groupdict().items() if v}
-    duration = timedelta(**parts)
+    try:
+        duration = timedelta(**parts)
+    except OverflowError:  # past timedelta's 999,999,999 days, so past ten years too
+        duration = timedelta.max
     if duration > MAX_DURATION:
         raise ValueError("durations are limited to ten years")
     return duration
@@ -73,6 +112,14 @@ SCALAR_MAP: dict[object, Any] = {
         description="A whole number of points, 64-bit signed, sent as a JSON integer.",
         serialize=int,
         parse_value=_parse_points,
+    ),
+    datetime: strawberry.scalar(
+        name="DateTime",
+        description=(
+            "An instant in ISO 8601 with its offset: 2026-11-01T09:30:00Z or 2026-11-01T10:30:00+01:00."
+        ),
+        serialize=datetime.isoformat,
+        parse_value=_parse_datetime,
     ),
     timedelta: strawberry.scalar(
         name="Duration",

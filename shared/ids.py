@@ -6,6 +6,8 @@ import base64
 import binascii
 import secrets
 
+from shared.parsing import whole_number
+
 
 def to_global_id(type_name: str, local_id: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{local_id}".encode()).decode().rstrip("=")
@@ -16,12 +18,12 @@ def from_global_id(global_id: str, expected_type: str | None = None) -> tuple[st
     try:
         padded = global_id + "=" * (-len(global_id) % 4)
         type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        local_id = int(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if expected_type is not None and type_name != expected_type:
+    local_id = whole_number(raw)  # ASCII digits within BIGINT, or no row can have it
+    if local_id is None or local_id <= 0:
         return None
-    if local_id <= 0 or local_id >= 2**63:
+    if expected_type is not None and type_name != expected_type:
         return None
     return type_name, local_id
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from shared.errors import DomainError
+from shared.parsing import whole_number
 from shared.settings import get_settings
 
 T = TypeVar("T")
@@ -42,8 +43,9 @@ def decode_cursor_parts(cursor: str | None, count: int) -> tuple[int, ...] | Non
     try:
         raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
         prefix, _, value = raw.partition(":")
-        parts = tuple(int(p) for p in value.split(","))
-        if prefix != "c" or len(parts) != count:
+        numbers = [whole_number(p) for p in value.split(",")]  # None past BIGINT: no row is there
+        parts = tuple(n for n in numbers if n is not None)
+        if prefix != "c" or len(numbers) != count or len(parts) != count:
             raise ValueError(prefix)
         return parts
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:

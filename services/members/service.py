@@ -9,7 +9,6 @@ answer, byte for byte (`MEMBER_NOT_FOUND`), and such answers are rate-limited pe
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,13 +22,12 @@ from shared.access import Principal
 from shared.database import Database
 from shared.errors import DomainError, Validator
 from shared.ids import is_valid_member_number, new_member_number
+from shared.parsing import email_address
 from shared.rate_limit import SlidingWindow
 from shared.settings import get_settings
 from shared.sql import DbConnection, Sql
 
 MAX_REF = 200
-MAX_EMAIL = 254
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def member_not_found() -> DomainError:
@@ -96,12 +94,10 @@ async def enroll_member(
     v = Validator()
     v.text(partner_customer_ref, "partnerCustomerRef", max_length=MAX_REF)
     if email is not None:
-        v.check(
-            len(email) <= MAX_EMAIL and bool(EMAIL_PATTERN.match(email)),
-            "email",
-            "INVALID_EMAIL",
-            "email must be an address like name@example.com",
-        )
+        try:
+            email = email_address(email)
+        except ValueError as exc:
+            v.add("email", "INVALID_EMAIL", f"email is not an address: {exc}")
     if member_number is not None:
         check_member_number(v, member_number)
     v.raise_if_any()

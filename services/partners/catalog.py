@@ -81,7 +81,12 @@ def _check(v: Validator, terms: dict[str, Any]) -> None:
             terms["max_per_member"] > 0, "maxPerMember", "INVALID_AMOUNT", "maxPerMember must be at least 1"
         )
     start, end = terms.get("valid_from"), terms.get("valid_until")
-    if start is not None and end is not None:
+    if (
+        v.instant(start, "validFrom")
+        and v.instant(end, "validUntil")
+        and start is not None
+        and end is not None
+    ):
         v.check(end > start, "validUntil", "INVALID", "validUntil must be after validFrom")
 
 

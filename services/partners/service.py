@@ -318,12 +318,7 @@ async def update_contract(
         "INVALID_AMOUNT",
         "breakageShare must be between 0 and 1",
     )
-    if v.check(
-        effective_from.tzinfo is not None,
-        "effectiveFrom",
-        "INVALID",
-        "effectiveFrom must carry a time zone offset",
-    ):
+    if v.instant(effective_from, "effectiveFrom"):
         v.check(
             effective_from >= clock.now() - clock.CLOCK_SKEW,
             "effectiveFrom",

@@ -16,6 +16,7 @@ from services.settlement.export import FORMATS, reconciliation_summary, render
 from shared.access import Principal
 from shared.errors import AccessError, DomainError, UserError
 from shared.ids import require_global_id
+from shared.parsing import in_bigint
 from shared.settings import get_settings
 
 EXPORT_PATH = "/settlement/runs/{run_id:int}/export.{fmt}"
@@ -35,8 +36,11 @@ async def export(request: Request, principal: Principal) -> Response:
     fmt = request.path_params["fmt"]
     if fmt not in FORMATS:
         return _error(404, "NOT_FOUND", f"format must be one of {', '.join(FORMATS)}")
+    run_id = request.path_params["run_id"]
+    if not in_bigint(run_id):  # the path's digits are any length; ids are BIGINT
+        return _error(404, "NOT_FOUND", "no such settlement run")
     try:
-        run = await queries.get_run(request.app.state.db, principal, request.path_params["run_id"])
+        run = await queries.get_run(request.app.state.db, principal, run_id)
     except AccessError as exc:
         return _error(403, exc.code, str(exc))
     if run is None:
@@ -58,6 +62,7 @@ async def upload_reconciliation(request: Request, principal: Principal) -> Respo
     scope never makes the gateway take in up to `MAX_UPLOAD_BYTES` (the gateway's `BodyLimit`
     bounds the read itself, whatever the framing)."""
     partner = request.query_params.get("partnerId")
+    run_id = request.path_params["run_id"]
     try:
         partner_id = require_global_id(partner, "Partner", "partnerId") if partner else None
         reconciliation.reconciling_partner(principal, partner_id)  # refuses before the read
@@ -65,6 +70,8 @@ async def upload_reconciliation(request: Request, principal: Principal) -> Respo
         return _error(403, exc.code, str(exc))
     except DomainError as exc:
         return _user_errors(exc.errors)
+    if not in_bigint(run_id):
+        return _error(404, "NOT_FOUND", "no such settlement run")
     try:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
@@ -72,7 +79,7 @@ async def upload_reconciliation(request: Request, principal: Principal) -> Respo
     try:
         db = request.app.state.db
         rec = await reconciliation.submit_reconciliation(
-            db, principal, run_id=request.path_params["run_id"], partner_id=partner_id, csv_text=text
+            db, principal, run_id=run_id, partner_id=partner_id, csv_text=text
         )
         disputes = await reconciliation.items(
             db, principal, rec, status=None, disputes_only=True, first=100, after=None

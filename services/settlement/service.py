@@ -160,8 +160,8 @@ async def run_settlement(
 ) -> Run:
     principal.require_admin("admin:settlement")
     v = Validator()
-    for value, name in ((period_start, "periodStart"), (period_end, "periodEnd")):
-        v.check(value.tzinfo is not None, name, "INVALID", f"{name} must carry a time zone offset")
+    v.instant(period_start, "periodStart")
+    v.instant(period_end, "periodEnd")
     v.raise_if_any()
     v.check(period_end > period_start, "periodEnd", "INVALID", "periodEnd must be after periodStart")
     v.check(period_end <= clock.now(), "periodEnd", "IN_FUTURE", "a period can be settled once it has ended")

@@ -69,7 +69,11 @@ async def connection(db: Database) -> AsyncIterator[DbConnection]:
 
     SQLAlchemy never sees what fails here, so it cannot tell a broken connection from a good
     one: a connection that raised one of BROKEN, or that the server closed, is invalidated
-    (closed, and replaced in the pool) rather than handed to the next request."""
+    (closed, and replaced in the pool) rather than handed to the next request. So is one still
+    inside a transaction when its user is done: SQLAlchemy's reset on return rolls back only the
+    transactions it began, and a task cancelled while asyncpg was sending BEGIN leaves the server
+    in a transaction that asyncpg still counts as its own (every later `transaction()` on the
+    connection would be a savepoint inside it, holding its locks)."""
     async with db.engine.connect() as sa_connection:
         raw = await sa_connection.get_raw_connection()
         driver: DbConnection = raw.driver_connection  # type: ignore[assignment]
@@ -83,6 +87,16 @@ async def connection(db: Database) -> AsyncIterator[DbConnection]:
             if driver.is_closed():
                 await sa_connection.invalidate()
             raise
+        finally:
+            if not driver.is_closed() and _mid_transaction(driver):
+                driver.terminate()  # the server rolls the transaction back as the connection closes
+                await sa_connection.invalidate()
+
+
+def _mid_transaction(driver: DbConnection) -> bool:
+    """In a transaction by the server's last word, or by asyncpg's own bookkeeping (a BEGIN whose
+    answer a cancel cut off leaves the latter set, whatever the server did)."""
+    return driver.is_in_transaction() or getattr(driver, "_top_xact", None) is not None
 
 
 @asynccontextmanager

@@ -116,3 +116,40 @@ async def test_a_raw_connection_left_in_an_unknown_state_is_not_reused(database_
             assert await conn.fetchval("SELECT pg_backend_pid()") != first
     finally:
         await db.dispose()
+
+
+async def test_a_task_cancelled_anywhere_in_a_transaction_leaves_no_transaction_in_the_pool(database_url):
+    """Found by the fuzz test: GraphQL cancels sibling resolvers when one fails, and a cancel that
+    lands while asyncpg sends BEGIN leaves the connection inside a transaction that asyncpg
+    thinks it owns; given back to the pool, every later "transaction" on it became a savepoint of
+    that one, holding its row locks until idle_in_transaction_session_timeout. Cancel tasks at
+    every point of their transaction, then check each pooled connection is clean."""
+    db = Database(database_url, pool_size=2)
+
+    async def work(i: int) -> None:
+        async with sql.transaction(db) as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('cancel-drill'), $1)", i)
+            await conn.fetchval("SELECT pg_sleep(0.001)")
+
+    try:
+        for round_ in range(60):
+            tasks = [asyncio.create_task(work(round_ * 10 + i)) for i in range(4)]
+            await asyncio.sleep(round_ % 6 * 0.0005)  # land the cancel at a different point each time
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for _ in range(2):  # both pooled connections (pool_size=2, no overflow checked out at once)
+                async with sql.connection(db) as conn:
+                    assert not conn.is_in_transaction(), (
+                        f"round {round_}: a connection came back mid-transaction"
+                    )
+                    async with conn.transaction():
+                        assert (
+                            await conn.fetchval(
+                                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                " AND pid = pg_backend_pid()"
+                            )
+                            == 0
+                        )
+    finally:
+        await db.dispose()

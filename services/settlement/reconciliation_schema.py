@@ -11,6 +11,7 @@ from services.partners.schema import Partner, partner_loader
 from services.settlement import loaders
 from services.settlement import reconciliation as service
 from services.settlement.models import ReconciliationKind, ReconciliationStatus
+from services.settlement.reconciliation_csv import MAX_REPORTED_ERRORS
 from shared.errors import DomainError
 from shared.graphql_types import Connection, GraphQLInfo, Node, Points, UserError, user_errors
 from shared.ids import require_global_id, to_global_id
@@ -127,7 +128,7 @@ class ReconciliationPayload:
     reconciliation: Reconciliation | None = None
     user_errors: list[UserError] = strawberry.field(
         default_factory=list,
-        metadata=list_size(fixed=service.MAX_REPORTED_ERRORS + 1),  # bad rows, and "stopped at"
+        metadata=list_size(fixed=MAX_REPORTED_ERRORS + 1),  # bad rows, and "stopped at"
     )
 
 

@@ -14,10 +14,17 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.logs import request_id
+
 
 def error_body(code: str, message: str) -> dict[str, list[dict[str, object]]]:
-    """The shape clients already parse for GraphQL errors, used for HTTP-level refusals too."""
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+    """The shape clients already parse for GraphQL errors, used for HTTP-level refusals too; with
+    the request's id, as every GraphQL error has it."""
+    extensions: dict[str, object] = {"code": code}
+    rid = request_id.get()
+    if rid is not None:
+        extensions["requestId"] = rid
+    return {"errors": [{"message": message, "extensions": extensions}]}
 
 
 def error_response(

@@ -13,7 +13,8 @@ import os
 # test pool below, the in-process gateway's, and the pools of the real servers the e2e and drill
 # tests start (they inherit this environment). Small pools keep a run near 50 connections.
 os.environ.setdefault("DB_POOL_SIZE", "6")
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -25,6 +26,37 @@ from shared.access import ADMIN_SCOPES
 from shared.database import Database, drop_database, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
 from tests.factories import SeededPartner, make_partner
+
+
+class _Tracebacks(logging.Handler):
+    """Collects the records of our loggers that carry a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.name.startswith(("coalition", "strawberry")):
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_traceback_for_expected_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test of the suite is also a test of the log: a traceback is for the unexpected, so a
+    test that makes the in-process gateway log one fails, unless it is marked `logs_traceback`
+    (it provokes a bug on purpose). Expected errors are one line: tests/gateway/test_logs.py."""
+    handler = _Tracebacks()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    if handler.records and request.node.get_closest_marker("logs_traceback") is None:
+        first = handler.records[0]
+        pytest.fail(
+            f"{len(handler.records)} traceback(s) logged, first by {first.name}: {first.getMessage()}"
+        )
 
 
 @pytest.fixture(scope="session")

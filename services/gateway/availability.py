@@ -32,6 +32,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import MaskErrors
 
+from shared.http import error_body
+
 log = logging.getLogger("coalition.gateway")
 
 RETRY_AFTER_SECONDS = 2  # a restart or a failover takes seconds; a client retrying sooner only adds load
@@ -137,8 +139,7 @@ class OutageAwareMaskErrors(MaskErrors):
         outage = outage_of(error.original_error)
         if outage is None:
             return super().anonymise_error(error)
-        log.warning("database %s at %s: %r", outage.code.lower(), error.path, error.original_error)
-        _mark(outage)
+        _mark(outage)  # logged with the other errors (graphql_errors.log_errors)
         return GraphQLError(
             outage.message,
             nodes=error.nodes,
@@ -152,7 +153,7 @@ class OutageAwareMaskErrors(MaskErrors):
 def outage_response(outage: Outage, *, graphql: bool) -> JSONResponse:
     """503 with Retry-After; GraphQL-shaped, and for the other routes OAuth-shaped as well (RFC 6749's
     `temporarily_unavailable`), so OAuth clients and GraphQL clients both read it."""
-    body: dict[str, object] = {"errors": [{"message": outage.message, "extensions": {"code": outage.code}}]}
+    body: dict[str, object] = error_body(outage.code, outage.message)
     if not graphql:
         body = {"error": "temporarily_unavailable", "error_description": outage.message, **body}
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from shared.database import resolve_database_url
+from shared.logs import logging_config
 from shared.migrate import SchemaBehind, ensure_schema_current, schema_status, upgrade_to_head
 from shared.settings import get_settings
 
@@ -99,7 +100,8 @@ def serve_command(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         lifespan="on",
-        access_log=False,
+        access_log=False,  # request_log.RequestContext logs each request, with its id
+        log_config=logging_config(),  # JSON lines, or text with LOG_FORMAT=text (shared/logs.py)
         proxy_headers=True,
         # SIGTERM: stop accepting, let requests in flight finish, cut the rest after the grace.
         timeout_graceful_shutdown=get_settings().shutdown_grace_seconds,

@@ -12,8 +12,10 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from services.gateway.availability import OutageAwareMaskErrors
+from services.gateway.graphql_errors import TOO_COMPLEX, CompleteErrors, coded_rule, log_errors
 from services.gateway.limits import GatewayLimits
 from services.identity.schema import IdentityMutation
 from services.ledger.schema import LedgerMutation, LedgerQuery, Member, MembersMutation, MembersQuery
@@ -113,21 +115,34 @@ def _should_mask(error: GraphQLError) -> bool:
 def _limit_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
     """The depth and alias rules, built once per schema: the limiter extensions create their
     rule classes in __init__, and new classes every request would defeat the validation cache."""
-    return (
+    limiters = (
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     )
+    return tuple(coded_rule(rule, TOO_COMPLEX) for rule in limiters)
+
+
+class CoalitionSchema(strawberry.Schema):
+    """Strawberry's schema, logging errors our way (`graphql_errors.log_errors`): its own logs
+    every error with a traceback, a refused token as loudly as a bug."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors)
 
 
 def build_schema() -> strawberry.Schema:
     settings = get_settings()
     rules = _limit_rules(settings)
-    return strawberry.Schema(
+    return CoalitionSchema(
         query=Query,
         mutation=Mutation,
         types=[Partner, Member],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
+            # First, so it runs last: every error the client gets has its code and request id.
+            CompleteErrors,
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             # After the validation cache: its cost check reads what validation decided.

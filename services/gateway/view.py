@@ -36,6 +36,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from services.gateway.graphql_errors import complete
 from services.gateway.guard import principal_of
 from services.gateway.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from shared.graphql_types import Context
@@ -211,13 +212,15 @@ class CoalitionGraphQL(GraphQL[Context, None]):
                 exc.as_http_error_reason(method), 405, "METHOD_NOT_ALLOWED", {"Allow": "POST"}
             ) from exc
         except CannotGetOperationTypeError as exc:  # a request error like a validation failure
-            result = ExecutionResult(data=None, errors=[GraphQLError(exc.as_http_error_reason())])
+            error = GraphQLError(exc.as_http_error_reason(), extensions={"code": "BAD_REQUEST"})
+            result = ExecutionResult(data=None, errors=[error])
         except MissingQueryError as exc:
             raise RequestError("`query` is empty: send the GraphQL document as a string") from exc
         sub_response.status_code = self.status_code(result, request.scope[MEDIA_TYPE_KEY])
         return result
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        complete(result.errors or ())  # done by the schema already, except where it never ran
         body = await super().process_result(request, result)
         if request.scope[MEDIA_TYPE_KEY] == GRAPHQL_RESPONSE_JSON and not execution_started(result):
             body.pop("data", None)  # the spec: no `data` entry when execution never started

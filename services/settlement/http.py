@@ -15,6 +15,7 @@ from services.settlement import queries, reconciliation
 from services.settlement.export import FORMATS, reconciliation_summary, render
 from shared.access import Principal
 from shared.errors import AccessError, DomainError, UserError
+from shared.http import error_response
 from shared.ids import require_global_id
 from shared.parsing import in_bigint
 from shared.settings import get_settings
@@ -28,23 +29,19 @@ def export_url(run_id: int, fmt: str) -> str:
     return f"{get_settings().issuer}/settlement/runs/{run_id}/export.{fmt}"
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
-
-
 async def export(request: Request, principal: Principal) -> Response:
     fmt = request.path_params["fmt"]
     if fmt not in FORMATS:
-        return _error(404, "NOT_FOUND", f"format must be one of {', '.join(FORMATS)}")
+        return error_response(404, "NOT_FOUND", f"format must be one of {', '.join(FORMATS)}")
     run_id = request.path_params["run_id"]
     if not in_bigint(run_id):  # the path's digits are any length; ids are BIGINT
-        return _error(404, "NOT_FOUND", "no such settlement run")
+        return error_response(404, "NOT_FOUND", "no such settlement run")
     try:
         run = await queries.get_run(request.app.state.db, principal, run_id)
     except AccessError as exc:
-        return _error(403, exc.code, str(exc))
+        return error_response(403, exc.code, str(exc))
     if run is None:
-        return _error(404, "NOT_FOUND", "no such settlement run")
+        return error_response(404, "NOT_FOUND", "no such settlement run")
     media = "application/json" if fmt == "json" else "text/csv; charset=utf-8"
     name = f"settlement-run-{run.id}-{run.status.lower()}.{fmt}"
     return Response(
@@ -67,11 +64,11 @@ async def upload_reconciliation(request: Request, principal: Principal) -> Respo
         partner_id = require_global_id(partner, "Partner", "partnerId") if partner else None
         reconciliation.reconciling_partner(principal, partner_id)  # refuses before the read
     except AccessError as exc:
-        return _error(403, exc.code, str(exc))
+        return error_response(403, exc.code, str(exc))
     except DomainError as exc:
         return _user_errors(exc.errors)
     if not in_bigint(run_id):
-        return _error(404, "NOT_FOUND", "no such settlement run")
+        return error_response(404, "NOT_FOUND", "no such settlement run")
     try:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
@@ -85,7 +82,7 @@ async def upload_reconciliation(request: Request, principal: Principal) -> Respo
             db, principal, rec, status=None, disputes_only=True, first=100, after=None
         )
     except AccessError as exc:
-        return _error(403, exc.code, str(exc))
+        return error_response(403, exc.code, str(exc))
     except DomainError as exc:
         return _user_errors(exc.errors)
     return JSONResponse(reconciliation_summary(rec, [item for _, item in disputes.items]))

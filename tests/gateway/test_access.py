@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.factories import unique
 from tests.gateway import queries as q
 
@@ -156,7 +158,8 @@ def _partner_global_id(local_id: int) -> str:
     return to_global_id("Partner", local_id)
 
 
-async def test_unexpected_errors_are_masked_and_no_internals_leak(database_url):
+@pytest.mark.logs_traceback
+async def test_unexpected_errors_are_masked_and_no_internals_leak(database_url, caplog):
     """A resolver failing for a reason nobody planned (here: the configured database does not
     exist, a misconfiguration rather than an outage) reaches the client as a bare "Internal
     error." with no stack trace or driver message."""
@@ -175,7 +178,10 @@ async def test_unexpected_errors_are_masked_and_no_internals_leak(database_url):
     finally:
         await broken.dispose()
     assert [e.message for e in result.errors] == ["Internal error."]
-    assert result.errors[0].extensions in (None, {})
+    assert result.errors[0].extensions == {"code": "INTERNAL_SERVER_ERROR"}  # and nothing else
+    # The operator is told everything the client is not: the traceback goes to the log.
+    [logged] = [r for r in caplog.records if r.name == "coalition.graphql" and r.exc_info]
+    assert logged.levelname == "ERROR" and "coalition_no_such_database" in str(logged.exc_info[1])
 
 
 async def test_an_unreachable_database_is_unavailable_not_internal():

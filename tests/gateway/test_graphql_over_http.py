@@ -62,7 +62,7 @@ async def test_a_body_that_is_not_a_graphql_request_is_a_400_naming_the_problem(
     response = await _post(gateway, admin_token, body, **accept)
     assert response.status_code == 400
     error = _only_error(response)
-    assert problem in error["message"] and error["extensions"] == {"code": "BAD_REQUEST"}
+    assert problem in error["message"] and error["extensions"]["code"] == "BAD_REQUEST"
     assert response.headers["content-type"] == negotiate(accept["Accept"])
 
 
@@ -160,7 +160,7 @@ async def test_get_runs_queries_but_not_mutations(gateway, admin_token):
 
     mutation = await gateway.client.get("/graphql", params={"query": "mutation { __typename }"}, headers=auth)
     assert mutation.status_code == 405 and mutation.headers["allow"] == "POST"
-    assert _only_error(mutation)["extensions"] == {"code": "METHOD_NOT_ALLOWED"}
+    assert _only_error(mutation)["extensions"]["code"] == "METHOD_NOT_ALLOWED"
 
     no_query = await gateway.client.get("/graphql", headers={**auth, "Accept": "text/html"})
     assert no_query.status_code == 400 and "has no `query`" in _only_error(no_query)["message"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -24,18 +26,20 @@ def serving(database_url: str, port: int, issuer: str) -> Iterator[str]:
         "OAUTH_ISSUER": issuer,
         "REVOCATION_CACHE_SECONDS": "3600",
     }
-    process = subprocess.Popen(
-        [COALITION, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # A file, not a pipe: nobody reads the pipe while the server runs, and an access-log line per
+    # request would fill it and block the server.
+    with tempfile.NamedTemporaryFile(prefix="coalition-gateway-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(
+            [COALITION, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
+                raise RuntimeError(f"server exited: {Path(log.name).read_text(errors='replace')}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -51,3 +55,5 @@ def serving(database_url: str, port: int, issuer: str) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        Path(log.name).unlink(missing_ok=True)

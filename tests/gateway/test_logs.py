@@ -1,0 +1,144 @@
+"""A log an operator can read: one JSON line per event, every line of a request carrying its id,
+a traceback only for the unexpected (the rest of the suite is held to that too: see
+`no_traceback_for_expected_errors` in tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.logs import JsonFormatter, TextFormatter, logging_config, request_id
+from tests.e2e.conftest import Gateway, start_gateway
+from tests.factories import SeededPartner, make_partner
+from tests.gateway import queries as q
+
+# What a client gets wrong, each answered without a traceback: (what, document, variables)
+CLIENT_MISTAKES = [
+    ("forbidden", "{ partners(first: 1) { edges { node { id } } } }", None),
+    ("validation", "{ viewer { noSuchField } }", None),
+    ("syntax", "{ viewer {", None),
+    (
+        "bad scalar",
+        q.REDEEM,
+        {"input": {"idempotencyKey": "k", "memberNumber": "1", "points": 1.5, "orderId": "o"}},
+    ),
+    ("page size", "query($f: Int) { rewards(first: $f) { edges { node { id } } } }", {"f": 101}),
+    (
+        "user error",
+        q.PURCHASE,
+        {
+            "input": {
+                "idempotencyKey": "k1",
+                "memberNumber": "100000000008",
+                "amount": {"amount": "-1.00", "currency": "EUR"},
+                "orderId": "o1",
+            }
+        },
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def json_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gateway = start_gateway(database_url, tmp_path_factory.mktemp("logs") / "gateway.log", LOG_FORMAT="json")
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+async def live_partner(db) -> SeededPartner:
+    return await make_partner(db, name="Log Lumen")
+
+
+def _lines(log: Path) -> list[dict[str, object]]:
+    text = log.read_text(errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    not_json = [line for line in lines if not line.startswith("{")]
+    assert not not_json, f"lines that are not JSON: {not_json[:5]}"
+    return [json.loads(line) for line in lines]
+
+
+async def test_client_mistakes_are_one_json_line_each_with_the_request_id(json_server, live_partner):
+    async with httpx.AsyncClient(base_url=json_server.base) as client:
+        token_answer = await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(live_partner.client_id, live_partner.client_secret),
+        )
+        token = token_answer.json()["access_token"]
+        ids = {}
+        for what, document, variables in CLIENT_MISTAKES:
+            response = await client.post(
+                "/graphql",
+                json={"query": document, "variables": variables or {}},
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "X-Request-Id": f"mistake-{what.replace(' ', '-')}",
+                },
+            )
+            assert response.status_code == 200, response.text
+            ids[what] = response.headers["x-request-id"]
+        unauthenticated = await client.post("/graphql", json={"query": "{ viewer { clientId } }"})
+        assert unauthenticated.status_code == 401
+
+    lines = _lines(json_server.log)
+    assert not [line for line in lines if "exception" in line or "Traceback" in str(line.get("message"))]
+    for what, rid in ids.items():
+        of_request = [line for line in lines if line.get("request_id") == rid]
+        access = [line for line in of_request if line["logger"] == "coalition.access"]
+        assert len(access) == 1, (what, of_request)
+        assert access[0]["status"] == 200 and access[0]["path"] == "/graphql"
+        assert access[0]["client_id"] == live_partner.client_id
+        assert isinstance(access[0]["duration_ms"], int | float)
+        if what != "user error":  # a userErrors payload is a result, not a GraphQL error
+            [error] = [line for line in of_request if line["logger"] == "coalition.graphql"]
+            assert error["level"] == "INFO" and error["code"], (what, error)
+    refused = [line for line in lines if line["logger"] == "coalition.access" and line["status"] == 401]
+    assert refused and "client_id" not in refused[-1]
+
+
+def _record(exc_info: object = None, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("coalition.test", logging.INFO, __file__, 1, "hello %s", ("world",), exc_info)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_json_lines_carry_fields_and_tracebacks_only_when_logged():
+    token = request_id.set("rid-1")
+    try:
+        line = json.loads(JsonFormatter().format(_record(status=200, request_id="rid-1")))
+    finally:
+        request_id.reset(token)
+    assert line["message"] == "hello world" and line["status"] == 200 and line["request_id"] == "rid-1"
+    assert "exception" not in line and line["level"] == "INFO" and line["time"].endswith("+00:00")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        with_traceback = json.loads(JsonFormatter().format(_record(sys.exc_info())))
+    assert "Traceback" in with_traceback["exception"] and "ValueError: boom" in with_traceback["exception"]
+
+
+def test_text_format_for_humans():
+    text = TextFormatter().format(_record(status=401, request_id="abc"))
+    assert "coalition.test [abc] hello world status=401" in text
+    assert not text.startswith("{")
+
+
+def test_log_format_is_checked(monkeypatch):
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(SystemExit, match="LOG_FORMAT must be one of json, text"):
+        logging_config()
+    monkeypatch.setenv("LOG_FORMAT", "TEXT")
+    assert logging_config()["formatters"]["main"]["()"] is TextFormatter
+    monkeypatch.delenv("LOG_FORMAT")
+    assert logging_config()["formatters"]["main"]["()"] is JsonFormatter

@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# A developer's gateway: logs as text, GraphiQL at http://127.0.0.1:8000/graphql (either can be
+# overridden: LOG_FORMAT=json make run). Production settings leave both at their defaults.
 run: $(STAMP)
 	$(BIN)/coalition db upgrade
 	$(BIN)/coalition demo
-	$(BIN)/coalition serve
+	LOG_FORMAT=$${LOG_FORMAT:-text} GRAPHQL_IDE=$${GRAPHQL_IDE:-on} $(BIN)/coalition serve
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

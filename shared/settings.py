@@ -38,6 +38,17 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def _flag(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"environment variable {name} must be on or off (1/0, true/false), got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None
@@ -67,6 +78,7 @@ class Settings:
     member_cache_seconds: int
     member_miss_limit: int
     member_miss_window_seconds: int
+    graphql_ide: bool  # GraphiQL at GET /graphql for a browser; for development, off by default
 
 
 @lru_cache(maxsize=1)
@@ -105,4 +117,5 @@ def get_settings() -> Settings:
         # lookup by number is refused (RATE_LIMITED) until the window has slid past them.
         member_miss_limit=_int("MEMBER_MISS_LIMIT", 30),
         member_miss_window_seconds=_int("MEMBER_MISS_WINDOW_SECONDS", 60),
+        graphql_ide=_flag("GRAPHQL_IDE", False),
     )

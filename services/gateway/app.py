@@ -2,7 +2,7 @@
 
 The gateway only assembles: tokens are verified by identity, rules live in the services. This
 module wires routes; the GraphQL view is `view.py`, the token guard `guard.py`, the body limit
-`shared/http.py`.
+`shared/http.py`, request ids and the access log `request_log.py`, the browser IDE `ide.py`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
+from starlette.types import ASGIApp
 
 from services.gateway.availability import RETRY_AFTER_SECONDS, DatabaseOutages, outage_of
 from services.gateway.guard import RequireToken, principal_of
+from services.gateway.ide import GraphiQLPage
+from services.gateway.request_log import RequestContext
 from services.gateway.schema import build_schema
 from services.gateway.view import CoalitionGraphQL
 from services.identity import http as identity_http
@@ -28,6 +31,7 @@ from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit
 from shared.migrate import ensure_schema_current
+from shared.settings import get_settings
 
 log = logging.getLogger("coalition.gateway")
 MAX_BODY_BYTES = 256 * 1024  # a GraphQL request is text; the token limit bounds what is parsed
@@ -80,7 +84,11 @@ def create_app(database_url: str | None = None) -> Starlette:
 
     # Every route that reads a body has its limit outermost: a declared length over it is refused
     # before the token is even checked, and a chunked body is counted as it arrives.
-    graphql = BodyLimit(RequireToken(CoalitionGraphQL(build_schema(), graphql_ide=None)), MAX_BODY_BYTES)
+    graphql: ASGIApp = BodyLimit(
+        RequireToken(CoalitionGraphQL(build_schema(), graphql_ide=None)), MAX_BODY_BYTES
+    )
+    if get_settings().graphql_ide:  # a browser's GET gets the page; the API stays behind the token
+        graphql = GraphiQLPage(graphql)
     exports = RequireToken(request_response(settlement_export))
     uploads = BodyLimit(
         RequireToken(request_response(reconciliation_upload)), settlement_http.MAX_UPLOAD_BYTES
@@ -92,4 +100,6 @@ def create_app(database_url: str | None = None) -> Starlette:
         Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),
         *identity_http.routes(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(DatabaseOutages)])
+    # Outermost the request id, so the outage answers and every log line carry it.
+    middleware = [Middleware(RequestContext), Middleware(DatabaseOutages)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -6,9 +6,10 @@ import argparse
 import json
 from decimal import Decimal, InvalidOperation
 
+from services.identity import cli as identity_cli
 from services.partners import service
 from shared.access import ADMIN_SCOPES, Principal
-from shared.database import standalone_database
+from shared.database import Database, standalone_database
 from shared.errors import DomainError, print_user_errors
 from shared.settings import get_settings
 
@@ -22,7 +23,13 @@ def _decimal(value: str) -> Decimal:
         raise argparse.ArgumentTypeError(f"{value!r} is not a decimal number") from exc
 
 
+async def partner_names(db: Database, partner_ids: list[int]) -> dict[int, str]:
+    """Names by partner id, for identity's `clients list` (identity may not import partners)."""
+    return {i: p.name for i, p in (await service.partners_by_id(db, partner_ids)).items()}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    identity_cli.name_partners_with(partner_names)
     partners = subparsers.add_parser("partners", help="partner brands")
     commands = partners.add_subparsers(dest="partners_command", required=True)
     create = commands.add_parser("create", help="onboard a partner; prints its credentials once")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -31,6 +33,32 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     raise SystemExit(f"DATABASE_URL must be a postgresql:// URL, got {url!r}")
+
+
+def libpq_url(url: str) -> str:
+    """The URL as libpq (psql, pg_dump) reads it: `postgresql://`, no driver, and a Unix socket
+    (the embedded server's) as a `host=/path` query parameter, which libpq takes for a socket
+    directory. SQLAlchemy's rendering will not do: it writes a space in the path as `+` and an
+    empty host before a port (`@:5433`), neither of which libpq reads back."""
+    parsed = make_url(normalize_url(url))
+    query = {k: v if isinstance(v, str) else v[0] for k, v in parsed.query.items()}
+    if "ssl" in query and "sslmode" not in query:  # asyncpg's name for libpq's sslmode
+        query["sslmode"] = query.pop("ssl")
+    socket = query.pop("host", None)
+    authority = ""
+    if parsed.username:
+        authority = quote(parsed.username, safe="")
+        if parsed.password:
+            authority += ":" + quote(str(parsed.password), safe="")
+        authority += "@"
+    if socket is None and parsed.host:
+        host = f"[{parsed.host}]" if ":" in parsed.host else quote(parsed.host, safe="")
+        authority += host + (f":{parsed.port}" if parsed.port else "")
+    elif socket is not None:
+        query = {"host": socket, **({"port": str(parsed.port)} if parsed.port else {}), **query}
+    params = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in query.items())
+    path = quote(parsed.database or "", safe="")
+    return f"postgresql://{authority}/{path}" + (f"?{params}" if params else "")
 
 
 def resolve_database_url(settings: Settings | None = None, database: str = APP_DATABASE) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import text
 
@@ -131,6 +132,14 @@ async def test_settle_reconcile_resolve_finalize_and_pay(database_url, db, tmp_p
     run_id = str(json.loads(settled.stdout)["run_id"])
     good = tmp_path / "mine.csv"
     good.write_text("orderId,kind,points,occurredAt\nshop-1,EARN,25,2021-02-01T10:00:00+00:00\n")
+    shown = run_cli(database_url, "settle", "reconcile", run_id, "--partner", str(partner.id), str(good))
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    assert f"partner {partner.name} ({partner.id}), 1 rows" in shown.stdout
+    lines = shown.stdout.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("dispute"))
+    dispute = next(line for line in lines if "shop-1" in line)
+    assert dispute.index("shop-1") == header.index("order")  # an aligned table
+    assert re.search(r"^MISSING_IN_LEDGER +1$", shown.stdout, re.M)
     report = run_cli(
         database_url, "settle", "reconcile", run_id, "--partner", str(partner.id), str(good), "--json"
     )
@@ -154,3 +163,11 @@ async def test_settle_reconcile_resolve_finalize_and_pay(database_url, db, tmp_p
     assert paid.returncode == 0 and "PAID" in paid.stdout
     again = run_cli(database_url, "settle", "paid", run_id)
     assert again.returncode == 2 and "PAID run cannot become PAID" in again.stdout
+
+
+def test_prices_say_their_unit_in_help(database_url):
+    shown = run_cli(database_url, "partners", "create", "--help", COLUMNS="200")
+    assert shown.returncode == 0
+    text = " ".join(shown.stdout.split())
+    assert "--issue-price ISSUE_PRICE EUR per point, e.g. 0.010" in text
+    assert "--redeem-price REDEEM_PRICE EUR per point, e.g. 0.008" in text

@@ -11,6 +11,7 @@ import argparse
 
 from services.ledger.audit import CHECKS, Violation, audit
 from services.settlement.audit import audit_runs
+from shared import console
 from shared.database import standalone_database
 
 
@@ -23,8 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 async def run_audit(args: argparse.Namespace) -> int:
     async with standalone_database() as db:
-        found = await audit(db)
-        found += [Violation(name, detail) for name, detail in await audit_runs(db)]
+        with console.progress(total=len(CHECKS) + 1) as steps:
+            found = await audit(db, on_check=steps.step)
+            steps.step("settlement runs: nets, hashes, points consumed")
+            found += [Violation(name, detail) for name, detail in await audit_runs(db)]
     if not found:
         print(f"ledger audit: {len(CHECKS)} invariants checked, all hold")
         return 0

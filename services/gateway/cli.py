@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shared.database import resolve_database_url
+from shared.database import libpq_url, resolve_database_url
 from shared.logs import logging_config
 from shared.migrate import SchemaBehind, ensure_schema_current, schema_status, upgrade_to_head
 from shared.settings import get_settings
@@ -70,7 +70,11 @@ def _register_gateway(subparsers: argparse._SubParsersAction) -> None:
         handler=db_status
     )
     url = commands.add_parser("url", help="print the database URL (starts the embedded server)")
-    url.add_argument("--libpq", action="store_true", help="postgresql:// form for psql, pg_dump")
+    url.add_argument(
+        "--libpq",
+        action="store_true",
+        help='the form psql and pg_dump read: psql "$(coalition db url --libpq)"',
+    )
     url.set_defaults(handler=db_url)
     commands.add_parser("stop", help="stop the embedded server").set_defaults(handler=db_stop)
     revision = commands.add_parser("revision", help="write a migration for what the models changed")
@@ -126,7 +130,7 @@ async def db_status(args: argparse.Namespace) -> int:
 
 async def db_url(args: argparse.Namespace) -> int:
     url = resolve_database_url()
-    print(url.replace("postgresql+asyncpg://", "postgresql://", 1) if args.libpq else url)
+    print(libpq_url(url) if args.libpq else url)
     return 0
 
 

@@ -12,26 +12,34 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
+from collections.abc import Callable
 
 from services.gateway.availability import outage_of
 from services.ledger import scheduled as ledger_jobs
-from services.ledger.scheduled import DEFAULT_BATCH, BatchResult, Job
-from shared import clock
+from services.ledger.scheduled import DEFAULT_BATCH, BatchResult, Job, ScheduledJob
+from shared import clock, console
 from shared.database import Database, standalone_database
 from shared.settings import get_settings
 
 log = logging.getLogger("coalition.worker")
 
-# (name, what it counts, job), every service's in the order of services.
-JOBS: list[tuple[str, str, Job]] = [*ledger_jobs.JOBS]
+# Every service's jobs, in the order of services.
+JOBS: list[ScheduledJob] = [*ledger_jobs.JOBS]
 
 
 BUSY_RETRIES = 20
 BUSY_PAUSE = 0.05  # seconds
 
 
-async def run_job(db: Database, job: Job, batch: int = DEFAULT_BATCH) -> BatchResult:
-    """Runs one job until a batch finds nothing to do; returns the totals.
+async def run_job(
+    db: Database,
+    job: Job,
+    batch: int = DEFAULT_BATCH,
+    on_batch: Callable[[BatchResult], None] | None = None,
+) -> BatchResult:
+    """Runs one job until a batch finds nothing to do; returns the totals (`on_batch` hears the
+    totals so far after each batch, for a progress display).
 
     A batch whose rows all belonged to busy wallets (another worker's batch, a member operation in
     flight) is retried after a short pause, a bounded number of times: the lots are free again as
@@ -42,6 +50,8 @@ async def run_job(db: Database, job: Job, batch: int = DEFAULT_BATCH) -> BatchRe
         rows, points = rows + result.rows, points + result.points
         if result.rows:
             busy_rounds = 0
+            if on_batch is not None:
+                on_batch(BatchResult(rows=rows, points=points))
             continue
         if not result.skipped or busy_rounds >= BUSY_RETRIES:
             return BatchResult(rows=rows, points=points, skipped=result.skipped)
@@ -49,20 +59,41 @@ async def run_job(db: Database, job: Job, batch: int = DEFAULT_BATCH) -> BatchRe
         await asyncio.sleep(BUSY_PAUSE)
 
 
-async def run_all(db: Database, batch: int = DEFAULT_BATCH) -> dict[str, BatchResult]:
+async def run_all(
+    db: Database, batch: int = DEFAULT_BATCH, steps: console.Steps | None = None
+) -> dict[str, BatchResult]:
+    """One round of every job, in order; `steps` shows which job runs and how far it got."""
     done = {}
-    for name, unit, job in JOBS:
-        done[name] = result = await run_job(db, job, batch)
+    for job in JOBS:
+        note = None
+        if steps is not None:
+            steps.step(job.name)
+            note = _noting(steps, job)
+        done[job.name] = result = await run_job(db, job.run, batch, note)
         if result.rows or result.skipped:
-            log.info(
-                "%s: %d %s, %d points, %d left for later (busy wallets)",
-                name,
-                result.rows,
-                unit,
-                result.points,
-                result.skipped,
-            )
+            log.info("%s: %s", job.name, job.report(result))
     return done
+
+
+def _noting(steps: console.Steps, job: ScheduledJob) -> Callable[[BatchResult], None]:
+    return lambda so_far: steps.note(f"{job.name}: {so_far.rows:,} {job.unit}")
+
+
+def report(done: dict[str, BatchResult]) -> str:
+    """What a round did, in words: "released 3 expired holds, activated 5 lots past their return
+    window, expired 2 lots (40 points)"."""
+    return ", ".join(job.report(done[job.name]) for job in JOBS if job.name in done)
+
+
+class _Stderr:
+    """sys.stderr as it is at each write: a progress display swaps it for a proxy that prints
+    log lines above the display instead of through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def worker_command(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=_Stderr())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -83,19 +114,18 @@ async def worker_command(args: argparse.Namespace) -> int:
     async with standalone_database(
         pool_size=2, statement_timeout=get_settings().db_statement_timeout_seconds
     ) as db:
+        if args.once:  # an operator watching: progress on a terminal, then what was done
+            with console.progress(total=len(JOBS)) as steps:
+                done = await run_all(db, args.batch, steps)
+            print(report(done))
+            return 0
         while True:
             try:
-                done = await run_all(db, args.batch)
+                await run_all(db, args.batch)
             except Exception as exc:  # a database outage waits for the next round; a bug stops us
-                if args.once or outage_of(exc) is None:
+                if outage_of(exc) is None:
                     raise
                 log.warning("database unavailable, trying again in %.0f s: %r", args.interval, exc)
-                done = {}
-            if args.once:
-                units = {name: unit for name, unit, _ in JOBS}
-                for name, result in done.items():
-                    print(f"{name}: {result.rows} {units[name]}, {result.points} points")
-                return 0
             try:
                 await asyncio.wait_for(stop.wait(), timeout=args.interval)
                 return 0

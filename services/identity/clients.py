@@ -154,6 +154,15 @@ async def token_allowed(session: AsyncSession, client_id: str, secret_version: i
     return current is not None and secret_version >= current
 
 
+async def list_clients(db: Database, principal: Principal) -> list[ClientView]:
+    """Every client, oldest first, disabled ones included (marked), as an admin sees them: never a
+    secret nor its hash. Who holds credentials is for those who issue them (admin:partners)."""
+    principal.require_admin(MANAGING_SCOPE)
+    async with db.sessions() as session:
+        rows = await session.scalars(select(OAuthClient).order_by(OAuthClient.created_at, OAuthClient.id))
+        return [ClientView.of(row) for row in rows]
+
+
 async def _managed_client(session: AsyncSession, principal: Principal, client_id: str) -> OAuthClient:
     """The client an admin names, locked for the change; userErrors on `clientId` otherwise."""
     principal.require_admin(MANAGING_SCOPE)

@@ -6,6 +6,7 @@ fast on millions of rows and prints every violation rather than the first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared import clock, sql
@@ -167,13 +168,17 @@ CHECKS: list[tuple[str, str, str]] = [
 ]
 
 
-async def audit(db: Database) -> list[Violation]:
-    """Every violation of every invariant; "now" is the application's clock, as for reads."""
+async def audit(db: Database, on_check: Callable[[str], None] | None = None) -> list[Violation]:
+    """Every violation of every invariant; "now" is the application's clock, as for reads.
+    `on_check` hears the name of each check as it starts (a progress display: on a big ledger
+    each check scans a table)."""
     violations: list[Violation] = []
     now = clock.now()
     async with sql.transaction(db) as conn:  # one snapshot for every check
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         for name, query, template in CHECKS:
+            if on_check is not None:
+                on_check(name)
             params = {"now": now} if ":now" in query else {}
             for row in await sql.Sql(query).fetch(conn, **params):
                 violations.append(Violation(name, template.format(**dict(row))))

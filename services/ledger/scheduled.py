@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from shared.database import Database
 from shared.sql import Sql, transaction
@@ -105,7 +106,7 @@ FROM todo
 
 @dataclass(frozen=True)
 class BatchResult:
-    rows: int  # rows handled: lots, or holds (the JOBS table names which)
+    rows: int  # rows handled: lots, or holds (the job's `unit` says which)
     points: int = 0
     skipped: int = 0  # due, but the member's wallet was busy: next round
 
@@ -136,9 +137,38 @@ async def expire_due_lots(db: Database, now: datetime, batch: int = DEFAULT_BATC
 
 Job = Callable[[Database, datetime, int], Awaitable[BatchResult]]
 
+
+def counted(n: int, noun: str) -> str:
+    """`3 lots`, `1 lot`: what a report says a job did."""
+    return f"{n:,} {noun if n == 1 else noun + 's'}"
+
+
+class ScheduledJob(NamedTuple):
+    """A job, what its rows are, and how to say what a round of it did: a hold released is not a
+    lot, and an operator reading "3 lots" after holds were released is misled."""
+
+    name: str
+    unit: str  # what BatchResult.rows counts
+    run: Job
+    report: Callable[[BatchResult], str]
+
+
+def _released(r: BatchResult) -> str:
+    return f"released {counted(r.rows, 'expired hold')}"
+
+
+def _activated(r: BatchResult) -> str:
+    return f"activated {counted(r.rows, 'lot')} past their return window"
+
+
+def _expired(r: BatchResult) -> str:
+    busy = f"; {counted(r.skipped, 'lot')} left for later (busy wallets)" if r.skipped else ""
+    return f"expired {counted(r.rows, 'lot')} ({counted(r.points, 'point')}){busy}"
+
+
 # In the order a round runs them: holds released first free their lots for expiry.
-JOBS: list[tuple[str, str, Job]] = [
-    ("release-holds", "holds", release_expired_holds),
-    ("activate-lots", "lots", activate_due_lots),
-    ("expire-lots", "lots", expire_due_lots),
+JOBS: list[ScheduledJob] = [
+    ScheduledJob("release-holds", "holds", release_expired_holds, _released),
+    ScheduledJob("activate-lots", "lots", activate_due_lots, _activated),
+    ScheduledJob("expire-lots", "lots", expire_due_lots, _expired),
 ]

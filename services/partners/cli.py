@@ -6,10 +6,12 @@ import argparse
 import json
 from decimal import Decimal, InvalidOperation
 
+from services.identity import cli as identity_cli
 from services.partners import service
 from shared.access import ADMIN_SCOPES, Principal
-from shared.database import standalone_database
+from shared.database import Database, standalone_database
 from shared.errors import DomainError, print_user_errors
+from shared.settings import get_settings
 
 CLI_ADMIN = Principal(client_id="cli", scopes=ADMIN_SCOPES)
 
@@ -21,19 +23,50 @@ def _decimal(value: str) -> Decimal:
         raise argparse.ArgumentTypeError(f"{value!r} is not a decimal number") from exc
 
 
+async def partner_names(db: Database, partner_ids: list[int]) -> dict[int, str]:
+    """Names by partner id, for identity's `clients list` (identity may not import partners)."""
+    return {i: p.name for i, p in (await service.partners_by_id(db, partner_ids)).items()}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    identity_cli.name_partners_with(partner_names)
     partners = subparsers.add_parser("partners", help="partner brands")
     commands = partners.add_subparsers(dest="partners_command", required=True)
     create = commands.add_parser("create", help="onboard a partner; prints its credentials once")
     create.add_argument("--name", required=True)
-    create.add_argument("--currency", required=True, help="ISO 4217 code of its purchases")
-    create.add_argument("--issue-price", type=_decimal, required=True)
-    create.add_argument("--redeem-price", type=_decimal, required=True)
-    create.add_argument("--earn-rate", type=_decimal, required=True, help="points per unit")
-    create.add_argument("--return-window-days", type=int, default=0)
+    # Prices are in the coalition's settlement currency, whatever the partner's own (DESIGN.md):
+    # the help says which, so nobody types 1 meaning one cent.
+    unit = f"{get_settings().settlement_currency} per point"
+    create.add_argument("--currency", required=True, help="ISO 4217 code of its purchases, e.g. EUR")
+    create.add_argument(
+        "--issue-price",
+        type=_decimal,
+        required=True,
+        help=f"{unit}, e.g. 0.010: what its points outstanding are worth, the basis of breakage",
+    )
+    create.add_argument(
+        "--redeem-price",
+        type=_decimal,
+        required=True,
+        help=f"{unit}, e.g. 0.008: what it is paid for each point members spend with it",
+    )
+    create.add_argument(
+        "--earn-rate", type=_decimal, required=True, help="points per unit of --currency spent, e.g. 1"
+    )
+    create.add_argument("--return-window-days", type=int, default=0, help="days before points are usable")
     create.add_argument("--earn-rounding", choices=["FLOOR", "HALF_UP"], default="FLOOR")
-    create.add_argument("--issue-fee-per-point", type=_decimal, default=Decimal(0))
-    create.add_argument("--breakage-share", type=_decimal, default=Decimal(0))
+    create.add_argument(
+        "--issue-fee-per-point",
+        type=_decimal,
+        default=Decimal(0),
+        help=f"{unit} issued, owed to the coalition, e.g. 0.001 (default 0)",
+    )
+    create.add_argument(
+        "--breakage-share",
+        type=_decimal,
+        default=Decimal(0),
+        help="fraction of expired points' value owed to the coalition, 0 to 1 (default 0)",
+    )
     create.set_defaults(handler=create_partner)
 
 

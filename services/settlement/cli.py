@@ -6,11 +6,16 @@ import argparse
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any, cast
 
+from services.partners import service as partners
 from services.settlement import export, queries, reconciliation, service
+from shared import console
 from shared.access import ADMIN_SCOPES, Principal
+from shared.console import Column
 from shared.database import Database, standalone_database
 from shared.errors import DomainError, print_user_errors
+from shared.ids import to_global_id
 
 CLI_SETTLER = Principal(client_id="cli", scopes=ADMIN_SCOPES)
 
@@ -69,22 +74,62 @@ async def settle(args: argparse.Namespace) -> int:
         )
         return 2
     async with standalone_database() as db:
-        try:
-            run = await service.run_settlement(db, CLI_SETTLER, period_start=args.start, period_end=args.end)
-        except DomainError as exc:
-            return print_user_errors(exc)
+        with console.progress() as steps:
+            steps.step(f"settling {args.start:%Y-%m-%d %H:%M} → {args.end:%Y-%m-%d %H:%M}")
+            try:
+                run = await service.run_settlement(
+                    db, CLI_SETTLER, period_start=args.start, period_end=args.end
+                )
+            except DomainError as exc:
+                return print_user_errors(exc)
+            steps.step("naming the partners")
+            names = await _partner_names(db, [s.partner_id for s in run.statements])
     if args.json:
-        print(json.dumps(export.as_json(run), indent=2))
+        print(json.dumps(_settled_json(run, names), indent=2))
         return 0
     print(
-        f"settlement run {run.id} ({run.status}) {run.period_start:%Y-%m-%d %H:%M} → "
-        f"{run.period_end:%Y-%m-%d %H:%M} {run.currency}  hash {run.content_hash[:16]}…"
+        f"settlement run {run.id} (id {_global_id(run)}, {run.status}):"
+        f" {run.period_start:%Y-%m-%d %H:%M %z} → {run.period_end:%Y-%m-%d %H:%M %z},"
+        f" {run.currency}, hash {run.content_hash[:16]}…"
     )
-    print(f"{'partner':>12} {'net':>14}  instruction")
-    for s in run.statements:
-        who = "coalition" if s.partner_id is None else str(s.partner_id)
-        print(f"{who:>12} {s.net:>14}  {s.direction or '-'}")
+    if run.replaced_draft_ids:
+        plural = "s" if len(run.replaced_draft_ids) > 1 else ""
+        print(f"replaced draft run{plural} {', '.join(map(str, run.replaced_draft_ids))}")
+    console.print_table(
+        ["partner", Column("id", "right"), Column(f"net {run.currency}", "right"), "instruction"],
+        [
+            (names[s.partner_id], "" if s.partner_id is None else s.partner_id, s.net, s.direction or "-")
+            for s in run.statements
+        ],
+    )
     return 0
+
+
+def _global_id(run: queries.Run) -> str:
+    """The id GraphQL knows the run by (`node(id:)`, `finalizeSettlement`), next to its number."""
+    return to_global_id("SettlementRun", run.id)
+
+
+def _settled_json(run: queries.Run, names: dict[int | None, str]) -> dict[str, object]:
+    """The export's JSON shape with fields added, never changed: scripts that read it keep working."""
+    body = export.as_json(run)
+    statements = cast(list[dict[str, Any]], body["statements"])
+    return {
+        **body,
+        "statements": [{**s, "partner_name": names[s["partner_id"]]} for s in statements],
+        "global_id": _global_id(run),
+        "replaced_draft_runs": list(run.replaced_draft_ids),
+    }
+
+
+async def _partner_names(db: Database, partner_ids: list[int | None]) -> dict[int | None, str]:
+    """Names to show for partner ids (None: the coalition's own statement); an id whose partner is
+    not found shows as the id rather than failing the report."""
+    ids = sorted({p for p in partner_ids if p is not None})
+    found = await partners.partners_by_id(db, ids)
+    names: dict[int | None, str] = {p: found[p].name if p in found else str(p) for p in ids}
+    names[None] = "coalition"
+    return names
 
 
 async def export_run(args: argparse.Namespace) -> int:
@@ -110,16 +155,32 @@ async def reconcile_run(args: argparse.Namespace) -> int:
         disputes = await reconciliation.items(
             db, CLI_SETTLER, rec, status=None, disputes_only=True, first=100, after=None
         )
+        names = await _partner_names(db, [rec.partner_id])
     if args.json:
         print(json.dumps(export.reconciliation_summary(rec, [i for _, i in disputes.items]), indent=2))
     else:
-        print(f"reconciliation {rec.id}: run {rec.run_id}, partner {rec.partner_id}, {rec.rows} rows")
-        for status, count in rec.counts.items():
-            print(f"{status:>24} {count:>8}")
-        for _, i in disputes.items:
-            print(
-                f"dispute {i.id}: {i.status} {i.kind} {i.order_id!r}"
-                f" ledger={i.ledger_points} file={i.partner_points}"
+        print(
+            f"reconciliation {rec.id}: run {rec.run_id},"
+            f" partner {names[rec.partner_id]} ({rec.partner_id}), {rec.rows} rows"
+        )
+        console.print_table(
+            ["status", Column("items", "right")], [(status, count) for status, count in rec.counts.items()]
+        )
+        if disputes.items:
+            print()
+            console.print_table(
+                [
+                    Column("dispute", "right"),
+                    "status",
+                    "kind",
+                    "order",
+                    Column("ledger", "right"),
+                    Column("file", "right"),
+                ],
+                [
+                    (i.id, i.status, i.kind, i.order_id, i.ledger_points, i.partner_points)
+                    for _, i in disputes.items
+                ],
             )
         if disputes.has_next_page:
             print(f"... {rec.open_disputes} open disputes in all")

@@ -67,6 +67,9 @@ class Run:
     # Periods of the finalized runs this run's ADJUSTMENT lines name.
     original_periods: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
     finalized_over_open_disputes: int = 0
+    # Only on the run `run_settlement` returns: the overlapping DRAFT runs it replaced (deleted),
+    # so whoever started it can say so; a stored run does not remember them.
+    replaced_draft_ids: tuple[int, ...] = ()
 
     @property
     def lines(self) -> list[Line]:

@@ -46,6 +46,7 @@ FOREIGN_CONTRACTS = Sql(
 )
 DROP_DRAFTS = Sql(
     "DELETE FROM settlement_runs WHERE status = 'DRAFT' AND period_start < :end AND period_end > :start"
+    " RETURNING id"
 )
 # Each finalized run's late-arrival window opens where the last run that read it stopped: its own
 # cutoff, or the cutoff of the newest final run computed after it was finalized.
@@ -158,6 +159,9 @@ def _name(found: dict[int, partners.PartnerView], partner_id: int) -> str:
 async def run_settlement(
     db: Database, principal: Principal, *, period_start: datetime, period_end: datetime
 ) -> Run:
+    """A new DRAFT run of [period_start, period_end). The DRAFT runs whose periods overlap it are
+    replaced (deleted in the same transaction); their ids come back in `replaced_draft_ids` and go
+    into the audit log, so the admin is told which draft, and whose reconciliations, went away."""
     principal.require_admin("admin:settlement")
     v = Validator()
     v.instant(period_start, "periodStart")
@@ -178,7 +182,7 @@ async def run_settlement(
                 "periodStart",
             )
         await _refuse_foreign_contracts(conn, period_start, period_end, currency)
-        await DROP_DRAFTS.execute(conn, start=period_start, end=period_end)
+        replaced = sorted(r["id"] for r in await DROP_DRAFTS.fetch(conn, start=period_start, end=period_end))
         cutoff = await CUTOFF.fetchval(conn)
         windows = [
             Window(r["id"], r["period_start"], r["period_end"], r["after"]) for r in await WINDOWS.fetch(conn)
@@ -205,7 +209,12 @@ async def run_settlement(
             principal,
             "settlement.run",
             f"SettlementRun:{run_id}",
-            {"periodStart": period_start, "periodEnd": period_end, "contentHash": digest},
+            {
+                "periodStart": period_start,
+                "periodEnd": period_end,
+                "contentHash": digest,
+                "replacedDraftRuns": replaced,
+            },
         )
     used = {x.original_run_id for x in lines}
     return Run(
@@ -218,6 +227,7 @@ async def run_settlement(
         cutoff,
         statements_of(lines),
         {w.run_id: (w.start, w.end) for w in windows if w.run_id in used},
+        replaced_draft_ids=tuple(replaced),
     )
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy import select
 
 from services.identity import service as identity
 from services.identity.models import SigningKey
 from shared.access import ADMIN_SCOPES, ALL_SCOPES
+from shared.errors import Forbidden
 from shared.settings import get_settings
 from tests.e2e.conftest import run_cli
+from tests.factories import ADMIN, make_partner, unique
 
 
 async def test_authorization_server_metadata(identity_app):
@@ -66,3 +69,40 @@ async def test_cli_creates_admin_clients_and_rotates_keys(database_url, db):
     async with db.sessions() as session:
         active = list(await session.scalars(select(SigningKey.kid).where(SigningKey.retired_at.is_(None))))
     assert active == [kid]
+
+
+async def test_cli_lists_clients_with_partner_names_and_never_a_secret(database_url, db):
+    partner = await make_partner(db, name=unique("Pageturner Books"))
+    admin = json.loads(run_cli(database_url, "clients", "create-admin", "--name", unique("ops")).stdout)
+    await identity.disable_client(db, ADMIN, admin["client_id"])
+    secrets = [partner.client_secret, admin["client_secret"]]
+    secrets += [identity.hash_secret(s) for s in secrets]
+
+    listed = run_cli(database_url, "clients", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert not [s for s in secrets if s in listed.stdout]
+    lines = listed.stdout.splitlines()
+    header = lines[0]
+    row = next(line for line in lines if line.startswith(partner.client_id))
+    assert row[header.index("partner") :].startswith(f"{partner.name} ({partner.id})")
+    assert "points:earn" in row[header.index("scopes") :]
+    assert row[header.index("disabled") :].strip() == ""
+    disabled = next(line for line in lines if line.startswith(admin["client_id"]))
+    assert disabled[header.index("partner") :].startswith("-")
+    assert disabled[header.index("disabled") :].strip()[:4].isdigit()  # when it was disabled
+
+    as_json = run_cli(database_url, "clients", "list", "--json")
+    assert as_json.returncode == 0 and not [s for s in secrets if s in as_json.stdout]
+    clients = {c["client_id"]: c for c in json.loads(as_json.stdout)}
+    assert clients[partner.client_id]["partner_name"] == partner.name
+    assert clients[partner.client_id]["disabled_at"] is None
+    assert clients[admin["client_id"]]["partner_id"] is None
+    assert clients[admin["client_id"]]["disabled_at"] is not None
+    assert not [k for c in clients.values() for k in c if k in ("client_secret", "secret_hash")]
+
+
+async def test_listing_clients_is_for_admins(db):
+    partner = await make_partner(db)
+    with pytest.raises(Forbidden):
+        await identity.list_clients(db, partner.principal)
+    assert partner.client_id in {c.client_id for c in await identity.list_clients(db, ADMIN)}

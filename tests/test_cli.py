@@ -71,7 +71,8 @@ async def test_demo_seeds_an_empty_database_once(database_url, tmp_path):
             "Pageturner Books",
         ]
         assert demo["admin"]["client_secret"] and len(demo["members"]) == 3
-        assert "/oauth/token" in demo["try"] and "Authorization: Bearer" in demo["try"]
+        assert set(demo["try"]) == {"token", "balance", "earn"}  # run by tests/e2e/test_first_calls.py
+        assert "/oauth/token" in demo["try"]["token"] and "Authorization: Bearer" in demo["try"]["earn"]
         assert (tmp_path / "demo.json").stat().st_mode & 0o077 == 0
         again = run_cli(url, "demo", COALITION_DATA_DIR=str(tmp_path))
         assert again.returncode == 0 and "has data already" in again.stdout

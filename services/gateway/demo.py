@@ -1,8 +1,10 @@
 """`coalition demo`: a small coalition to try on an empty database.
 
-Three partners, an admin client, a few members with purchases and a cross-partner redemption,
-all made through the services' own functions. Credentials are printed and written to
-`.coalition/demo.json` with a ready curl, since secrets are shown only once.
+Three partners, an admin client, a few members with purchases and cross-partner redemptions (one
+this month, one in the previous calendar month, so a settlement run over last month has something
+to net), all made through the services' own functions. Credentials are printed and written to
+`.coalition/demo.json` (under COALITION_DATA_DIR) with ready curl commands in `try` (a token, a
+balance, the README's earn), since secrets are shown only once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import argparse
 import json
 import os
 import shlex
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -78,8 +82,67 @@ async def run_demo(args: argparse.Namespace) -> int:
     demo_file.write_text(json.dumps(demo, indent=2, ensure_ascii=False))
     os.chmod(demo_file, 0o600)
     print(json.dumps(demo, indent=2, ensure_ascii=False))
-    print(f"\ndemo: written to {demo_file}. Try:\n\n{demo['try']}\n")
+    steps = "\n".join(demo["try"][step] for step in ("token", "balance", "earn"))
+    print(f"\ndemo: written to {demo_file}. Try (a token, a balance, an earn):\n\n{steps}\n")
     return 0
+
+
+def middle_of_last_month(now: datetime) -> datetime:
+    """Noon UTC on the 15th of the calendar month before `now`'s: inside that month whatever its
+    length, at least two weeks before `now`, and nowhere near a day or month boundary."""
+    this_month = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return clock.add_months(this_month, -1).replace(day=15, hour=12)
+
+
+@contextmanager
+def _clock_at(moment: datetime) -> Iterator[None]:
+    clock.set_clock(lambda: moment)
+    try:
+        yield
+    finally:
+        clock.set_clock(None)
+
+
+async def _shop(
+    db: Database,
+    shops: tuple[Principal, Principal, Principal],
+    name: str,
+    index: int,
+    member_number: str,
+    spend: int,
+) -> None:
+    """Three purchases on consecutive days ending 18 days ago (the airline's 14-day return window
+    has passed), then `spend` points redeemed at the airline: a cross-partner redemption."""
+    cafe, books, airline = shops
+    now = clock.now()
+    for n, (who, amount) in enumerate([(cafe, "42.50"), (books, "120.00"), (airline, "310.00")]):
+        earned = await ledger.record_purchase(
+            db,
+            who,
+            idempotency_key=f"demo-{name}-{n}",
+            member_number=member_number,
+            order_id=f"demo-{index}-{n}",
+            amount=Money(Decimal(amount), "EUR"),
+            occurred_at=now - timedelta(days=20 - n),
+        )
+        _refuse_errors(earned, f"{name}'s purchase {n}")
+    if spend:
+        redeemed = await ledger.redeem_points(
+            db,
+            airline,
+            idempotency_key=f"demo-{name}-redeem",
+            member_number=member_number,
+            points=spend,
+            order_id=f"demo-r-{index}",
+        )
+        _refuse_errors(redeemed, f"{name}'s redemption")
+
+
+def _refuse_errors(outcome: ledger.Outcome, what: str) -> None:
+    """The ledger answers a refused operation with user errors, not an exception: a demo that
+    silently lacked a purchase would show numbers nobody could explain."""
+    if outcome.errors:
+        raise RuntimeError(f"demo: {what} was refused: {outcome.errors}")
 
 
 async def _seed(db: Database) -> dict[str, Any]:
@@ -112,45 +175,58 @@ async def _seed(db: Database) -> dict[str, Any]:
         )
 
     cafe, airline, books = principals
-    now = clock.now()
-    for index, (name, spend) in enumerate([("alice", 150), ("bob", 0), ("chloe", 40)]):
+    last_month = middle_of_last_month(clock.now())
+    for index, (name, spend) in enumerate([("alice", 150), ("bob", 0), ("chloe", 100)]):
         member = await members.enroll_member(
             db, cafe, partner_customer_ref=f"cafe-{name}", email=f"{name}@example.com"
         )
-        for n, (who, amount) in enumerate([(cafe, "42.50"), (books, "120.00"), (airline, "310.00")]):
-            await ledger.record_purchase(
-                db,
-                who,
-                idempotency_key=f"demo-{name}-{n}",
-                member_number=member.member_number,
-                order_id=f"demo-{index}-{n}",
-                amount=Money(Decimal(amount), "EUR"),
-                occurred_at=now - timedelta(days=20 - n),
-            )
-        if spend:
-            await ledger.redeem_points(
-                db,
-                airline,
-                idempotency_key=f"demo-{name}-redeem",
-                member_number=member.member_number,
-                points=spend,
-                order_id=f"demo-r-{index}",
-            )
+        # Chloe shopped and redeemed last month, so that `coalition settle` over the previous
+        # calendar month has cross-partner redemptions to net out of the box. A redemption happens
+        # at the ledger's "now" (it takes no occurredAt), so the ledger's clock is set back for her,
+        # as the tests do: every rule (return windows, expiry, first to expire first) applies as it
+        # would have then. Only the recording time (journal_entries.created_at) is today's.
+        with _clock_at(last_month) if name == "chloe" else nullcontext():
+            await _shop(db, (cafe, books, airline), name, index, member.member_number, spend)
         out["members"].append({"name": name, "member_number": member.member_number})
 
-    base = get_settings().issuer
-    cafe_creds = out["partners"][0]
-    number = out["members"][0]["member_number"]
-    query = {
-        "query": "query($n: String!) { member(memberNumber: $n) { memberNumber "
-        "balance { available pending } } }",
-        "variables": {"n": number},
-    }
-    out["try"] = (
-        f"TOKEN=$(curl -s -u {cafe_creds['client_id']}:{cafe_creds['client_secret']} "
-        f"-d grant_type=client_credentials {base}/oauth/token "
-        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
-        f'curl -s {base}/graphql -H "Authorization: Bearer $TOKEN" '
-        f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(query))}"
+    out["try"] = try_commands(
+        get_settings().issuer, out["partners"][0], out["members"][0]["member_number"], clock.now()
     )
     return out
+
+
+def try_commands(base: str, partner: dict[str, Any], member_number: str, at: datetime) -> dict[str, str]:
+    """Shell commands to paste, in order: a token for the partner, its member's balance, and the
+    README's earn (12.90 EUR) with the values filled in. The earn's idempotencyKey, orderId and
+    occurredAt are fixed, so running it again answers the first transaction and earns nothing:
+    idempotency, seen from the outside."""
+    post = (
+        f"curl -s {base}/graphql -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d "
+    )
+    balance = {
+        "query": "query($n: String!) { member(memberNumber: $n) { memberNumber "
+        "balance { available pending } } }",
+        "variables": {"n": member_number},
+    }
+    earn = {
+        "query": "mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) "
+        "{ transaction { id points status } pointsEarned userErrors { code field message } } }",
+        "variables": {
+            "input": {
+                "idempotencyKey": "till-7-demo-try",
+                "memberNumber": member_number,
+                "orderId": "A-demo-try",
+                "amount": {"amount": "12.90", "currency": "EUR"},
+                "occurredAt": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        },
+    }
+    return {
+        "token": (
+            f"TOKEN=$(curl -s -u {partner['client_id']}:{partner['client_secret']} "
+            f"-d grant_type=client_credentials {base}/oauth/token "
+            "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+        ),
+        "balance": post + shlex.quote(json.dumps(balance)),
+        "earn": post + shlex.quote(json.dumps(earn)),
+    }

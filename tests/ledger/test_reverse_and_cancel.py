@@ -54,6 +54,20 @@ async def test_partial_refunds_are_pro_rata_and_never_exceed_what_was_earned(db)
     assert await violations(db) == []
 
 
+async def test_the_readme_refund_example_12_90_then_5_00_takes_back_4_then_8(db):
+    """README, "Rules a newcomer trips on": floor(points x refunded / amount), cumulatively."""
+    cafe = await make_partner(db)
+    member = await enroll(db, cafe)
+    order = unique("order")
+    earned = await earn(db, cafe, member.member_number, "12.90", order_id=order)
+    assert earned.result["points"] == 12  # floored once per purchase
+    first = await reverse(db, cafe, order, "5.00")
+    assert first.result["points"] == 4  # floor(12 * 5.00 / 12.90) = floor(4.65)
+    rest = await reverse(db, cafe, order, "7.90")
+    assert rest.result["points"] == 8  # floor(12 * 12.90 / 12.90) - 4: the whole refund is all 12
+    assert (await balance(db, member.id)).available == 0
+
+
 async def test_refund_larger_than_the_purchase_is_refused(db):
     cafe = await make_partner(db)
     member = await enroll(db, cafe)

@@ -7,7 +7,9 @@ gateway can assemble one schema from them.
 from __future__ import annotations
 
 import decimal
+import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, NewType, TypeVar
@@ -17,6 +19,7 @@ from strawberry.types import Info
 
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import UserError as DomainUserError
 from shared.money import Money as DomainMoney
 from shared.pagination import Page
@@ -157,13 +160,48 @@ class MoneyInput:
         return DomainMoney(amount=self.amount, currency=self.currency.strip().upper())
 
 
-@strawberry.type
-class UserError:
-    """A problem the caller can fix: `field` names the input field (dotted path) it concerns."""
+E = TypeVar("E", bound=enum.Enum)
 
-    code: str
-    field: str | None
-    message: str
+
+def graphql_enum(
+    domain: type[E], *, description: str, values: Mapping[E, str], name: str | None = None
+) -> type[E]:
+    """The GraphQL face of a domain enum (GraphQL enums are built from the domain's, never retyped),
+    with every value described: a client reads what DRAFT or PAY_IN means in the schema itself."""
+    missing = [member.name for member in domain if member not in values]
+    if missing:
+        raise ValueError(f"{domain.__name__}: no description for {', '.join(missing)}")
+    wrapped = strawberry.enum(domain, name=name, description=description)
+    for value in wrapped.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = values[domain[value.name]]
+    return wrapped
+
+
+graphql_enum(
+    UserErrorCode,
+    description="What a UserError is about, for code to switch on; the message is for people. Every code"
+    " with the operations that return it: docs/errors.md.",
+    values={code: f"{code.meaning} What to do: {code.action}" for code in UserErrorCode},
+)
+
+
+@strawberry.type(
+    description="A problem with the input the caller can fix; nothing was written. A mutation answers"
+    " them in its payload's userErrors (its other fields are then null); a query, as a BAD_USER_INPUT"
+    " error with the same objects in extensions.userErrors. A point-moving mutation stores a refusal"
+    " that depends on state (not enough points, an unknown member) under its idempotencyKey, and a"
+    " retry gets the same answer; a refusal of the input itself is not stored, so the corrected"
+    " request may reuse the key."
+)
+class UserError:
+    code: UserErrorCode = strawberry.field(description="What is wrong, for code to switch on.")
+    field: str | None = strawberry.field(
+        description="The input field it concerns, as a dotted path from the input (amount.currency,"
+        " csv); null when it concerns the request as a whole."
+    )
+    message: str = strawberry.field(
+        description="What is wrong, in English, for people: may change at any time; switch on code."
+    )
 
     @classmethod
     def of(cls, error: DomainUserError) -> UserError:

@@ -68,28 +68,30 @@ class Operation:
 
     access: Access
     codes: tuple[UserErrorCode, ...]
+    is_mutation: bool
 
     def describe(self, summary: str) -> str:
         text = f"{summary.rstrip()}\n\nAccess: {self.access.summary}."
         if self.codes:
             listed = ", ".join(code.value for code in self.codes)
-            text += f"\n\nuserErrors codes: {listed} (what each means and what to do: {ERRORS_DOC})."
+            where = "userErrors" if self.is_mutation else "BAD_USER_INPUT error, extensions.userErrors"
+            text += f"\n\n{where} codes: {listed} (what each means and what to do: {ERRORS_DOC})."
         return text
 
 
-def _declare(access: Access, codes: Iterable[UserErrorCode]) -> Operation:
+def _declare(access: Access, codes: Iterable[UserErrorCode], *, is_mutation: bool) -> Operation:
     codes = tuple(codes)
     for code in codes:
         if not isinstance(code, UserErrorCode):
             raise TypeError(f"{code!r} is not a UserErrorCode member")
     if len(set(codes)) != len(codes):
         raise ValueError(f"a code is listed twice: {[c.value for c in codes]}")
-    return Operation(access, tuple(sorted(codes)))
+    return Operation(access, tuple(sorted(codes)), is_mutation)
 
 
 def mutation(summary: str, *, access: Access, codes: Iterable[UserErrorCode], **kwargs: Any) -> Any:
     """`@strawberry.mutation` whose description says who may call it and what userErrors it returns."""
-    operation = _declare(access, codes)
+    operation = _declare(access, codes, is_mutation=True)
     return strawberry.mutation(
         description=operation.describe(summary), metadata={OPERATION: operation}, **kwargs
     )
@@ -105,7 +107,7 @@ def field(
 ) -> Any:
     """`@strawberry.field` for a query field that checks access or refuses its arguments: the codes
     are those its BAD_USER_INPUT error carries in `extensions.userErrors`."""
-    operation = _declare(access, codes)
+    operation = _declare(access, codes, is_mutation=False)
     return strawberry.field(
         description=operation.describe(summary),
         metadata={**(metadata or {}), OPERATION: operation},
@@ -130,3 +132,6 @@ KEY_CODES = (
 )
 # A member named by number: the number's format, and the one answer for unknown and unlinked.
 MEMBER_CODES = (UserErrorCode.INVALID_MEMBER_NUMBER, UserErrorCode.MEMBER_NOT_FOUND)
+
+# The description of every mutation's one `input` argument (`input: Annotated[XInput, INPUT]`).
+INPUT = strawberry.argument(description="The mutation's one input: its fields say what each one means.")

@@ -27,7 +27,7 @@ from shared.graphql_types import (
 )
 from shared.ids import require_global_id, to_global_id
 from shared.list_sizes import list_size
-from shared.operations import INPUT, PAGE_CODES, admin, field, mutation, partner, partner_or_admin
+from shared.operations import INPUT, PAGE_CODES, Access, admin, field, mutation, partner, partner_or_admin
 
 # What the cost limit expects a run's statements to be (shared/list_sizes.py): one per partner and
 # the coalition's, of which a partner sees its own (statement_schema.py sizes a statement's lines).
@@ -53,12 +53,13 @@ class SettlementRun(Node):
     all_statements: strawberry.Private[list[Statement]]
     _run_id: strawberry.Private[int]
 
-    @strawberry.field(
-        description="One per partner with activity in the period, and the coalition's own (partner"
-        " null); a partner sees only its own. `partnerId` narrows them to that partner's statement:"
-        " how an admin reads one partner's lines within the query cost limit (a whole run's lines"
-        " are what the CSV/JSON export is for). A partnerId that is not a Partner's global ID is"
-        " BAD_USER_INPUT with userErrors code INVALID_ID.",
+    @field(
+        "One per partner with activity in the period, and the coalition's own (partner null); a"
+        " partner sees only its own. `partnerId` narrows them to that partner's statement: how an"
+        " admin reads one partner's lines within the query cost limit (a whole run's lines are what"
+        " the CSV/JSON export is for).",
+        access=Access("whoever may read the run (see settlementRun)"),
+        codes=(UserErrorCode.INVALID_ID,),
         metadata=STATEMENTS_PER_RUN,
     )
     def statements(

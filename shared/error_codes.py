@@ -331,7 +331,7 @@ class UserErrorCode(_Documented):
         auto(),
         "A client was to be created with a scope that does not exist.",
         "Use only the scopes the coalition defines (shared/access.py: points:earn, members:read, …).",
-        "only from the command line (`coalition clients create`)",
+        "only from the command line (`coalition clients create-admin --scopes …`)",
     )
 
 

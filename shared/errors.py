@@ -4,6 +4,10 @@
 it into `userErrors` in the mutation payload. `AccessError` is an authentication or
 authorisation failure: the gateway turns it into a GraphQL error whose `extensions.code` is
 `UNAUTHENTICATED` or `FORBIDDEN`. Anything else is a bug and is masked before it reaches a client.
+
+A UserError's code is a `UserErrorCode` member, never a bare string: the enum is the list clients
+code against (and docs/errors.md is generated from it), so a code no one documented cannot reach
+them.
 """
 
 from __future__ import annotations
@@ -11,21 +15,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.error_codes import UserErrorCode
+from shared.graphql_error_codes import GraphQLErrorCode
 from shared.parsing import text_problem
 
 
 @dataclass(frozen=True)
 class UserError:
-    code: str
+    code: UserErrorCode
     field: str | None
     message: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, UserErrorCode):
+            raise TypeError(
+                f"UserError code {self.code!r} is not a UserErrorCode member: add the code, with what"
+                " it means and what the client should do, to shared/error_codes.py"
+            )
+
     def as_dict(self) -> dict[str, str | None]:
-        return {"code": self.code, "field": self.field, "message": self.message}
+        return {"code": self.code.value, "field": self.field, "message": self.message}
 
     @classmethod
     def from_dict(cls, data: dict[str, str | None]) -> UserError:
-        return cls(code=str(data["code"]), field=data.get("field"), message=str(data["message"]))
+        """An answer stored under an idempotency key, read back; its code must still exist (codes
+        are never removed), or the replay fails loudly rather than send an unknown code."""
+        return cls(
+            code=UserErrorCode(str(data["code"])), field=data.get("field"), message=str(data["message"])
+        )
 
 
 class DomainError(Exception):
@@ -36,12 +53,12 @@ class DomainError(Exception):
         self.errors = errors
         # Raised from a query (no payload to carry userErrors), it becomes a GraphQL error.
         self.extensions = {
-            "code": "BAD_USER_INPUT",
+            "code": GraphQLErrorCode.BAD_USER_INPUT.value,
             "userErrors": [e.as_dict() for e in errors],
         }
 
     @classmethod
-    def single(cls, code: str, message: str, field: str | None = None) -> DomainError:
+    def single(cls, code: UserErrorCode, message: str, field: str | None = None) -> DomainError:
         return cls([UserError(code=code, field=field, message=message)])
 
 
@@ -52,7 +69,7 @@ class InputError(DomainError):
 
 
 class AccessError(Exception):
-    code = "FORBIDDEN"
+    code: str = GraphQLErrorCode.FORBIDDEN.value
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -61,11 +78,11 @@ class AccessError(Exception):
 
 
 class Unauthenticated(AccessError):
-    code = "UNAUTHENTICATED"
+    code = GraphQLErrorCode.UNAUTHENTICATED.value
 
 
 class Forbidden(AccessError):
-    code = "FORBIDDEN"
+    code = GraphQLErrorCode.FORBIDDEN.value
 
 
 class Validator:
@@ -74,10 +91,10 @@ class Validator:
     def __init__(self) -> None:
         self.errors: list[UserError] = []
 
-    def add(self, field: str | None, code: str, message: str) -> None:
+    def add(self, field: str | None, code: UserErrorCode, message: str) -> None:
         self.errors.append(UserError(code=code, field=field, message=message))
 
-    def check(self, condition: bool, field: str, code: str, message: str) -> bool:
+    def check(self, condition: bool, field: str, code: UserErrorCode, message: str) -> bool:
         if not condition:
             self.add(field, code, message)
         return condition
@@ -87,13 +104,13 @@ class Validator:
         nothing `shared.parsing.text_problem` refuses (controls, bidi overrides, surrogates)."""
         if value is None or value.strip() == "":
             if required:
-                self.add(field, "REQUIRED", f"{field} must not be empty")
+                self.add(field, UserErrorCode.REQUIRED, f"{field} must not be empty")
             return
         if len(value) > max_length:
-            self.add(field, "TOO_LONG", f"{field} must be at most {max_length} characters")
+            self.add(field, UserErrorCode.TOO_LONG, f"{field} must be at most {max_length} characters")
         problem = text_problem(value)
         if problem is not None:
-            self.add(field, "INVALID", f"{field} {problem}")
+            self.add(field, UserErrorCode.INVALID, f"{field} {problem}")
 
     def instant(self, value: datetime | None, field: str) -> bool:
         """A moment in time carries its offset: a naive one would mean different instants on
@@ -101,7 +118,7 @@ class Validator:
         if value is None:
             return True
         return self.check(
-            value.tzinfo is not None, field, "INVALID", f"{field} must carry a time zone offset"
+            value.tzinfo is not None, field, UserErrorCode.INVALID, f"{field} must carry a time zone offset"
         )
 
     def raise_if_any(self) -> None:

@@ -7,16 +7,19 @@ gateway can assemble one schema from them.
 from __future__ import annotations
 
 import decimal
+import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, NewType, TypeVar
+from typing import Annotated, Any, Generic, NewType, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import UserError as DomainUserError
 from shared.money import Money as DomainMoney
 from shared.pagination import Page
@@ -136,10 +139,12 @@ SCALAR_MAP: dict[object, Any] = {
 }
 
 
-@strawberry.type
+@strawberry.type(description="An exact amount of money in a currency.")
 class Money:
-    amount: decimal.Decimal
-    currency: str
+    amount: decimal.Decimal = strawberry.field(
+        description="Exact, with at most the currency's decimals (prices per point carry up to 6)."
+    )
+    currency: str = strawberry.field(description="ISO 4217 code, upper case (EUR).")
 
     @classmethod
     def of(cls, money: DomainMoney | dict[str, str]) -> Money:
@@ -148,22 +153,62 @@ class Money:
         return cls(amount=money.amount, currency=money.currency)
 
 
-@strawberry.input
+@strawberry.input(description="An amount of money: a Decimal string and its currency.")
 class MoneyInput:
-    amount: decimal.Decimal
-    currency: str
+    amount: decimal.Decimal = strawberry.field(
+        description='Greater than zero, at most the currency\'s decimals ("12.90" in EUR, "1200" in'
+        " JPY); sent as a string."
+    )
+    currency: str = strawberry.field(
+        description="ISO 4217 code (EUR); case and spaces around it are ignored."
+    )
 
     def to_domain(self) -> DomainMoney:
         return DomainMoney(amount=self.amount, currency=self.currency.strip().upper())
 
 
-@strawberry.type
-class UserError:
-    """A problem the caller can fix: `field` names the input field (dotted path) it concerns."""
+E = TypeVar("E", bound=enum.Enum)
 
-    code: str
-    field: str | None
-    message: str
+
+def graphql_enum(
+    domain: type[E], *, description: str, values: Mapping[E, str], name: str | None = None
+) -> type[E]:
+    """The GraphQL face of a domain enum (GraphQL enums are built from the domain's, never retyped),
+    with every value described: a client reads what DRAFT or PAY_IN means in the schema itself."""
+    missing = [member.name for member in domain if member not in values]
+    if missing:
+        raise ValueError(f"{domain.__name__}: no description for {', '.join(missing)}")
+    wrapped = strawberry.enum(domain, name=name, description=description)
+    for value in wrapped.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = values[domain[value.name]]
+    return wrapped
+
+
+graphql_enum(
+    UserErrorCode,
+    description="What a UserError is about, for code to switch on; the message is for people. Every code"
+    " with the operations that return it: docs/errors.md.",
+    values={code: f"{code.meaning} What to do: {code.action}" for code in UserErrorCode},
+)
+
+
+@strawberry.type(
+    description="A problem with the input the caller can fix; nothing was written. A mutation answers"
+    " them in its payload's userErrors (its other fields are then null); a query, as a BAD_USER_INPUT"
+    " error with the same objects in extensions.userErrors. A point-moving mutation stores a refusal"
+    " that depends on state (not enough points, an unknown member) under its idempotencyKey, and a"
+    " retry gets the same answer; a refusal of the input itself is not stored, so the corrected"
+    " request may reuse the key."
+)
+class UserError:
+    code: UserErrorCode = strawberry.field(description="What is wrong, for code to switch on.")
+    field: str | None = strawberry.field(
+        description="The input field it concerns, as a dotted path from the input (amount.currency,"
+        " csv); null when it concerns the request as a whole."
+    )
+    message: str = strawberry.field(
+        description="What is wrong, in English, for people: may change at any time; switch on code."
+    )
 
     @classmethod
     def of(cls, error: DomainUserError) -> UserError:
@@ -176,28 +221,32 @@ def user_errors(errors: list[DomainUserError]) -> list[UserError]:
 
 @strawberry.interface(description="An object with a global ID (Relay).")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="Global ID: opaque, stable, and unique across types; Query.node finds it."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Where a page of a list ends (Relay).")
 class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="Whether a page follows this one.")
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page; null when the page is empty."
+    )
 
 
 T = TypeVar("T")
 
 
-@strawberry.type
+@strawberry.type(description="One item of a page, with its cursor.")
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(description="Pass as `after` to read the items after this one.")
+    node: T = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of a list (Relay cursor connection): `first` items `after` a cursor.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description="The page's items, in the list's order.")
+    page_info: PageInfo = strawberry.field(description="Whether more follow, and the cursor to ask for them.")
 
     @classmethod
     def of(cls, page: Page[Any], convert: Any) -> Connection[T]:
@@ -205,6 +254,16 @@ class Connection(Generic[T]):
             edges=[Edge(cursor=c, node=convert(item)) for c, item in page.items],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
+
+
+First = Annotated[
+    int | None,
+    strawberry.argument(description="Page size, 1 to MAX_PAGE_SIZE (100); omitted: 20."),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(description="The endCursor of the previous page; omitted: the first page."),
+]
 
 
 @dataclass

@@ -6,6 +6,7 @@ import base64
 import binascii
 import secrets
 
+from shared.error_codes import UserErrorCode
 from shared.parsing import whole_number
 
 
@@ -85,5 +86,5 @@ def require_global_id(value: object, type_name: str, field: str) -> int:
 
     decoded = from_global_id(str(value), type_name)
     if decoded is None:
-        raise DomainError.single("INVALID_ID", f"{field} is not a {type_name} id", field)
+        raise DomainError.single(UserErrorCode.INVALID_ID, f"{field} is not a {type_name} id", field)
     return decoded[1]

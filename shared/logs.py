@@ -19,6 +19,7 @@ import json
 import logging
 import logging.config
 import os
+import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +48,20 @@ def log_level() -> str:
     if not isinstance(logging.getLevelName(chosen), int):
         raise SystemExit(f"environment variable LOG_LEVEL must be a level like INFO or DEBUG, got {chosen!r}")
     return chosen
+
+
+class _CurrentStderr:
+    """sys.stderr as it is at each write: a progress display (`shared.console`) swaps it for a
+    proxy that prints log lines above the display instead of through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+CURRENT_STDERR = _CurrentStderr()
 
 
 class RequestIdFilter(logging.Filter):
@@ -115,7 +130,7 @@ def logging_config(fmt: str | None = None, level: str | None = None) -> dict[str
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
+                "stream": "ext://shared.logs.CURRENT_STDERR",
                 "formatter": "main",
                 "filters": ["request_id"],
             }

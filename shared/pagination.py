@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from shared.parsing import whole_number
 from shared.settings import get_settings
@@ -49,7 +50,9 @@ def decode_cursor_parts(cursor: str | None, count: int) -> tuple[int, ...] | Non
             raise ValueError(prefix)
         return parts
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise DomainError.single("INVALID_CURSOR", "after is not a cursor from this list", "after") from exc
+        raise DomainError.single(
+            UserErrorCode.INVALID_CURSOR, "after is not a cursor from this list", "after"
+        ) from exc
 
 
 def decode_cursor(cursor: str | None) -> int | None:
@@ -62,7 +65,9 @@ def page_size(first: int | None) -> int:
     if first is None:
         return min(DEFAULT_PAGE_SIZE, limit)
     if first < 1 or first > limit:
-        raise DomainError.single("INVALID_PAGE_SIZE", f"first must be between 1 and {limit}", "first")
+        raise DomainError.single(
+            UserErrorCode.INVALID_PAGE_SIZE, f"first must be between 1 and {limit}", "first"
+        )
     return first
 
 

@@ -21,18 +21,19 @@ from strawberry.extensions import SchemaExtension
 
 from services.gateway.availability import outage_of
 from shared.errors import AccessError, DomainError
+from shared.graphql_error_codes import GraphQLErrorCode
 from shared.logs import request_id
 
 log = logging.getLogger("coalition.graphql")
 
-INTERNAL = "INTERNAL_SERVER_ERROR"
-PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
-VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
-BAD_USER_INPUT = "BAD_USER_INPUT"
-TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+INTERNAL = GraphQLErrorCode.INTERNAL_SERVER_ERROR
+PARSE_FAILED = GraphQLErrorCode.GRAPHQL_PARSE_FAILED
+VALIDATION_FAILED = GraphQLErrorCode.GRAPHQL_VALIDATION_FAILED
+BAD_USER_INPUT = GraphQLErrorCode.BAD_USER_INPUT
+TOO_COMPLEX = GraphQLErrorCode.QUERY_TOO_COMPLEX
 
 
-def code_of(error: GraphQLError) -> str:
+def code_of(error: GraphQLError) -> str:  # a GraphQLErrorCode, or what a service set
     """The code an error has, or the one it should have: decided by where it arose."""
     given = (error.extensions or {}).get("code")
     if isinstance(given, str):
@@ -53,7 +54,7 @@ def complete(errors: Iterable[GraphQLError]) -> None:
     rid = request_id.get()
     for error in errors:
         extensions = dict(error.extensions or {})
-        extensions["code"] = code_of(error)
+        extensions["code"] = str(code_of(error))  # the plain string, as JSON will have it
         if rid is not None:
             extensions["requestId"] = rid
         error.extensions = extensions

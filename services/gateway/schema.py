@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
@@ -11,7 +13,6 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from services.gateway.availability import OutageAwareMaskErrors
@@ -33,19 +34,22 @@ from services.settlement.schema import SettlementMutation, SettlementQuery, Sett
 from shared.errors import AccessError, DomainError
 from shared.graphql_types import SCALAR_MAP, GraphQLInfo, Node
 from shared.ids import from_global_id
+from shared.operations import ANY_TOKEN, field
 from shared.settings import Settings, get_settings
 
 
-@strawberry.type
+@strawberry.type(description="Who the access token belongs to.")
 class Viewer:
-    client_id: str
-    scopes: list[str]
-    partner: Partner | None
+    client_id: str = strawberry.field(description="The OAuth client the token was issued to.")
+    scopes: list[str] = strawberry.field(description="The scopes the token carries, sorted.")
+    partner: Partner | None = strawberry.field(
+        description="The partner whose credentials these are; null for admins."
+    )
 
 
 @strawberry.type
 class GatewayQuery:
-    @strawberry.field(description="Who the access token belongs to.")
+    @field("Who the access token belongs to.", access=ANY_TOKEN)
     async def viewer(self, info: GraphQLInfo) -> Viewer:
         principal = info.context.principal
         partner = None
@@ -53,8 +57,14 @@ class GatewayQuery:
             partner = await partner_loader(info).load(principal.partner_id)
         return Viewer(client_id=principal.client_id, scopes=sorted(principal.scopes), partner=partner)
 
-    @strawberry.field(description="Any object by its global ID, if the caller may see it.")
-    async def node(self, info: GraphQLInfo, id: strawberry.ID) -> Node | None:
+    @field(
+        "Any object by its global ID, if the caller may see it; null otherwise (a partner sees of"
+        " another partner only its id and name).",
+        access=ANY_TOKEN,
+    )
+    async def node(
+        self, info: GraphQLInfo, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
+    ) -> Node | None:
         decoded = from_global_id(str(id))
         if decoded is None:
             return None
@@ -77,30 +87,39 @@ class GatewayQuery:
         return None
 
 
-Query = merge_types(
-    "Query",
-    (
-        GatewayQuery,
-        PartnersQuery,
-        MembersQuery,
-        LedgerQuery,
-        CatalogQuery,
-        SettlementQuery,
-        ReconciliationQuery,
-    ),
+# The roots are each service's fields together (what strawberry.tools.merge_types does, with a
+# description), in the same order.
+@strawberry.type(
+    description="What a caller may read. Every field needs a bearer token; what each shows depends"
+    " on its scopes (each field says which)."
 )
-Mutation = merge_types(
-    "Mutation",
-    (
-        IdentityMutation,
-        PartnersMutation,
-        CatalogMutation,
-        MembersMutation,
-        LedgerMutation,
-        SettlementMutation,
-        ReconciliationMutation,
-    ),
+class Query(
+    GatewayQuery,
+    PartnersQuery,
+    MembersQuery,
+    LedgerQuery,
+    CatalogQuery,
+    SettlementQuery,
+    ReconciliationQuery,
+):
+    pass
+
+
+@strawberry.type(
+    description="Every change: one input, a payload with the result or userErrors (code, field,"
+    " message) for what the caller can fix. Each mutation names the scope it needs and every code it"
+    " can answer (docs/errors.md says what each means and what to do)."
 )
+class Mutation(
+    IdentityMutation,
+    PartnersMutation,
+    CatalogMutation,
+    MembersMutation,
+    LedgerMutation,
+    SettlementMutation,
+    ReconciliationMutation,
+):
+    pass
 
 
 def _should_mask(error: GraphQLError) -> bool:

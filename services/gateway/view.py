@@ -39,6 +39,7 @@ from strawberry.types.graphql import OperationType
 from services.gateway.graphql_errors import complete
 from services.gateway.guard import principal_of
 from services.gateway.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate
+from shared.graphql_error_codes import GraphQLErrorCode
 from shared.graphql_types import Context
 from shared.http import error_body
 
@@ -212,7 +213,9 @@ class CoalitionGraphQL(GraphQL[Context, None]):
                 exc.as_http_error_reason(method), 405, "METHOD_NOT_ALLOWED", {"Allow": "POST"}
             ) from exc
         except CannotGetOperationTypeError as exc:  # a request error like a validation failure
-            error = GraphQLError(exc.as_http_error_reason(), extensions={"code": "BAD_REQUEST"})
+            error = GraphQLError(
+                exc.as_http_error_reason(), extensions={"code": GraphQLErrorCode.BAD_REQUEST.value}
+            )
             result = ExecutionResult(data=None, errors=[error])
         except MissingQueryError as exc:
             raise RequestError("`query` is empty: send the GraphQL document as a string") from exc

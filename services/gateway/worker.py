@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable
 
 from services.gateway.availability import outage_of
@@ -20,6 +19,7 @@ from services.ledger import scheduled as ledger_jobs
 from services.ledger.scheduled import DEFAULT_BATCH, BatchResult, Job, ScheduledJob
 from shared import clock, console
 from shared.database import Database, standalone_database
+from shared.logs import configure_logging
 from shared.settings import get_settings
 
 log = logging.getLogger("coalition.worker")
@@ -85,17 +85,6 @@ def report(done: dict[str, BatchResult]) -> str:
     return ", ".join(job.report(done[job.name]) for job in JOBS if job.name in done)
 
 
-class _Stderr:
-    """sys.stderr as it is at each write: a progress display swaps it for a proxy that prints
-    log lines above the display instead of through it."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("worker", help="run the scheduled jobs (holds, activation, expiry)")
     parser.add_argument("--once", action="store_true", help="run every job once and exit")
@@ -105,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def worker_command(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=_Stderr())
+    configure_logging()  # JSON lines, or text with LOG_FORMAT=text, as the gateway's
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -28,6 +28,7 @@ from services.identity.models import OAuthClient
 from shared import audit_log
 from shared.access import ADMIN_SCOPES, ALL_SCOPES, MEMBER_SCOPE, Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Validator
 
 MAX_NAME_LENGTH = 200
@@ -92,20 +93,20 @@ async def create_client(
     v = Validator()
     v.text(name, "name", max_length=MAX_NAME_LENGTH)
     unknown = [s for s in allowed if s not in ALL_SCOPES]
-    v.check(not unknown, "scopes", "UNKNOWN_SCOPE", f"unknown scopes: {', '.join(unknown)}")
-    v.check(bool(allowed), "scopes", "REQUIRED", "a client needs at least one scope")
+    v.check(not unknown, "scopes", UserErrorCode.UNKNOWN_SCOPE, f"unknown scopes: {', '.join(unknown)}")
+    v.check(bool(allowed), "scopes", UserErrorCode.REQUIRED, "a client needs at least one scope")
     # A `member` token must name a member, which only a member's own sign-in can do.
     v.check(
         MEMBER_SCOPE not in allowed,
         "scopes",
-        "INVALID",
+        UserErrorCode.INVALID,
         f"the '{MEMBER_SCOPE}' scope is granted to member sign-ins, never to client credentials",
     )
     if partner_id is not None:
         v.check(
             not set(allowed) & ADMIN_SCOPES,
             "scopes",
-            "INVALID",
+            UserErrorCode.INVALID,
             "partner credentials cannot carry admin scopes",
         )
     v.raise_if_any()
@@ -173,7 +174,9 @@ async def _managed_client(session: AsyncSession, principal: Principal, client_id
         select(OAuthClient).where(OAuthClient.client_id == client_id.strip()).with_for_update()
     )
     if row is None:
-        raise DomainError.single("CLIENT_NOT_FOUND", f"no client has the id {client_id!r}", "clientId")
+        raise DomainError.single(
+            UserErrorCode.CLIENT_NOT_FOUND, f"no client has the id {client_id!r}", "clientId"
+        )
     return row
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import datetime
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 
 from services.identity import service
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from shared.graphql_types import GraphQLInfo, UserError, user_errors
 from shared.ids import to_global_id
+from shared.operations import INPUT, admin, mutation
 
 T = TypeVar("T")
 
@@ -23,12 +25,12 @@ T = TypeVar("T")
 @strawberry.type(description="OAuth client credentials: a partner's backend, or an admin's.")
 class OAuthClient:
     client_id: str = strawberry.field(description="The id the client authenticates with.")
-    name: str
+    name: str = strawberry.field(description='What the client is, for people ("Café Blue backend").')
     scopes: list[str] = strawberry.field(description="The scopes its tokens may carry.")
     partner_id: strawberry.ID | None = strawberry.field(
         description="The Partner (global ID) whose credentials these are; null for an admin client."
     )
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the client was created.")
     disabled_at: datetime | None = strawberry.field(
         description="When it was disabled: it gets no tokens and its tokens are refused. Null: enabled."
     )
@@ -51,27 +53,27 @@ class OAuthClient:
         )
 
 
-@strawberry.input
+@strawberry.input(description="The client to disable.")
 class DisableClientInput:
     client_id: str = strawberry.field(description="The client's id (cl_…), not a global ID.")
 
 
-@strawberry.input
+@strawberry.input(description="The client to give a new secret.")
 class RotateClientSecretInput:
     client_id: str = strawberry.field(description="The client's id (cl_…), not a global ID.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to disableClient.")
 class DisableClientPayload:
     client: OAuthClient | None = strawberry.field(
         default=None, description="The client, disabledAt set; null when userErrors say why not."
     )
     user_errors: list[UserError] = strawberry.field(
-        default_factory=list, description="CLIENT_NOT_FOUND (clientId) or a malformed clientId."
+        default_factory=list, description="Why the client was not disabled; empty on success."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The answer to rotateClientSecret.")
 class RotateClientSecretPayload:
     client_secret: str | None = strawberry.field(
         default=None,
@@ -81,7 +83,7 @@ class RotateClientSecretPayload:
         default=None, description="The client, secretRotatedAt set."
     )
     user_errors: list[UserError] = strawberry.field(
-        default_factory=list, description="CLIENT_NOT_FOUND (clientId) or a malformed clientId."
+        default_factory=list, description="Why no secret was issued; empty on success."
     )
 
 
@@ -92,16 +94,28 @@ async def _attempt(operation: Awaitable[T]) -> T | list[UserError]:
         return user_errors(exc.errors)
 
 
+# A client id is checked as text (blank, too long, control characters) before it is looked up.
+CLIENT_CODES = (
+    UserErrorCode.REQUIRED,
+    UserErrorCode.TOO_LONG,
+    UserErrorCode.INVALID,
+    UserErrorCode.CLIENT_NOT_FOUND,
+)
+
+
 @strawberry.type
 class IdentityMutation:
-    @strawberry.mutation(
-        description="Disable a client for good (admins, scope admin:partners; audit-logged): it gets no"
-        " new tokens, and when this returns every gateway refuses the tokens it holds (a gateway cut"
-        " off from the database learns it within REVOCATION_CACHE_SECONDS of reconnecting). The"
-        " payload's client carries disabledAt; disabling a disabled client keeps its first"
-        " disabledAt. userErrors: CLIENT_NOT_FOUND on clientId."
+    @mutation(
+        "Disable a client for good (audit-logged): it gets no new tokens, and when this returns every"
+        " gateway refuses the tokens it holds (a gateway cut off from the database learns it within"
+        " REVOCATION_CACHE_SECONDS of reconnecting). The payload's client carries disabledAt;"
+        " disabling a disabled client keeps its first disabledAt.",
+        access=admin("admin:partners"),
+        codes=CLIENT_CODES,
     )
-    async def disable_client(self, info: GraphQLInfo, input: DisableClientInput) -> DisableClientPayload:
+    async def disable_client(
+        self, info: GraphQLInfo, input: Annotated[DisableClientInput, INPUT]
+    ) -> DisableClientPayload:
         outcome = await _attempt(
             service.disable_client(info.context.db, info.context.principal, input.client_id)
         )
@@ -109,15 +123,16 @@ class IdentityMutation:
             return DisableClientPayload(user_errors=outcome)
         return DisableClientPayload(client=OAuthClient.of(outcome))
 
-    @strawberry.mutation(
-        description="Give a client a new secret (admins, scope admin:partners; audit-logged), returned"
-        " once in clientSecret and stored nowhere. The old secret stops working at once, and when"
-        " this returns every gateway refuses the tokens issued under it (as for disableClient): a"
-        " rotated secret is treated as leaked. A disabled client stays disabled."
-        " userErrors: CLIENT_NOT_FOUND on clientId."
+    @mutation(
+        "Give a client a new secret (audit-logged), returned once in clientSecret and stored nowhere."
+        " The old secret stops working at once, and when this returns every gateway refuses the"
+        " tokens issued under it (as for disableClient): a rotated secret is treated as leaked. A"
+        " disabled client stays disabled.",
+        access=admin("admin:partners"),
+        codes=CLIENT_CODES,
     )
     async def rotate_client_secret(
-        self, info: GraphQLInfo, input: RotateClientSecretInput
+        self, info: GraphQLInfo, input: Annotated[RotateClientSecretInput, INPUT]
     ) -> RotateClientSecretPayload:
         outcome = await _attempt(
             service.rotate_client_secret(info.context.db, info.context.principal, input.client_id)

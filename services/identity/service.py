@@ -43,6 +43,7 @@ from services.identity.models import OAuthClient, RevokedToken
 from services.identity.propagation import ChangeListener
 from services.identity.verifier import TokenVerifier
 from shared.access import ADMIN_SCOPES
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Unauthenticated
 from shared.settings import get_settings
 
@@ -87,7 +88,7 @@ def grant_scope(allowed: Iterable[str], requested: str | None) -> str:
     extra = sorted(asked - allowed_set)
     if extra:
         raise DomainError.single(
-            "INVALID_SCOPE", f"not allowed for this client: {' '.join(extra)}", field="scope"
+            UserErrorCode.INVALID_SCOPE, f"not allowed for this client: {' '.join(extra)}", field="scope"
         )
     return " ".join(sorted(asked))
 

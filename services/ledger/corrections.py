@@ -19,6 +19,7 @@ from services.partners import catalog
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, InputError, Validator
 from shared.ids import from_global_id
 from shared.money import Money, quantize_money
@@ -81,21 +82,27 @@ async def reverse_purchase(
         now = clock.now()
         member_id = await PURCHASE_MEMBER.fetchval(conn, p=partner_id, o=order_id)
         if member_id is None:
-            raise DomainError.single("PURCHASE_NOT_FOUND", "no purchase has this orderId", "orderId")
+            raise DomainError.single(
+                UserErrorCode.PURCHASE_NOT_FOUND, "no purchase has this orderId", "orderId"
+            )
         wallet = await journal.lock_wallet(conn, member_id)
         purchase = await PURCHASE.fetchrow(conn, p=partner_id, o=order_id)
         assert purchase is not None
         if amount is not None and amount.currency != purchase["currency"]:
             raise InputError.single(
-                "CURRENCY_MISMATCH", f"amount.currency must be {purchase['currency']}", "amount.currency"
+                UserErrorCode.CURRENCY_MISMATCH,
+                f"amount.currency must be {purchase['currency']}",
+                "amount.currency",
             )
         left_to_refund = purchase["amount"] - purchase["amount_reversed"]
         refund = quantize_money(amount.amount if amount else left_to_refund, purchase["currency"])
         if left_to_refund <= 0:
-            raise DomainError.single("ALREADY_REVERSED", "this purchase is fully refunded", "orderId")
+            raise DomainError.single(
+                UserErrorCode.ALREADY_REVERSED, "this purchase is fully refunded", "orderId"
+            )
         if refund > left_to_refund:
             raise DomainError.single(
-                "REFUND_EXCEEDS_PURCHASE",
+                UserErrorCode.REFUND_EXCEEDS_PURCHASE,
                 f"only {quantize_money(left_to_refund, purchase['currency'])} "
                 f"{purchase['currency']} of this purchase is left to refund",
                 "amount.amount",
@@ -207,7 +214,9 @@ async def cancel_redemption(
     v = Validator()
     check_common(v, idempotency_key, None)
     decoded = from_global_id(redemption_id, "Redemption")
-    v.check(decoded is not None, "redemptionId", "INVALID_ID", "redemptionId is not a Redemption id")
+    v.check(
+        decoded is not None, "redemptionId", UserErrorCode.INVALID_ID, "redemptionId is not a Redemption id"
+    )
     v.raise_if_any()
     assert decoded is not None
     local_id = decoded[1]
@@ -216,13 +225,13 @@ async def cancel_redemption(
         now = clock.now()
         member_id = await REDEMPTION_MEMBER.fetchval(conn, id=local_id, p=partner_id)
         if member_id is None:  # another partner's redemption looks exactly like none
-            raise DomainError.single("REDEMPTION_NOT_FOUND", "no such redemption", "redemptionId")
+            raise DomainError.single(UserErrorCode.REDEMPTION_NOT_FOUND, "no such redemption", "redemptionId")
         wallet = await journal.lock_wallet(conn, member_id)
         redemption = await REDEMPTION.fetchrow(conn, id=local_id)
         assert redemption is not None
         if redemption["cancel_entry_id"] is not None:
             raise DomainError.single(
-                "ALREADY_CANCELLED", "this redemption was already cancelled", "redemptionId"
+                UserErrorCode.ALREADY_CANCELLED, "this redemption was already cancelled", "redemptionId"
             )
         consumed = await CONSUMED_BY.fetch(conn, entry=redemption["entry_id"], now=now)
         redemption_account = await accounts.partner_account(conn, partner_id, AccountKind.PARTNER_REDEMPTION)

@@ -31,6 +31,7 @@ from services.partners import service as partners
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, InputError, Validator
 from shared.money import Money, points_for
 from shared.sql import DbConnection, Sql, connection
@@ -169,18 +170,22 @@ async def earn_points(
     async with connection(db) as conn:
         partner = await partners.cached_partner(db, conn, partner_id)
         if partner is None:
-            raise InputError.single("PARTNER_NOT_FOUND", "the calling partner no longer exists")
+            raise InputError.single(UserErrorCode.PARTNER_NOT_FOUND, "the calling partner no longer exists")
         await accounts.ensure_partner_accounts(db, conn, partner_id)
         if amount.currency != partner.currency:
             raise InputError.single(
-                "CURRENCY_MISMATCH", f"amount.currency must be {partner.currency}", "amount.currency"
+                UserErrorCode.CURRENCY_MISMATCH,
+                f"amount.currency must be {partner.currency}",
+                "amount.currency",
             )
 
         expiry = await policy.current(db, conn)
         now = clock.now()
         if expiry.expiry_for(occurred_at, now) <= now:
             raise InputError.single(
-                "TOO_OLD", "points for a purchase this old would already have expired", "occurredAt"
+                UserErrorCode.TOO_OLD,
+                "points for a purchase this old would already have expired",
+                "occurredAt",
             )
 
         def terms(member_id: int) -> Earn:
@@ -239,7 +244,7 @@ async def earn_points(
         )
         if row is None:
             raise DomainError.single(
-                "DUPLICATE_ORDER", "a purchase with this orderId was already recorded", "orderId"
+                UserErrorCode.DUPLICATE_ORDER, "a purchase with this orderId was already recorded", "orderId"
             )
         if not member.enrolled and earn.points > 0:
             await members.link_member(conn, member.member_id, partner_id)
@@ -281,7 +286,7 @@ async def record_purchase(
         v.check(
             occurred_at <= now + clock.CLOCK_SKEW,
             "occurredAt",
-            "IN_FUTURE",
+            UserErrorCode.IN_FUTURE,
             "occurredAt must not be in the future",
         )
     v.raise_if_any()

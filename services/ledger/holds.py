@@ -23,6 +23,7 @@ from services.members import service as members
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Validator
 from shared.ids import from_global_id
 from shared.sql import DbConnection, Sql
@@ -76,12 +77,15 @@ async def authorize_redemption(
     check_common(v, idempotency_key, order_id)
     members.check_member_number(v, member_number)
     v.check(
-        0 < points <= MAX_POINTS, "points", "INVALID_AMOUNT", f"points must be between 1 and {MAX_POINTS}"
+        0 < points <= MAX_POINTS,
+        "points",
+        UserErrorCode.INVALID_AMOUNT,
+        f"points must be between 1 and {MAX_POINTS}",
     )
     v.check(
         MIN_HOLD <= expires_in <= MAX_HOLD,
         "expiresIn",
-        "INVALID_DURATION",
+        UserErrorCode.INVALID_DURATION,
         "expiresIn must be between 10 seconds and 30 days",
     )
     v.raise_if_any()
@@ -98,7 +102,7 @@ async def authorize_redemption(
         wallet = await journal.lock_wallet(conn, member_id)
         if await HOLD_EXISTS.fetchval(conn, p=partner_id, o=order_id):
             raise DomainError.single(
-                "DUPLICATE_ORDER", "an authorization with this orderId exists", "orderId"
+                UserErrorCode.DUPLICATE_ORDER, "an authorization with this orderId exists", "orderId"
             )
         await spending.refuse_duplicate_order(conn, partner_id, order_id)
         shares = await spending.reserve(conn, member_id, wallet, points, now)
@@ -136,7 +140,10 @@ async def authorize_redemption(
 def _decode_authorization(v: Validator, authorization_id: str) -> int:
     decoded = from_global_id(authorization_id, "Authorization")
     v.check(
-        decoded is not None, "authorizationId", "INVALID_ID", "authorizationId is not an Authorization id"
+        decoded is not None,
+        "authorizationId",
+        UserErrorCode.INVALID_ID,
+        "authorizationId is not an Authorization id",
     )
     return decoded[1] if decoded else 0
 
@@ -145,14 +152,18 @@ async def _locked_hold(conn: DbConnection, hold_id: int, partner_id: int, now: d
     """Wallet first, then the hold row; refuses a hold that is no longer live."""
     member_id = await HOLD_MEMBER.fetchval(conn, id=hold_id, p=partner_id)
     if member_id is None:  # another partner's authorization looks exactly like none
-        raise DomainError.single("AUTHORIZATION_NOT_FOUND", "no such authorization", "authorizationId")
+        raise DomainError.single(
+            UserErrorCode.AUTHORIZATION_NOT_FOUND, "no such authorization", "authorizationId"
+        )
     wallet = await journal.lock_wallet(conn, member_id)
     hold = await LOCK_HOLD.fetchrow(conn, id=hold_id)
     assert hold is not None
     if hold["status"] != HoldStatus.ACTIVE or hold["expires_at"] <= now:
         state = hold["status"] if hold["status"] != HoldStatus.ACTIVE else HoldStatus.EXPIRED
         raise DomainError.single(
-            "AUTHORIZATION_NOT_ACTIVE", f"this authorization is {state.lower()}", "authorizationId"
+            UserErrorCode.AUTHORIZATION_NOT_ACTIVE,
+            f"this authorization is {state.lower()}",
+            "authorizationId",
         )
     return member_id, wallet, hold
 
@@ -172,7 +183,10 @@ async def capture_redemption(
     hold_id = _decode_authorization(v, authorization_id)
     if points is not None:
         v.check(
-            0 < points <= MAX_POINTS, "points", "INVALID_AMOUNT", f"points must be between 1 and {MAX_POINTS}"
+            0 < points <= MAX_POINTS,
+            "points",
+            UserErrorCode.INVALID_AMOUNT,
+            f"points must be between 1 and {MAX_POINTS}",
         )
     v.raise_if_any()
 
@@ -181,7 +195,9 @@ async def capture_redemption(
         member_id, wallet, hold = await _locked_hold(conn, hold_id, partner_id, now)
         wanted = hold["points"] if points is None else points
         if wanted > hold["points"]:
-            raise DomainError.single("INVALID_AMOUNT", f"only {hold['points']} points are held", "points")
+            raise DomainError.single(
+                UserErrorCode.INVALID_AMOUNT, f"only {hold['points']} points are held", "points"
+            )
         reserved = [
             journal.LotShare(r["lot_id"], r["issuing_partner_id"], r["points"])
             for r in await HOLD_LOTS.fetch(conn, id=hold_id)

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, InputError, UserError
 from shared.sql import DbConnection, Sql, connection
 
@@ -106,7 +107,7 @@ async def replay(conn: DbConnection, client_id: str, key: str, request_hash: str
     assert row is not None, "a key that blocked our claim must exist once its writer committed"
     if row["request_hash"] != request_hash:
         reused = UserError(
-            code="IDEMPOTENCY_KEY_REUSED",
+            code=UserErrorCode.IDEMPOTENCY_KEY_REUSED,
             field="idempotencyKey",
             message="this idempotencyKey was used before with a different request",
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.members import service as members
+from shared.error_codes import UserErrorCode
 from shared.errors import UserError, Validator
 from shared.money import MAX_AMOUNT, Money, decimals_of, is_known_currency, minor_units
 from shared.sql import DbConnection
@@ -41,31 +42,34 @@ def check_money(v: Validator, money: Money, field: str, *, required_currency: st
     if not v.check(
         is_known_currency(money.currency),
         f"{field}.currency",
-        "UNKNOWN_CURRENCY",
+        UserErrorCode.UNKNOWN_CURRENCY,
         f"{field}.currency {money.currency!r} is not a known ISO 4217 code",
     ):
         return False
     amount_field = f"{field}.amount"
     ok = v.check(
-        money.amount > 0, amount_field, "INVALID_AMOUNT", f"{amount_field} must be greater than zero"
+        money.amount > 0,
+        amount_field,
+        UserErrorCode.INVALID_AMOUNT,
+        f"{amount_field} must be greater than zero",
     )
     ok = ok and v.check(
         money.amount <= MAX_AMOUNT,
         amount_field,
-        "INVALID_AMOUNT",
+        UserErrorCode.INVALID_AMOUNT,
         f"{amount_field} must be at most {MAX_AMOUNT}",
     )
     ok = ok and v.check(
         decimals_of(money.amount) <= minor_units(money.currency),
         amount_field,
-        "INVALID_AMOUNT",
+        UserErrorCode.INVALID_AMOUNT,
         f"{amount_field} has more decimals than {money.currency} allows ({minor_units(money.currency)})",
     )
     if ok and required_currency is not None:
         ok = v.check(
             money.currency == required_currency,
             f"{field}.currency",
-            "CURRENCY_MISMATCH",
+            UserErrorCode.CURRENCY_MISMATCH,
             f"{field}.currency must be {required_currency}",
         )
     return ok

@@ -13,6 +13,7 @@ from services.ledger.models import ExpiryMode
 from shared import audit_log, clock, sql
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import Validator
 from shared.settings import get_settings
 from shared.sql import DbConnection, Sql, transaction
@@ -74,11 +75,11 @@ async def update_policy(db: Database, principal: Principal, *, months: int, mode
     uses the new policy at once, the others within PARTNER_CACHE_SECONDS."""
     principal.require_admin("admin:partners")
     v = Validator()
-    v.check(1 <= months <= 240, "months", "INVALID_AMOUNT", "months must be between 1 and 240")
+    v.check(1 <= months <= 240, "months", UserErrorCode.INVALID_AMOUNT, "months must be between 1 and 240")
     v.check(
         mode in (ExpiryMode.PER_LOT, ExpiryMode.ACTIVITY_EXTENDS),
         "mode",
-        "INVALID",
+        UserErrorCode.INVALID,
         "mode must be PER_LOT or ACTIVITY_EXTENDS",
     )
     v.raise_if_any()

@@ -17,6 +17,7 @@ from services.partners import catalog
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Validator
 from shared.ids import from_global_id, new_voucher_code
 from shared.sql import DbConnection, Sql
@@ -43,11 +44,11 @@ async def redeem_reward(
     check_common(v, idempotency_key, None)
     members.check_member_number(v, member_number)
     decoded = from_global_id(reward_id, "Reward")
-    v.check(decoded is not None, "rewardId", "INVALID_ID", "rewardId is not a Reward id")
+    v.check(decoded is not None, "rewardId", UserErrorCode.INVALID_ID, "rewardId is not a Reward id")
     v.check(
         0 < quantity <= MAX_QUANTITY,
         "quantity",
-        "INVALID_AMOUNT",
+        UserErrorCode.INVALID_AMOUNT,
         f"quantity must be between 1 and {MAX_QUANTITY}",
     )
     v.raise_if_any()
@@ -63,7 +64,7 @@ async def redeem_reward(
             bought = await ALREADY_BOUGHT.fetchval(conn, reward=local_id, m=member_id)
             if bought + quantity > reward.max_per_member:
                 raise DomainError.single(
-                    "LIMIT_REACHED",
+                    UserErrorCode.LIMIT_REACHED,
                     f"a member may have {reward.max_per_member} of this reward; this one has {bought}",
                     "quantity",
                 )

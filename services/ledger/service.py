@@ -34,6 +34,7 @@ from services.ledger.queries import (
 from services.members import service as members
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.money import Money
 
 __all__ = [
@@ -65,7 +66,7 @@ async def _by_member_number(
 ) -> Outcome:
     await members.refuse_if_rate_limited(db, principal)
     outcome = await operation()
-    if any(e.code == "MEMBER_NOT_FOUND" for e in outcome.errors):
+    if any(e.code == UserErrorCode.MEMBER_NOT_FOUND for e in outcome.errors):
         await members.note_lookup_miss(db, principal)
     return outcome
 

@@ -16,6 +16,7 @@ from services.partners import service as partners
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Validator
 from shared.money import value_of_points
 from shared.sql import DbConnection, Sql
@@ -32,7 +33,7 @@ INSERT_REDEMPTION = Sql(
 async def refuse_duplicate_order(conn: DbConnection, partner_id: int, order_id: str) -> None:
     if await REDEMPTION_EXISTS.fetchval(conn, p=partner_id, o=order_id):
         raise DomainError.single(
-            "DUPLICATE_ORDER", "a redemption with this orderId was already recorded", "orderId"
+            UserErrorCode.DUPLICATE_ORDER, "a redemption with this orderId was already recorded", "orderId"
         )
 
 
@@ -46,7 +47,7 @@ async def reserve(
     available = sum(s.points for s in shares) - wallet.debt
     if available < points:
         raise DomainError.single(
-            "INSUFFICIENT_POINTS",
+            UserErrorCode.INSUFFICIENT_POINTS,
             f"the member has {max(available, 0)} points available, {points} asked",
             "points",
         )
@@ -143,7 +144,10 @@ async def redeem_points(
     check_common(v, idempotency_key, order_id)
     members.check_member_number(v, member_number)
     v.check(
-        0 < points <= MAX_POINTS, "points", "INVALID_AMOUNT", f"points must be between 1 and {MAX_POINTS}"
+        0 < points <= MAX_POINTS,
+        "points",
+        UserErrorCode.INVALID_AMOUNT,
+        f"points must be between 1 and {MAX_POINTS}",
     )
     v.raise_if_any()
     request = {"member": member_number, "order": order_id, "points": points}

@@ -20,6 +20,7 @@ from services.members.models import Enrollment, Member
 from shared import sql
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Validator
 from shared.ids import is_valid_member_number, new_member_number
 from shared.parsing import email_address
@@ -32,7 +33,7 @@ MAX_REF = 200
 
 def member_not_found() -> DomainError:
     """The one answer for a number nobody has and for a member the caller is not linked to."""
-    return DomainError.single("MEMBER_NOT_FOUND", "no member has this number", "memberNumber")
+    return DomainError.single(UserErrorCode.MEMBER_NOT_FOUND, "no member has this number", "memberNumber")
 
 
 def _lookup_misses() -> SlidingWindow:
@@ -73,11 +74,11 @@ class MemberAtPartner:
 
 
 def check_member_number(v: Validator, member_number: str, field: str = "memberNumber") -> None:
-    if v.check(bool(member_number), field, "REQUIRED", f"{field} must not be empty"):
+    if v.check(bool(member_number), field, UserErrorCode.REQUIRED, f"{field} must not be empty"):
         v.check(
             is_valid_member_number(member_number),
             field,
-            "INVALID_MEMBER_NUMBER",
+            UserErrorCode.INVALID_MEMBER_NUMBER,
             f"{field} must be 12 digits with a valid check digit",
         )
 
@@ -97,7 +98,7 @@ async def enroll_member(
         try:
             email = email_address(email)
         except ValueError as exc:
-            v.add("email", "INVALID_EMAIL", f"email is not an address: {exc}")
+            v.add("email", UserErrorCode.INVALID_EMAIL, f"email is not an address: {exc}")
     if member_number is not None:
         check_member_number(v, member_number)
     v.raise_if_any()
@@ -112,10 +113,12 @@ async def enroll_member(
             except IntegrityError:
                 continue  # a concurrent enrolment won the race; the next pass finds its row
     except DomainError as exc:
-        if exc.errors[0].code == "MEMBER_NOT_FOUND":
+        if exc.errors[0].code == UserErrorCode.MEMBER_NOT_FOUND:
             await note_lookup_miss(db, principal)
         raise
-    raise DomainError.single("CONFLICT", "enrolment raced with another; retry", "partnerCustomerRef")
+    raise DomainError.single(
+        UserErrorCode.CONFLICT, "enrolment raced with another; retry", "partnerCustomerRef"
+    )
 
 
 async def _enroll(
@@ -135,7 +138,7 @@ async def _enroll(
     if existing is not None:
         if member_number is not None and existing.member_number != member_number:
             raise DomainError.single(
-                "REF_ALREADY_ENROLLED",
+                UserErrorCode.REF_ALREADY_ENROLLED,
                 "this partnerCustomerRef is enrolled with another member number",
                 "partnerCustomerRef",
             )
@@ -169,7 +172,7 @@ async def _enroll(
         )
     else:
         raise DomainError.single(
-            "ALREADY_ENROLLED",
+            UserErrorCode.ALREADY_ENROLLED,
             "this member is enrolled with you under another partnerCustomerRef",
             "memberNumber",
         )

@@ -17,6 +17,7 @@ from services.partners.models import Reward
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Validator
 from shared.pagination import Page, decode_cursor, make_page, page_size
 from shared.sql import DbConnection, Sql
@@ -71,14 +72,17 @@ def _check(v: Validator, terms: dict[str, Any]) -> None:
         v.check(
             terms["points_cost"] is not None and 0 < terms["points_cost"] <= MAX_COST,
             "pointsCost",
-            "INVALID_AMOUNT",
+            UserErrorCode.INVALID_AMOUNT,
             f"pointsCost must be between 1 and {MAX_COST}",
         )
     if terms.get("stock") is not None:
-        v.check(terms["stock"] >= 0, "stock", "INVALID_AMOUNT", "stock must not be negative")
+        v.check(terms["stock"] >= 0, "stock", UserErrorCode.INVALID_AMOUNT, "stock must not be negative")
     if terms.get("max_per_member") is not None:
         v.check(
-            terms["max_per_member"] > 0, "maxPerMember", "INVALID_AMOUNT", "maxPerMember must be at least 1"
+            terms["max_per_member"] > 0,
+            "maxPerMember",
+            UserErrorCode.INVALID_AMOUNT,
+            "maxPerMember must be at least 1",
         )
     start, end = terms.get("valid_from"), terms.get("valid_until")
     if (
@@ -87,7 +91,7 @@ def _check(v: Validator, terms: dict[str, Any]) -> None:
         and start is not None
         and end is not None
     ):
-        v.check(end > start, "validUntil", "INVALID", "validUntil must be after validFrom")
+        v.check(end > start, "validUntil", UserErrorCode.INVALID, "validUntil must be after validFrom")
 
 
 async def create_reward(
@@ -128,7 +132,7 @@ async def _own_reward(session: AsyncSession, principal: Principal, reward_id: in
         select(Reward).where(Reward.id == reward_id, Reward.partner_id == partner_id).with_for_update()
     )
     if reward is None:  # another partner's reward looks exactly like none
-        raise DomainError.single("REWARD_NOT_FOUND", "no such reward", "rewardId")
+        raise DomainError.single(UserErrorCode.REWARD_NOT_FOUND, "no such reward", "rewardId")
     return reward
 
 
@@ -202,10 +206,12 @@ async def reward_for_sale(conn: DbConnection, reward_id: int, partner_id: int, n
     """The reward, if the calling partner sells it and it is on sale now."""
     row = await REWARD.fetchrow(conn, id=reward_id)
     if row is None or row["partner_id"] != partner_id:
-        raise DomainError.single("REWARD_NOT_FOUND", "no such reward at this partner", "rewardId")
+        raise DomainError.single(UserErrorCode.REWARD_NOT_FOUND, "no such reward at this partner", "rewardId")
     reward = RewardView(**dict(row))
     if not reward.available_at(now):
-        raise DomainError.single("REWARD_NOT_AVAILABLE", "this reward is not on sale now", "rewardId")
+        raise DomainError.single(
+            UserErrorCode.REWARD_NOT_AVAILABLE, "this reward is not on sale now", "rewardId"
+        )
     return reward
 
 
@@ -214,7 +220,7 @@ async def take_stock(conn: DbConnection, reward: RewardView, quantity: int) -> N
     if reward.stock is None:
         return
     if await TAKE_STOCK.fetchval(conn, id=reward.id, q=quantity) is None:
-        raise DomainError.single("OUT_OF_STOCK", "not enough of this reward is left", "quantity")
+        raise DomainError.single(UserErrorCode.OUT_OF_STOCK, "not enough of this reward is left", "quantity")
 
 
 async def return_stock(conn: DbConnection, reward_id: int, quantity: int) -> None:

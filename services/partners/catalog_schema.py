@@ -4,26 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from services.partners import catalog
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
-from shared.graphql_types import Connection, GraphQLInfo, Node, Points, UserError, user_errors
+from shared.graphql_types import After, Connection, First, GraphQLInfo, Node, Points, UserError, user_errors
 from shared.ids import require_global_id, to_global_id
+from shared.operations import ANY_TOKEN, INPUT, PAGE_CODES, field, mutation, partner
 
 
-@strawberry.type
+@strawberry.type(description="Something members buy with points at the partner that sells it: a voucher.")
 class Reward(Node):
-    partner_id: strawberry.ID
-    name: str
-    description: str
-    points_cost: Points
-    stock: int | None = strawberry.field(description="Null is unlimited.")
-    valid_from: datetime
-    valid_until: datetime | None
-    max_per_member: int | None
-    archived: bool
+    partner_id: strawberry.ID = strawberry.field(description="The Partner (global ID) that sells it.")
+    name: str = strawberry.field(description="What it is, for members.")
+    description: str = strawberry.field(description="More about it, for members; may be empty.")
+    points_cost: Points = strawberry.field(description="Points per unit.")
+    stock: int | None = strawberry.field(description="Units left; null is unlimited.")
+    valid_from: datetime = strawberry.field(description="On sale from this instant.")
+    valid_until: datetime | None = strawberry.field(description="On sale until this instant; null: no end.")
+    max_per_member: int | None = strawberry.field(
+        description="How many one member may own (cancelled redemptions do not count); null: no limit."
+    )
+    archived: bool = strawberry.field(description="Taken off sale for good; vouchers issued stay valid.")
 
     @classmethod
     def of(cls, view: catalog.RewardView) -> Reward:
@@ -41,38 +46,62 @@ class Reward(Node):
         )
 
 
-@strawberry.input
+NAME = "At most 200 characters, not blank."
+DESCRIPTION = "At most 4,000 characters."
+COST = "Points per unit, 1 to 1,000,000,000."
+STOCK = "Units on sale, at least 0; null: unlimited."
+MAX_PER_MEMBER = "At least 1; null: no limit."
+
+
+@strawberry.input(description="A reward for the calling partner's catalogue.")
 class CreateRewardInput:
-    name: str
-    points_cost: Points
-    description: str = ""
-    stock: int | None = None
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    max_per_member: int | None = None
+    name: str = strawberry.field(description=NAME)
+    points_cost: Points = strawberry.field(description=COST)
+    description: str = strawberry.field(default="", description=DESCRIPTION)
+    stock: int | None = strawberry.field(default=None, description=STOCK)
+    valid_from: datetime | None = strawberry.field(default=None, description="On sale from; omitted: now.")
+    valid_until: datetime | None = strawberry.field(
+        default=None, description="On sale until (after validFrom); omitted: no end."
+    )
+    max_per_member: int | None = strawberry.field(default=None, description=MAX_PER_MEMBER)
 
 
-@strawberry.input
+@strawberry.input(description="The fields of a reward to change; a field left out stays as it is.")
 class UpdateRewardInput:
-    reward_id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    points_cost: Points | None = strawberry.UNSET
-    stock: int | None = strawberry.field(default=strawberry.UNSET, description="Null: unlimited.")
-    valid_from: datetime | None = strawberry.UNSET
-    valid_until: datetime | None = strawberry.UNSET
-    max_per_member: int | None = strawberry.UNSET
+    reward_id: strawberry.ID = strawberry.field(description="The Reward's global ID.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description=NAME)
+    description: str | None = strawberry.field(default=strawberry.UNSET, description=DESCRIPTION)
+    points_cost: Points | None = strawberry.field(default=strawberry.UNSET, description=COST)
+    stock: int | None = strawberry.field(default=strawberry.UNSET, description=STOCK)
+    valid_from: datetime | None = strawberry.field(default=strawberry.UNSET, description="On sale from.")
+    valid_until: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="On sale until (after validFrom); null: no end."
+    )
+    max_per_member: int | None = strawberry.field(default=strawberry.UNSET, description=MAX_PER_MEMBER)
 
 
-@strawberry.input
+@strawberry.input(description="The reward to take off sale.")
 class ArchiveRewardInput:
-    reward_id: strawberry.ID
+    reward_id: strawberry.ID = strawberry.field(description="The Reward's global ID.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to createReward, updateReward and archiveReward.")
 class RewardPayload:
-    reward: Reward | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    reward: Reward | None = strawberry.field(
+        default=None, description="The reward as it now is; null on userErrors."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing changed; empty on success."
+    )
+
+
+# The checks of a reward's terms (text, numbers, validity period).
+TERMS_CODES = (
+    UserErrorCode.REQUIRED,
+    UserErrorCode.TOO_LONG,
+    UserErrorCode.INVALID,
+    UserErrorCode.INVALID_AMOUNT,
+)
 
 
 def _reward_id(value: strawberry.ID) -> int:
@@ -93,13 +122,20 @@ async def _write(operation: Awaitable[catalog.RewardView]) -> RewardPayload:
 
 @strawberry.type
 class CatalogQuery:
-    @strawberry.field(description="Rewards on sale (a partner also sees its own archived ones).")
+    @field(
+        "Rewards on sale now, oldest first; a partner also sees its own archived and not yet valid"
+        " ones, an admin everyone's.",
+        access=ANY_TOKEN,
+        codes=(UserErrorCode.INVALID_ID, *PAGE_CODES),
+    )
     async def rewards(
         self,
         info: GraphQLInfo,
-        partner_id: strawberry.ID | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        partner_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this Partner's (global ID).")
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Reward]:
         page = await catalog.list_rewards(
             info.context.db,
@@ -113,8 +149,12 @@ class CatalogQuery:
 
 @strawberry.type
 class CatalogMutation:
-    @strawberry.mutation(description="Add a reward to the calling partner's catalogue.")
-    async def create_reward(self, info: GraphQLInfo, input: CreateRewardInput) -> RewardPayload:
+    @mutation(
+        "Add a reward to the calling partner's catalogue.", access=partner("catalog:write"), codes=TERMS_CODES
+    )
+    async def create_reward(
+        self, info: GraphQLInfo, input: Annotated[CreateRewardInput, INPUT]
+    ) -> RewardPayload:
         return await _write(
             catalog.create_reward(
                 info.context.db,
@@ -129,8 +169,14 @@ class CatalogMutation:
             )
         )
 
-    @strawberry.mutation(description="Change the fields given; the others stay as they are.")
-    async def update_reward(self, info: GraphQLInfo, input: UpdateRewardInput) -> RewardPayload:
+    @mutation(
+        "Change the fields of one of the calling partner's rewards given; the others stay as they are.",
+        access=partner("catalog:write"),
+        codes=(UserErrorCode.INVALID_ID, UserErrorCode.REWARD_NOT_FOUND, *TERMS_CODES),
+    )
+    async def update_reward(
+        self, info: GraphQLInfo, input: Annotated[UpdateRewardInput, INPUT]
+    ) -> RewardPayload:
         fields = (
             "name",
             "description",
@@ -149,8 +195,15 @@ class CatalogMutation:
             catalog.update_reward(info.context.db, info.context.principal, reward_id, changes)
         )
 
-    @strawberry.mutation(description="Take a reward off sale; vouchers already issued stay valid.")
-    async def archive_reward(self, info: GraphQLInfo, input: ArchiveRewardInput) -> RewardPayload:
+    @mutation(
+        "Take one of the calling partner's rewards off sale; vouchers already issued stay valid."
+        " Archiving an archived reward changes nothing.",
+        access=partner("catalog:write"),
+        codes=(UserErrorCode.INVALID_ID, UserErrorCode.REWARD_NOT_FOUND),
+    )
+    async def archive_reward(
+        self, info: GraphQLInfo, input: Annotated[ArchiveRewardInput, INPUT]
+    ) -> RewardPayload:
         try:
             reward_id = _reward_id(input.reward_id)
         except DomainError as exc:

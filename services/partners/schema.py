@@ -4,26 +4,59 @@ from __future__ import annotations
 
 import decimal
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.dataloader import DataLoader
 
 from services.partners import service
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
-from shared.graphql_types import Connection, GraphQLInfo, Money, Node, UserError, user_errors
+from shared.graphql_types import (
+    After,
+    Connection,
+    First,
+    GraphQLInfo,
+    Money,
+    Node,
+    UserError,
+    graphql_enum,
+    user_errors,
+)
 from shared.ids import require_global_id, to_global_id
 from shared.money import Rounding
+from shared.operations import INPUT, PAGE_CODES, admin, field, mutation
 
-EarnRounding = strawberry.enum(Rounding, name="EarnRounding", description="How an earn is rounded.")
+EarnRounding = graphql_enum(
+    Rounding,
+    name="EarnRounding",
+    description="How a purchase's points are rounded: once per purchase, never per line.",
+    values={
+        Rounding.FLOOR: "Down to whole points (12.90 at 1 point per unit earns 12). The default.",
+        Rounding.HALF_UP: "To the nearest whole point, halves up (12.50 earns 13).",
+    },
+)
 
 
-@strawberry.type
+@strawberry.type(
+    description="A partner's prices per point from an instant on; a change is a new version, never an edit."
+)
 class Contract:
-    effective_from: datetime
-    issue_price: Money
-    redeem_price: Money
-    issue_fee_per_point: Money
-    breakage_share: decimal.Decimal
+    effective_from: datetime = strawberry.field(description="When this version came into force.")
+    issue_price: Money = strawberry.field(
+        description="What a point the partner issued and nobody redeemed yet is worth in its books:"
+        " the basis of its liability and of breakage."
+    )
+    redeem_price: Money = strawberry.field(
+        description="What the partner is reimbursed per point members spend with it."
+    )
+    issue_fee_per_point: Money = strawberry.field(
+        description="What the partner owes the coalition per point it issues."
+    )
+    breakage_share: decimal.Decimal = strawberry.field(
+        description="The share (0 to 1) of the liability released by expired points that the partner"
+        " owes the coalition."
+    )
 
 
 TERMS_HIDDEN = (
@@ -36,7 +69,7 @@ TERMS_HIDDEN = (
 class Partner(Node):
     local_id: strawberry.Private[int]
     view: strawberry.Private[service.PartnerView]
-    name: str
+    name: str = strawberry.field(description="Unique among partners; anyone with a token may read it.")
 
     @classmethod
     def of(cls, view: service.PartnerView) -> Partner:
@@ -108,46 +141,78 @@ def partner_loader(info: GraphQLInfo) -> DataLoader[int, Partner | None]:
     return loader
 
 
-@strawberry.type
+@strawberry.type(description="A new partner's API credentials (OAuth client credentials).")
 class Credentials:
-    client_id: str
+    client_id: str = strawberry.field(description="The client id (cl_…) its backend authenticates with.")
     client_secret: str = strawberry.field(description="Shown once; only its hash is stored.")
 
 
-@strawberry.input
+PRICE = "Money per point in the settlement currency: at least 0, below 1,000,000, at most 6 decimals."
+
+
+@strawberry.input(description="A partner to onboard: its earn terms and its first contract.")
 class CreatePartnerInput:
-    name: str
-    currency: str
-    issue_price: decimal.Decimal
-    redeem_price: decimal.Decimal
-    earn_rate: decimal.Decimal
-    return_window_days: int = 0
-    earn_rounding: EarnRounding = EarnRounding.FLOOR
-    issue_fee_per_point: decimal.Decimal = decimal.Decimal(0)
-    breakage_share: decimal.Decimal = decimal.Decimal(0)
+    name: str = strawberry.field(description="Unique among partners, at most 200 characters.")
+    currency: str = strawberry.field(
+        description="ISO 4217 code of its purchases (what recordPurchase amounts are in)."
+    )
+    issue_price: decimal.Decimal = strawberry.field(description="Contract.issuePrice. " + PRICE)
+    redeem_price: decimal.Decimal = strawberry.field(description="Contract.redeemPrice. " + PRICE)
+    earn_rate: decimal.Decimal = strawberry.field(
+        description="Points per unit of its currency: at least 0, below 1,000,000, at most 6 decimals."
+    )
+    return_window_days: int = strawberry.field(
+        default=0, description="Days a purchase's points stay pending (0 to 366): its return window."
+    )
+    earn_rounding: EarnRounding = strawberry.field(
+        default=EarnRounding.FLOOR, description="How a purchase's points are rounded."
+    )
+    issue_fee_per_point: decimal.Decimal = strawberry.field(
+        default=decimal.Decimal(0), description="Contract.issueFeePerPoint. " + PRICE
+    )
+    breakage_share: decimal.Decimal = strawberry.field(
+        default=decimal.Decimal(0), description="Contract.breakageShare, 0 to 1."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The answer to createPartner.")
 class CreatePartnerPayload:
-    partner: Partner | None = None
-    credentials: Credentials | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    partner: Partner | None = strawberry.field(
+        default=None, description="The new partner; null on userErrors."
+    )
+    credentials: Credentials | None = strawberry.field(
+        default=None, description="Its backend's credentials, shown this once."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was created; empty on success."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new version of a partner's contract.")
 class UpdatePartnerContractInput:
-    partner_id: strawberry.ID
-    effective_from: datetime
-    issue_price: decimal.Decimal
-    redeem_price: decimal.Decimal
-    issue_fee_per_point: decimal.Decimal = decimal.Decimal(0)
-    breakage_share: decimal.Decimal = decimal.Decimal(0)
+    partner_id: strawberry.ID = strawberry.field(description="The Partner's global ID.")
+    effective_from: datetime = strawberry.field(
+        description="When the new prices start: not in the past (5 minutes of clock skew allowed), so"
+        " nothing already recorded is repriced."
+    )
+    issue_price: decimal.Decimal = strawberry.field(description="Contract.issuePrice. " + PRICE)
+    redeem_price: decimal.Decimal = strawberry.field(description="Contract.redeemPrice. " + PRICE)
+    issue_fee_per_point: decimal.Decimal = strawberry.field(
+        default=decimal.Decimal(0), description="Contract.issueFeePerPoint. " + PRICE
+    )
+    breakage_share: decimal.Decimal = strawberry.field(
+        default=decimal.Decimal(0), description="Contract.breakageShare, 0 to 1."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The answer to updatePartnerContract.")
 class UpdatePartnerContractPayload:
-    contract: Contract | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    contract: Contract | None = strawberry.field(
+        default=None, description="The new version; null on userErrors."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why no version was added; empty on success."
+    )
 
 
 def _contract(c: service.ContractView) -> Contract:
@@ -163,9 +228,9 @@ def _contract(c: service.ContractView) -> Contract:
 
 @strawberry.type
 class PartnersQuery:
-    @strawberry.field(description="All partners (admins).")
+    @field("All partners, oldest first.", access=admin("admin:partners"), codes=PAGE_CODES)
     async def partners(
-        self, info: GraphQLInfo, first: int | None = None, after: str | None = None
+        self, info: GraphQLInfo, first: First = None, after: After = None
     ) -> Connection[Partner]:
         page = await service.list_partners(info.context.db, info.context.principal, first=first, after=after)
         return Connection.of(page, Partner.of)
@@ -173,9 +238,20 @@ class PartnersQuery:
 
 @strawberry.type
 class PartnersMutation:
-    @strawberry.mutation(description="New prices for a partner from a given instant on (admins).")
+    @mutation(
+        "New prices for a partner from a given instant on (audit-logged).",
+        access=admin("admin:partners"),
+        codes=(
+            UserErrorCode.INVALID_ID,
+            UserErrorCode.INVALID_AMOUNT,
+            UserErrorCode.INVALID,
+            UserErrorCode.IN_PAST,
+            UserErrorCode.PARTNER_NOT_FOUND,
+            UserErrorCode.CONTRACT_EXISTS,
+        ),
+    )
     async def update_partner_contract(
-        self, info: GraphQLInfo, input: UpdatePartnerContractInput
+        self, info: GraphQLInfo, input: Annotated[UpdatePartnerContractInput, INPUT]
     ) -> UpdatePartnerContractPayload:
         try:
             contract = await service.update_contract(
@@ -192,8 +268,21 @@ class PartnersMutation:
             return UpdatePartnerContractPayload(user_errors=user_errors(exc.errors))
         return UpdatePartnerContractPayload(contract=_contract(contract))
 
-    @strawberry.mutation(description="Onboard a partner: its first contract and its API credentials.")
-    async def create_partner(self, info: GraphQLInfo, input: CreatePartnerInput) -> CreatePartnerPayload:
+    @mutation(
+        "Onboard a partner: its first contract and its API credentials (audit-logged).",
+        access=admin("admin:partners"),
+        codes=(
+            UserErrorCode.REQUIRED,
+            UserErrorCode.TOO_LONG,
+            UserErrorCode.INVALID,
+            UserErrorCode.UNKNOWN_CURRENCY,
+            UserErrorCode.INVALID_AMOUNT,
+            UserErrorCode.NAME_TAKEN,
+        ),
+    )
+    async def create_partner(
+        self, info: GraphQLInfo, input: Annotated[CreatePartnerInput, INPUT]
+    ) -> CreatePartnerPayload:
         try:
             created = await service.create_partner(
                 info.context.db,

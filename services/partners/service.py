@@ -19,6 +19,7 @@ from services.partners.models import Partner, PartnerContract
 from shared import audit_log, clock, sql
 from shared.access import PARTNER_SCOPES, Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Validator
 from shared.money import PRICE_DECIMALS, Rounding, decimals_of, is_known_currency
 from shared.pagination import Page, decode_cursor, make_page, page_size
@@ -74,11 +75,11 @@ def _view(row: Partner) -> PartnerView:
 
 
 def _check_price(v: Validator, value: Decimal, field: str) -> None:
-    if v.check(value >= 0, field, "INVALID_AMOUNT", f"{field} must not be negative"):
+    if v.check(value >= 0, field, UserErrorCode.INVALID_AMOUNT, f"{field} must not be negative"):
         v.check(
             decimals_of(value) <= PRICE_DECIMALS and value < Decimal(1_000_000),
             field,
-            "INVALID_AMOUNT",
+            UserErrorCode.INVALID_AMOUNT,
             f"{field} must be below 1,000,000 with at most {PRICE_DECIMALS} decimals",
         )
 
@@ -105,7 +106,7 @@ async def create_partner(
     v.check(
         is_known_currency(currency),
         "currency",
-        "UNKNOWN_CURRENCY",
+        UserErrorCode.UNKNOWN_CURRENCY,
         f"currency {currency!r} is not an ISO 4217 code this coalition knows",
     )
     _check_price(v, issue_price, "issuePrice")
@@ -115,19 +116,19 @@ async def create_partner(
     v.check(
         Decimal(0) <= breakage_share <= Decimal(1),
         "breakageShare",
-        "INVALID_AMOUNT",
+        UserErrorCode.INVALID_AMOUNT,
         "breakageShare must be between 0 and 1",
     )
     v.check(
         0 <= return_window_days <= MAX_RETURN_WINDOW_DAYS,
         "returnWindowDays",
-        "INVALID_AMOUNT",
+        UserErrorCode.INVALID_AMOUNT,
         f"returnWindowDays must be between 0 and {MAX_RETURN_WINDOW_DAYS}",
     )
     v.check(
         earn_rounding in (Rounding.FLOOR, Rounding.HALF_UP),
         "earnRounding",
-        "INVALID",
+        UserErrorCode.INVALID,
         "earnRounding must be FLOOR or HALF_UP",
     )
     v.raise_if_any()
@@ -160,7 +161,7 @@ async def _create(
     breakage_share: Decimal,
 ) -> NewPartner:
     if await session.scalar(select(Partner.id).where(Partner.name == name)) is not None:
-        raise DomainError.single("NAME_TAKEN", f"a partner named {name!r} exists", "name")
+        raise DomainError.single(UserErrorCode.NAME_TAKEN, f"a partner named {name!r} exists", "name")
 
     partner = Partner(
         name=name,
@@ -173,7 +174,9 @@ async def _create(
     try:
         await session.flush()
     except IntegrityError as exc:  # a concurrent create with the same name
-        raise DomainError.single("NAME_TAKEN", f"a partner named {name!r} exists", "name") from exc
+        raise DomainError.single(
+            UserErrorCode.NAME_TAKEN, f"a partner named {name!r} exists", "name"
+        ) from exc
     session.add(
         PartnerContract(
             partner_id=partner.id,
@@ -315,20 +318,20 @@ async def update_contract(
     v.check(
         Decimal(0) <= breakage_share <= Decimal(1),
         "breakageShare",
-        "INVALID_AMOUNT",
+        UserErrorCode.INVALID_AMOUNT,
         "breakageShare must be between 0 and 1",
     )
     if v.instant(effective_from, "effectiveFrom"):
         v.check(
             effective_from >= clock.now() - clock.CLOCK_SKEW,
             "effectiveFrom",
-            "IN_PAST",
+            UserErrorCode.IN_PAST,
             "a contract change cannot reprice the past: effectiveFrom must not be in the past",
         )
     v.raise_if_any()
     async with db.sessions() as session, session.begin():
         if await session.get(Partner, partner_id) is None:
-            raise DomainError.single("PARTNER_NOT_FOUND", "no such partner", "partnerId")
+            raise DomainError.single(UserErrorCode.PARTNER_NOT_FOUND, "no such partner", "partnerId")
         return await _add_contract(
             session,
             principal,
@@ -366,7 +369,7 @@ async def _add_contract(
         await session.flush()
     except IntegrityError as exc:
         raise DomainError.single(
-            "CONTRACT_EXISTS", "a version starting at that instant exists", "effectiveFrom"
+            UserErrorCode.CONTRACT_EXISTS, "a version starting at that instant exists", "effectiveFrom"
         ) from exc
     await audit_log.record(
         session,

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from services.settlement import queries, reconciliation
 from services.settlement.export import FORMATS, reconciliation_summary, render
 from shared.access import Principal
+from shared.error_codes import UserErrorCode
 from shared.errors import AccessError, DomainError, UserError
 from shared.http import error_response
 from shared.ids import require_global_id
@@ -72,7 +73,7 @@ async def upload_reconciliation(request: Request, principal: Principal) -> Respo
     try:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
-        return _user_errors([UserError("INVALID_ENCODING", "csv", "the file must be UTF-8")])
+        return _user_errors([UserError(UserErrorCode.INVALID_ENCODING, "csv", "the file must be UTF-8")])
     try:
         db = request.app.state.db
         rec = await reconciliation.submit_reconciliation(

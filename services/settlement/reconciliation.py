@@ -25,6 +25,7 @@ from services.settlement.reconciliation_csv import KINDS, parse_csv
 from shared import audit_log
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Forbidden, InputError, UserError, Validator
 from shared.pagination import Page, decode_cursor, make_page, page_size
 from shared.sql import Sql, transaction
@@ -141,7 +142,9 @@ def reconciling_partner(principal: Principal, partner_id: int | None) -> int:
     if principal.is_admin:
         principal.require("admin:settlement")
         if partner_id is None:
-            raise InputError([UserError("REQUIRED", "partnerId", "an admin must name the partner")])
+            raise InputError(
+                [UserError(UserErrorCode.REQUIRED, "partnerId", "an admin must name the partner")]
+            )
         return partner_id
     own = principal.require_partner("settlement:reconcile")
     if partner_id is not None and partner_id != own:
@@ -156,17 +159,17 @@ async def submit_reconciliation(
     async with transaction(db) as conn:
         run = await RUN_PERIOD.fetchrow(conn, id=run_id)
         if run is None:
-            raise DomainError.single("RUN_NOT_FOUND", "no such settlement run", "runId")
+            raise DomainError.single(UserErrorCode.RUN_NOT_FOUND, "no such settlement run", "runId")
         if run["status"] != "DRAFT":
             # A final run's record (its disputes and their notes) is kept as it was; a difference
             # found later is corrected in the ledger and settled by the next run.
             raise DomainError.single(
-                "RUN_FINAL",
+                UserErrorCode.RUN_FINAL,
                 f"run {run_id} is {run['status']}: reconcile a run before it is finalized",
                 "runId",
             )
         if await partners.get_partner(conn, partner) is None:
-            raise DomainError.single("PARTNER_NOT_FOUND", "no such partner", "partnerId")
+            raise DomainError.single(UserErrorCode.PARTNER_NOT_FOUND, "no such partner", "partnerId")
         rows = parse_csv(csv_text, (run["period_start"], run["period_end"]))
         await REPLACE.execute(conn, run=run_id, partner=partner)
         rec = await INSERT.fetchval(conn, run=run_id, partner=partner, by=principal.client_id, rows=len(rows))
@@ -314,11 +317,15 @@ async def resolve_dispute(db: Database, principal: Principal, *, item_id: int, n
     async with transaction(db) as conn:
         item = await ITEM_FOR_UPDATE.fetchrow(conn, id=item_id)
         if item is None:
-            raise DomainError.single("ITEM_NOT_FOUND", "no such reconciliation item", "itemId")
+            raise DomainError.single(UserErrorCode.ITEM_NOT_FOUND, "no such reconciliation item", "itemId")
         if item["status"] == ReconciliationStatus.MATCHED:
-            raise DomainError.single("NOT_A_DISPUTE", "a matched item has nothing to resolve", "itemId")
+            raise DomainError.single(
+                UserErrorCode.NOT_A_DISPUTE, "a matched item has nothing to resolve", "itemId"
+            )
         if item["resolved_at"] is not None:
-            raise DomainError.single("ALREADY_RESOLVED", "this dispute was already resolved", "itemId")
+            raise DomainError.single(
+                UserErrorCode.ALREADY_RESOLVED, "this dispute was already resolved", "itemId"
+            )
         row = await RESOLVE.fetchrow(conn, note=note.strip(), by=principal.client_id, id=item_id)
         await audit_log.record_on(
             conn,

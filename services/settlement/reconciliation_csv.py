@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from services.settlement.models import ReconciliationKind
+from shared.error_codes import UserErrorCode
 from shared.errors import InputError, UserError
 from shared.parsing import text_problem, whole_number
 
@@ -35,7 +36,7 @@ class Row:
 
 
 def _row_error(line: int, column: str, problem: str) -> UserError:
-    return UserError(code="INVALID_ROW", field="csv", message=f"line {line}: {column}: {problem}")
+    return UserError(code=UserErrorCode.INVALID_ROW, field="csv", message=f"line {line}: {column}: {problem}")
 
 
 def _parse_row(line: int, values: dict[str, str], period: tuple[datetime, datetime]) -> list[UserError]:
@@ -89,11 +90,15 @@ def parse_csv(text: str, period: tuple[datetime, datetime]) -> list[Row]:
     try:
         header = [name.strip() for name in reader.fieldnames or []]
     except csv.Error as exc:
-        raise InputError([UserError("INVALID_HEADER", "csv", f"line 1: {exc}")]) from exc
+        raise InputError([UserError(UserErrorCode.INVALID_HEADER, "csv", f"line 1: {exc}")]) from exc
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise InputError(
-            [UserError("INVALID_HEADER", "csv", f"line 1: missing column(s) {', '.join(missing)}")]
+            [
+                UserError(
+                    UserErrorCode.INVALID_HEADER, "csv", f"line 1: missing column(s) {', '.join(missing)}"
+                )
+            ]
         )
     reader.fieldnames = header
     rows: list[Row] = []
@@ -113,7 +118,7 @@ def parse_csv(text: str, period: tuple[datetime, datetime]) -> list[Row]:
             else:
                 rows.append(Row(values["orderId"], values["kind"].upper(), int(values["points"])))
         if len(errors) >= MAX_REPORTED_ERRORS:
-            errors.append(UserError("TOO_MANY_ERRORS", "csv", f"stopped at line {line}"))
+            errors.append(UserError(UserErrorCode.TOO_MANY_ERRORS, "csv", f"stopped at line {line}"))
             break
     if errors:
         raise InputError(errors)

@@ -21,6 +21,7 @@ from services.settlement.queries import Run, load_run, statements_of
 from shared import audit_log, clock
 from shared.access import Principal
 from shared.database import Database
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, UserError, Validator
 from shared.money import minor_units
 from shared.settings import get_settings
@@ -141,7 +142,7 @@ async def _refuse_foreign_contracts(
     raise DomainError(
         [
             UserError(
-                "CONTRACT_CURRENCY_MISMATCH",
+                UserErrorCode.CONTRACT_CURRENCY_MISMATCH,
                 "periodStart",
                 f"partner {_name(found, r['partner_id'])} has a contract in {r['currency']} in force"
                 f" during the period; the coalition settles in {currency}",
@@ -167,17 +168,26 @@ async def run_settlement(
     v.instant(period_start, "periodStart")
     v.instant(period_end, "periodEnd")
     v.raise_if_any()
-    v.check(period_end > period_start, "periodEnd", "INVALID", "periodEnd must be after periodStart")
-    v.check(period_end <= clock.now(), "periodEnd", "IN_FUTURE", "a period can be settled once it has ended")
+    v.check(
+        period_end > period_start, "periodEnd", UserErrorCode.INVALID, "periodEnd must be after periodStart"
+    )
+    v.check(
+        period_end <= clock.now(),
+        "periodEnd",
+        UserErrorCode.IN_FUTURE,
+        "a period can be settled once it has ended",
+    )
     v.raise_if_any()
     currency = get_settings().settlement_currency
     async with transaction(db) as conn:
         if not await LOCK.fetchval(conn):
-            raise DomainError.single("SETTLEMENT_RUNNING", "another settlement run is in progress")
+            raise DomainError.single(
+                UserErrorCode.SETTLEMENT_RUNNING, "another settlement run is in progress"
+            )
         final = await OVERLAPPING_FINAL.fetchval(conn, start=period_start, end=period_end)
         if final is not None:
             raise DomainError.single(
-                "PERIOD_FINALIZED",
+                UserErrorCode.PERIOD_FINALIZED,
                 f"settlement run {final} already covers part of this period",
                 "periodStart",
             )
@@ -233,15 +243,19 @@ async def run_settlement(
 
 async def _locked_run(conn: DbConnection, run_id: int, expected: str, to: str) -> Run:
     if not await LOCK.fetchval(conn):
-        raise DomainError.single("SETTLEMENT_RUNNING", "another settlement run is in progress")
+        raise DomainError.single(UserErrorCode.SETTLEMENT_RUNNING, "another settlement run is in progress")
     await LOCK_RUN.execute(conn, id=run_id)  # waits for a reconciliation upload still writing
     run = await load_run(conn, run_id)
     if run is None:
-        raise DomainError.single("RUN_NOT_FOUND", "no such settlement run", "runId")
+        raise DomainError.single(UserErrorCode.RUN_NOT_FOUND, "no such settlement run", "runId")
     if run.status != expected:
-        raise DomainError.single("INVALID_STATUS", f"a {run.status} run cannot become {to}", "runId")
+        raise DomainError.single(
+            UserErrorCode.INVALID_STATUS, f"a {run.status} run cannot become {to}", "runId"
+        )
     if content_hash(run.period_start, run.period_end, run.currency, run.lines) != run.content_hash:
-        raise DomainError.single("HASH_MISMATCH", "the run's lines no longer match its hash", "runId")
+        raise DomainError.single(
+            UserErrorCode.HASH_MISMATCH, "the run's lines no longer match its hash", "runId"
+        )
     return run
 
 
@@ -259,14 +273,14 @@ async def finalize_settlement(
         stale_by = await STALE_BY.fetchval(conn, id=run_id)
         if stale_by is not None:
             raise DomainError.single(
-                "STALE_DRAFT",
+                UserErrorCode.STALE_DRAFT,
                 f"run {stale_by} was finalized after this draft was computed; run the period again",
                 "runId",
             )
         open_disputes = await OPEN_DISPUTES.fetchval(conn, id=run_id)
         if open_disputes and not override_open_disputes:
             raise DomainError.single(
-                "OPEN_DISPUTES",
+                UserErrorCode.OPEN_DISPUTES,
                 f"{open_disputes} reconciliation dispute(s) are open; resolve them or finalize with"
                 " overrideOpenDisputes",
                 "runId",

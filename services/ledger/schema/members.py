@@ -8,21 +8,34 @@ members service's (`services.members.service.enroll_member`); this is only its G
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 import strawberry
 
 from services.ledger import service as ledger
 from services.ledger.schema.types import Balance, ExpiringPoints, Transaction
 from services.members import service
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
-from shared.graphql_types import Connection, GraphQLInfo, Node, UserError, user_errors
+from shared.graphql_types import After, Connection, First, GraphQLInfo, Node, UserError, user_errors
 from shared.ids import to_global_id
+from shared.operations import INPUT, PAGE_CODES, Access, field, mutation, partner, partner_or_admin
+
+# Who may read a member's points (services/ledger/queries.py `_require_visible`).
+POINTS_READERS = Access(
+    "partner credentials with the scope `members:read`, for members linked to the caller; coalition"
+    " admins with the scope `admin:partners`; or the member's own token (scope `member`)",
+    ("members:read", "admin:partners", "member"),
+)
 
 
-@strawberry.type
+@strawberry.type(description="A coalition member: one number, one balance across every partner.")
 class Member(Node):
     local_id: strawberry.Private[int]
-    member_number: str
+    member_number: str = strawberry.field(
+        description="The member's coalition number, as on their card: 12 digits, the last a Luhn check"
+        " digit. It never changes and never passes to anyone else."
+    )
 
     @classmethod
     def of(cls, view: service.MemberView) -> Member:
@@ -32,19 +45,31 @@ class Member(Node):
             member_number=view.member_number,
         )
 
-    @strawberry.field(description="The coalition-wide balance, across all partners.")
+    @field("The coalition-wide balance, across all partners.", access=POINTS_READERS)
     async def balance(self, info: GraphQLInfo) -> Balance:
         b = await ledger.balance(info.context.db, info.context.principal, self.local_id)
         return Balance(available=b.available, pending=b.pending, held=b.held)
 
-    @strawberry.field(description="Points that expire within the given duration, soonest first.")
-    async def expiring_points(self, info: GraphQLInfo, within: timedelta) -> list[ExpiringPoints]:
+    @field(
+        "Points that expire within the given duration, soonest first (at most 100).", access=POINTS_READERS
+    )
+    async def expiring_points(
+        self,
+        info: GraphQLInfo,
+        within: Annotated[
+            timedelta, strawberry.argument(description="How far ahead to look, from now (P30D).")
+        ],
+    ) -> list[ExpiringPoints]:
         found = await ledger.expiring_points(info.context.db, info.context.principal, self.local_id, within)
         return [ExpiringPoints(points=e.points, expires_at=e.expires_at) for e in found]
 
-    @strawberry.field(description="Newest first. A partner sees only what happened at it.")
+    @field(
+        "The member's transactions, newest first. A partner sees only what happened at it.",
+        access=POINTS_READERS,
+        codes=PAGE_CODES,
+    )
     async def transactions(
-        self, info: GraphQLInfo, first: int | None = None, after: str | None = None
+        self, info: GraphQLInfo, first: First = None, after: After = None
     ) -> Connection[Transaction]:
         page = await ledger.transactions(
             info.context.db, info.context.principal, self.local_id, first=first, after=after
@@ -52,36 +77,72 @@ class Member(Node):
         return Connection.of(page, Transaction.of)
 
 
-@strawberry.input
+@strawberry.input(description="A customer of the calling partner to enrol (or link).")
 class EnrollMemberInput:
-    partner_customer_ref: str = strawberry.field(description="Your own id for this customer.")
-    email: str | None = None
+    partner_customer_ref: str = strawberry.field(
+        description="Your own id for this customer, 1 to 200 characters: one per member at your"
+        " partner. Enrolling the same ref again returns the member it enrolled (a safe retry)."
+    )
+    email: str | None = strawberry.field(
+        default=None, description="The customer's email, for the member's sign-up mail; stored normalized."
+    )
     member_number: str | None = strawberry.field(
-        default=None, description="Link an existing coalition member instead of creating one."
+        default=None,
+        description="Link an existing coalition member (12 digits with a check digit) instead of"
+        " creating one; an unknown number is MEMBER_NOT_FOUND (and counts towards RATE_LIMITED).",
     )
 
 
-@strawberry.type
+@strawberry.type(description="The answer to enrollMember.")
 class EnrollMemberPayload:
-    member: Member | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    member: Member | None = strawberry.field(
+        default=None, description="The member, new or linked; null on userErrors."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nobody was enrolled; empty on success."
+    )
 
 
 @strawberry.type
 class MembersQuery:
-    @strawberry.field(
-        description="A member enrolled with the calling partner (any member, for admins); "
-        "null for an unknown number and for a member you cannot see alike."
+    @field(
+        "A member linked to the calling partner (any member, for admins); null for an unknown number"
+        " and for a member you cannot see alike (each counts towards RATE_LIMITED).",
+        access=partner_or_admin("members:read", "admin:partners", "its linked members", "every member"),
     )
-    async def member(self, info: GraphQLInfo, member_number: str) -> Member | None:
+    async def member(
+        self,
+        info: GraphQLInfo,
+        member_number: Annotated[
+            str, strawberry.argument(description="The 12-digit coalition number, as on the card.")
+        ],
+    ) -> Member | None:
         found = await service.find_member(info.context.db, info.context.principal, member_number)
         return Member.of(found) if found else None
 
 
 @strawberry.type
 class MembersMutation:
-    @strawberry.mutation(description="Enrol a customer of the calling partner in the coalition.")
-    async def enroll_member(self, info: GraphQLInfo, input: EnrollMemberInput) -> EnrollMemberPayload:
+    @mutation(
+        "Enrol a customer of the calling partner in the coalition (a new member with a new number), or"
+        " link an existing member to it (memberNumber). Linked, the partner may see and spend the"
+        " member's points.",
+        access=partner("members:write"),
+        codes=(
+            UserErrorCode.REQUIRED,
+            UserErrorCode.TOO_LONG,
+            UserErrorCode.INVALID,
+            UserErrorCode.INVALID_EMAIL,
+            UserErrorCode.INVALID_MEMBER_NUMBER,
+            UserErrorCode.MEMBER_NOT_FOUND,
+            UserErrorCode.REF_ALREADY_ENROLLED,
+            UserErrorCode.ALREADY_ENROLLED,
+            UserErrorCode.CONFLICT,
+        ),
+    )
+    async def enroll_member(
+        self, info: GraphQLInfo, input: Annotated[EnrollMemberInput, INPUT]
+    ) -> EnrollMemberPayload:
         try:
             view = await service.enroll_member(
                 info.context.db,

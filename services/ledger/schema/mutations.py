@@ -8,6 +8,7 @@ its transaction (bad input) or inside it (not enough points).
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import Annotated
 
 import strawberry
 
@@ -37,9 +38,11 @@ from services.ledger.schema.types import (
     earn_transaction,
     redemption_of,
 )
+from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from shared.graphql_types import GraphQLInfo, Money, user_errors
 from shared.ids import to_global_id
+from shared.operations import INPUT, KEY_CODES, MEMBER_CODES, admin, mutation, partner
 
 
 async def _outcome(operation: Awaitable[service.Outcome]) -> service.Outcome:
@@ -50,10 +53,37 @@ async def _outcome(operation: Awaitable[service.Outcome]) -> service.Outcome:
         return service.Outcome(result=None, errors=exc.errors)
 
 
+# What every spend of a member's points can answer, beyond its own input checks.
+SPEND_CODES = (*KEY_CODES, *MEMBER_CODES, UserErrorCode.INVALID_AMOUNT, UserErrorCode.INSUFFICIENT_POINTS)
+HOLD_CODES = (
+    *KEY_CODES,
+    UserErrorCode.INVALID_ID,
+    UserErrorCode.AUTHORIZATION_NOT_FOUND,
+    UserErrorCode.AUTHORIZATION_NOT_ACTIVE,
+)
+
+
 @strawberry.type
 class LedgerMutation:
-    @strawberry.mutation(description="Points for a purchase at the calling partner.")
-    async def record_purchase(self, info: GraphQLInfo, input: RecordPurchaseInput) -> RecordPurchasePayload:
+    @mutation(
+        "Points for a purchase at the calling partner: earnRate times amount, rounded once, pending until"
+        " the return window has passed. Exactly once per idempotencyKey.",
+        access=partner("points:earn"),
+        codes=(
+            *KEY_CODES,
+            *MEMBER_CODES,
+            UserErrorCode.UNKNOWN_CURRENCY,
+            UserErrorCode.INVALID_AMOUNT,
+            UserErrorCode.CURRENCY_MISMATCH,
+            UserErrorCode.IN_FUTURE,
+            UserErrorCode.TOO_OLD,
+            UserErrorCode.DUPLICATE_ORDER,
+            UserErrorCode.PARTNER_NOT_FOUND,
+        ),
+    )
+    async def record_purchase(
+        self, info: GraphQLInfo, input: Annotated[RecordPurchaseInput, INPUT]
+    ) -> RecordPurchasePayload:
         outcome = await _outcome(
             service.record_purchase(
                 info.context.db,
@@ -72,8 +102,15 @@ class LedgerMutation:
             points_earned=outcome.result["points"],
         )
 
-    @strawberry.mutation(description="Spend a member's points at the calling partner.")
-    async def redeem_points(self, info: GraphQLInfo, input: RedeemPointsInput) -> RedeemPointsPayload:
+    @mutation(
+        "Spend a linked member's available points at the calling partner now, first to expire first."
+        " Exactly once per idempotencyKey.",
+        access=partner("points:redeem"),
+        codes=(*SPEND_CODES, UserErrorCode.DUPLICATE_ORDER),
+    )
+    async def redeem_points(
+        self, info: GraphQLInfo, input: Annotated[RedeemPointsInput, INPUT]
+    ) -> RedeemPointsPayload:
         outcome = await _outcome(
             service.redeem_points(
                 info.context.db,
@@ -88,9 +125,23 @@ class LedgerMutation:
             return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
         return RedeemPointsPayload(redemption=redemption_of(outcome.result))
 
-    @strawberry.mutation(description="Refund all or part of a purchase: its points come back.")
+    @mutation(
+        "Refund all or part of one of the calling partner's purchases: its points are taken back, pro"
+        " rata and cumulatively floored; points already spent come from the member's other points,"
+        " and what is still missing becomes a debt later earns repay. Exactly once per idempotencyKey.",
+        access=partner("points:reverse"),
+        codes=(
+            *KEY_CODES,
+            UserErrorCode.UNKNOWN_CURRENCY,
+            UserErrorCode.INVALID_AMOUNT,
+            UserErrorCode.PURCHASE_NOT_FOUND,
+            UserErrorCode.CURRENCY_MISMATCH,
+            UserErrorCode.ALREADY_REVERSED,
+            UserErrorCode.REFUND_EXCEEDS_PURCHASE,
+        ),
+    )
     async def reverse_purchase(
-        self, info: GraphQLInfo, input: ReversePurchaseInput
+        self, info: GraphQLInfo, input: Annotated[ReversePurchaseInput, INPUT]
     ) -> ReversePurchasePayload:
         outcome = await _outcome(
             service.reverse_purchase(
@@ -112,9 +163,19 @@ class LedgerMutation:
             )
         )
 
-    @strawberry.mutation(description="Undo a redemption: the points go back to their lots.")
+    @mutation(
+        "Undo one of the calling partner's redemptions: the points go back to their lots (a reward's"
+        " stock comes back, its voucher is void). Exactly once per idempotencyKey.",
+        access=partner("points:redeem"),
+        codes=(
+            *KEY_CODES,
+            UserErrorCode.INVALID_ID,
+            UserErrorCode.REDEMPTION_NOT_FOUND,
+            UserErrorCode.ALREADY_CANCELLED,
+        ),
+    )
     async def cancel_redemption(
-        self, info: GraphQLInfo, input: CancelRedemptionInput
+        self, info: GraphQLInfo, input: Annotated[CancelRedemptionInput, INPUT]
     ) -> CancelRedemptionPayload:
         outcome = await _outcome(
             service.cancel_redemption(
@@ -132,11 +193,14 @@ class LedgerMutation:
             points_restored=r["points"],
         )
 
-    @strawberry.mutation(
-        description="Hold points at a till: they leave `available` until captured, voided or expired."
+    @mutation(
+        "Hold a linked member's points at the calling partner's till: they leave `available` until"
+        " captured, voided or expired. Exactly once per idempotencyKey.",
+        access=partner("points:redeem"),
+        codes=(*SPEND_CODES, UserErrorCode.INVALID_DURATION, UserErrorCode.DUPLICATE_ORDER),
     )
     async def authorize_redemption(
-        self, info: GraphQLInfo, input: AuthorizeRedemptionInput
+        self, info: GraphQLInfo, input: Annotated[AuthorizeRedemptionInput, INPUT]
     ) -> AuthorizeRedemptionPayload:
         outcome = await _outcome(
             service.authorize_redemption(
@@ -153,9 +217,14 @@ class LedgerMutation:
             return AuthorizeRedemptionPayload(user_errors=user_errors(outcome.errors))
         return AuthorizeRedemptionPayload(authorization=Authorization.of(outcome.result))
 
-    @strawberry.mutation(description="Spend all or part of a hold; the rest is released.")
+    @mutation(
+        "Spend all or part of one of the calling partner's active holds as one redemption; the rest is"
+        " released. Exactly once per idempotencyKey.",
+        access=partner("points:redeem"),
+        codes=(*HOLD_CODES, UserErrorCode.INVALID_AMOUNT),
+    )
     async def capture_redemption(
-        self, info: GraphQLInfo, input: CaptureRedemptionInput
+        self, info: GraphQLInfo, input: Annotated[CaptureRedemptionInput, INPUT]
     ) -> RedeemPointsPayload:
         outcome = await _outcome(
             service.capture_redemption(
@@ -170,9 +239,14 @@ class LedgerMutation:
             return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
         return RedeemPointsPayload(redemption=redemption_of(outcome.result))
 
-    @strawberry.mutation(description="Release a hold without spending it.")
+    @mutation(
+        "Release one of the calling partner's active holds without spending it. Exactly once per"
+        " idempotencyKey.",
+        access=partner("points:redeem"),
+        codes=HOLD_CODES,
+    )
     async def void_redemption(
-        self, info: GraphQLInfo, input: VoidRedemptionInput
+        self, info: GraphQLInfo, input: Annotated[VoidRedemptionInput, INPUT]
     ) -> AuthorizeRedemptionPayload:
         outcome = await _outcome(
             service.void_redemption(
@@ -186,8 +260,22 @@ class LedgerMutation:
             return AuthorizeRedemptionPayload(user_errors=user_errors(outcome.errors))
         return AuthorizeRedemptionPayload(authorization=Authorization.of(outcome.result))
 
-    @strawberry.mutation(description="Buy a catalogue reward at the calling partner: a voucher.")
-    async def redeem_reward(self, info: GraphQLInfo, input: RedeemRewardInput) -> RedeemPointsPayload:
+    @mutation(
+        "A linked member buys one of the calling partner's rewards with points: the redemption carries"
+        " a voucher code. Exactly once per idempotencyKey.",
+        access=partner("points:redeem"),
+        codes=(
+            *SPEND_CODES,
+            UserErrorCode.INVALID_ID,
+            UserErrorCode.REWARD_NOT_FOUND,
+            UserErrorCode.REWARD_NOT_AVAILABLE,
+            UserErrorCode.LIMIT_REACHED,
+            UserErrorCode.OUT_OF_STOCK,
+        ),
+    )
+    async def redeem_reward(
+        self, info: GraphQLInfo, input: Annotated[RedeemRewardInput, INPUT]
+    ) -> RedeemPointsPayload:
         outcome = await _outcome(
             service.redeem_reward(
                 info.context.db,
@@ -202,9 +290,14 @@ class LedgerMutation:
             return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
         return RedeemPointsPayload(redemption=redemption_of(outcome.result))
 
-    @strawberry.mutation(description="Change the coalition's expiry policy (admins).")
+    @mutation(
+        "Change the coalition's expiry policy (audit-logged). It applies to points earned and"
+        " activity from now on; points already earned keep their expiry.",
+        access=admin("admin:partners"),
+        codes=(UserErrorCode.INVALID_AMOUNT,),
+    )
     async def update_expiry_policy(
-        self, info: GraphQLInfo, input: UpdateExpiryPolicyInput
+        self, info: GraphQLInfo, input: Annotated[UpdateExpiryPolicyInput, INPUT]
     ) -> UpdateExpiryPolicyPayload:
         try:
             updated = await service.update_expiry_policy(

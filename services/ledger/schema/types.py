@@ -11,20 +11,57 @@ from services.ledger import service
 from services.ledger.models import EntryKind, EntryStatus, ExpiryMode, HoldStatus
 from services.partners.schema import Partner, partner_loader
 from shared import clock
-from shared.graphql_types import GraphQLInfo, Money, Node, Points
+from shared.graphql_types import GraphQLInfo, Money, Node, Points, graphql_enum
 from shared.ids import to_global_id
 
-TransactionKind = strawberry.enum(EntryKind, name="TransactionKind", description="What moved the points.")
-TransactionStatus = strawberry.enum(
-    EntryStatus, name="TransactionStatus", description="Where the points of a transaction stand now."
+TransactionKind = graphql_enum(
+    EntryKind,
+    name="TransactionKind",
+    description="What moved the points.",
+    values={
+        EntryKind.EARN: "Points for a purchase (recordPurchase).",
+        EntryKind.REDEEM: "Points spent: redeemPoints, a captured authorization, or a reward bought.",
+        EntryKind.REVERSE: "Points taken back for a refund (reversePurchase).",
+        EntryKind.CANCEL_REDEMPTION: "Points given back by cancelling a redemption (cancelRedemption).",
+        EntryKind.EXPIRE: "Points that expired unspent.",
+    },
 )
-strawberry.enum(ExpiryMode, description="How points expire.")
-AuthorizationStatus = strawberry.enum(
-    HoldStatus, name="AuthorizationStatus", description="Where a hold at a till stands."
+TransactionStatus = graphql_enum(
+    EntryStatus,
+    name="TransactionStatus",
+    description="Where the points of a transaction stand now (read at the time of asking).",
+    values={
+        EntryStatus.PENDING: "An earn still in the partner's return window: not spendable yet.",
+        EntryStatus.AVAILABLE: "An earn whose points are spendable (or were spent).",
+        EntryStatus.EXPIRED: "An earn whose lot expired.",
+        EntryStatus.REVERSED: "An earn refunded in full.",
+        EntryStatus.COMPLETED: "Any other transaction, done.",
+        EntryStatus.CANCELLED: "A redemption that was cancelled: its points came back.",
+    },
+)
+graphql_enum(
+    ExpiryMode,
+    description="How points expire.",
+    values={
+        ExpiryMode.PER_LOT: "Each purchase's points expire the policy's months after the purchase.",
+        ExpiryMode.ACTIVITY_EXTENDS: "Any earn or redemption moves all the member's live points out to"
+        " now + the policy's months (never shortening any, never reviving expired ones).",
+    },
+)
+AuthorizationStatus = graphql_enum(
+    HoldStatus,
+    name="AuthorizationStatus",
+    description="Where a hold at a till stands.",
+    values={
+        HoldStatus.ACTIVE: "Holding its points until captured, voided or expired.",
+        HoldStatus.CAPTURED: "Spent (all or part of it; the rest was released).",
+        HoldStatus.VOIDED: "Released without spending.",
+        HoldStatus.EXPIRED: "Released at its expiresAt without being captured.",
+    },
 )
 
 
-@strawberry.type
+@strawberry.type(description="A member's points, coalition-wide, as of now.")
 class Balance:
     available: Points = strawberry.field(
         description="Spendable now; negative when a refund took back points already spent."
@@ -35,13 +72,20 @@ class Balance:
     )
 
 
-@strawberry.type
+@strawberry.type(description="One movement of a member's points, at one partner.")
 class Transaction(Node):
-    kind: TransactionKind
+    kind: TransactionKind = strawberry.field(description="What moved the points.")
     points: Points = strawberry.field(description="The change to the member's points (negative for spends).")
-    status: TransactionStatus
-    order_id: str | None
-    occurred_at: datetime
+    status: TransactionStatus = strawberry.field(description="Where its points stand now.")
+    order_id: str | None = strawberry.field(
+        description="The partner's orderId of the purchase or redemption it belongs to (a refund or"
+        " cancellation carries the original's; a reward bought carries voucher:<voucher code>); null"
+        " for an expiry."
+    )
+    occurred_at: datetime = strawberry.field(
+        description="When it happened: a purchase's occurredAt, an expiry's moment of expiry,"
+        " otherwise when it was recorded. Settlement dates it by this instant."
+    )
     partner_id: strawberry.Private[int]
 
     @classmethod
@@ -74,50 +118,58 @@ def earn_transaction(result: dict[str, Any], order_id: str) -> Transaction:
     )
 
 
-@strawberry.type
+@strawberry.type(description="Points of a member that expire at one instant.")
 class ExpiringPoints:
-    points: Points
-    expires_at: datetime
+    points: Points = strawberry.field(description="How many (not counting points already spent).")
+    expires_at: datetime = strawberry.field(description="When they expire.")
 
 
-@strawberry.type
+@strawberry.type(description="A member, by number only.")
 class MemberRef:
-    member_number: str
+    member_number: str = strawberry.field(description="The member's 12-digit coalition number.")
 
 
-@strawberry.type
+@strawberry.type(description="Points of one member that expire on one day (UTC).")
 class MemberExpiry:
-    member: MemberRef
-    expires_on: date
-    points: Points
+    member: MemberRef = strawberry.field(description="Whose points.")
+    expires_on: date = strawberry.field(description="The day (UTC) they expire.")
+    points: Points = strawberry.field(description="How many.")
 
 
-@strawberry.type
+@strawberry.type(description="How long points live: the coalition's expiry policy.")
 class ExpiryPolicy:
-    months: int
-    mode: ExpiryMode
+    months: int = strawberry.field(description="Points expire this many months after they were earned.")
+    mode: ExpiryMode = strawberry.field(description="Whether activity extends them.")
 
 
-@strawberry.type
+@strawberry.type(description="Points spent at a partner.")
 class Redemption(Node):
-    points: Points
-    value: Money
+    points: Points = strawberry.field(description="Points spent.")
+    value: Money = strawberry.field(
+        description="What they are worth at the partner's redeem price at the time, in the settlement"
+        " currency: what the partner is reimbursed."
+    )
     voucher_code: str | None = strawberry.field(
         default=None, description="For a catalogue reward: the code the member shows."
     )
 
 
-@strawberry.type
+@strawberry.type(description="A refund of a purchase, and the points it took back.")
 class Reversal(Node):
-    points: Points
-    refunded: Money
+    points: Points = strawberry.field(
+        description="Points taken back by this refund: its share of what the purchase earned,"
+        " floored cumulatively, so refunds of the whole purchase take back exactly what it earned."
+    )
+    refunded: Money = strawberry.field(description="The amount refunded, in the purchase's currency.")
 
 
-@strawberry.type
+@strawberry.type(description="A hold on a member's points at a till (two-phase redemption).")
 class Authorization(Node):
-    points: Points
-    status: AuthorizationStatus
-    expires_at: datetime
+    points: Points = strawberry.field(description="Points held.")
+    status: AuthorizationStatus = strawberry.field(description="Where the hold stands.")
+    expires_at: datetime = strawberry.field(
+        description="When an uncaptured hold releases its points by itself."
+    )
 
     @classmethod
     def of(cls, answer: dict[str, Any]) -> Authorization:

@@ -21,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity import propagation, tokens
 from services.identity.clients import (
+    MAX_NAME_LENGTH as MAX_CLIENT_NAME_LENGTH,
+)
+from services.identity.clients import (
     ClientCredentials,
     ClientView,
     RotatedSecret,
@@ -48,6 +51,7 @@ from shared.errors import DomainError, Unauthenticated
 from shared.settings import get_settings
 
 __all__ = [
+    "MAX_CLIENT_NAME_LENGTH",
     "ChangeListener",
     "ClientCredentials",
     "ClientView",

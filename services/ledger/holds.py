@@ -198,6 +198,8 @@ async def capture_redemption(
             raise DomainError.single(
                 UserErrorCode.INVALID_AMOUNT, f"only {hold['points']} points are held", "points"
             )
+        # A hold made before the order was redeemed some other way (its order id reused).
+        await spending.refuse_duplicate_order(conn, partner_id, hold["order_id"], open_holds_too=False)
         reserved = [
             journal.LotShare(r["lot_id"], r["issuing_partner_id"], r["points"])
             for r in await HOLD_LOTS.fetch(conn, id=hold_id)

@@ -22,6 +22,9 @@ from shared.money import value_of_points
 from shared.sql import DbConnection, Sql
 
 REDEMPTION_EXISTS = Sql("SELECT 1 FROM redemptions WHERE partner_id = :p AND order_id = :o")
+OPEN_HOLD_EXISTS = Sql(
+    "SELECT 1 FROM holds WHERE partner_id = :p AND order_id = :o AND status = 'ACTIVE' AND expires_at > :now"
+)
 INSERT_REDEMPTION = Sql(
     "INSERT INTO redemptions (partner_id, order_id, member_id, points, value_amount, currency,"
     " redeem_price, entry_id, occurred_at, reward_id, quantity, voucher_code)"
@@ -30,10 +33,21 @@ INSERT_REDEMPTION = Sql(
 )
 
 
-async def refuse_duplicate_order(conn: DbConnection, partner_id: int, order_id: str) -> None:
+async def refuse_duplicate_order(
+    conn: DbConnection, partner_id: int, order_id: str, *, open_holds_too: bool = True
+) -> None:
+    """One order, one redemption: refused when one is recorded, and (for a new redemption or
+    authorization) while an open authorization holds the order id, whose capture would record
+    it: redeeming it directly would leave that capture nowhere to go."""
     if await REDEMPTION_EXISTS.fetchval(conn, p=partner_id, o=order_id):
         raise DomainError.single(
             UserErrorCode.DUPLICATE_ORDER, "a redemption with this orderId was already recorded", "orderId"
+        )
+    if open_holds_too and await OPEN_HOLD_EXISTS.fetchval(conn, p=partner_id, o=order_id, now=clock.now()):
+        raise DomainError.single(
+            UserErrorCode.DUPLICATE_ORDER,
+            "an open authorization holds this orderId: capture or void it instead",
+            "orderId",
         )
 
 

@@ -30,6 +30,16 @@ from shared.sql import DbConnection, Sql
 # still has a price.
 BEGINNING_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_NAME = 200
+BACKEND_SUFFIX = " backend"
+
+
+def backend_client_name(partner_name: str) -> str:
+    """The label of a partner's first client: its name and " backend", the name cut so the label
+    fits identity's limit (a 200-character partner name once failed as a 208-character client)."""
+    room = identity.MAX_CLIENT_NAME_LENGTH - len(BACKEND_SUFFIX)
+    return partner_name.strip()[:room].rstrip() + BACKEND_SUFFIX
+
+
 MAX_RETURN_WINDOW_DAYS = 366
 
 
@@ -189,7 +199,7 @@ async def _create(
         )
     )
     credentials = await identity.create_client(
-        session, name=f"{name} backend", scopes=sorted(PARTNER_SCOPES), partner_id=partner.id
+        session, name=backend_client_name(name), scopes=sorted(PARTNER_SCOPES), partner_id=partner.id
     )
     await session.flush()
     await session.refresh(partner)

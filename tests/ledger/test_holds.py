@@ -172,3 +172,20 @@ async def test_capture_void_and_expiry_race_exactly_one_wins(db):
     assert all([e.code for e in o.errors] == ["AUTHORIZATION_NOT_ACTIVE"] for o in outcomes[1:])
     assert (await balance(db, member.id)).available == 1000 - 10 * captured
     assert await violations(db) == []
+
+
+async def test_an_open_authorizations_order_cannot_be_redeemed_directly(db):
+    """Redeeming an order an open authorization holds would leave its capture nowhere to go (it
+    once ended in a unique-constraint error, a 500); it is DUPLICATE_ORDER, and the capture works."""
+    shop, member = await _funded(db)
+    held = await authorize(db, shop, member.member_number, 30, order_id="till-9-order-1")
+    direct = await redeem(db, shop, member.member_number, 10, order_id="till-9-order-1")
+    assert [(e.code, e.field) for e in direct.errors] == [("DUPLICATE_ORDER", "orderId")]
+    assert "open authorization" in direct.errors[0].message
+    captured = await capture(db, shop, _aid(held), 30)
+    assert captured.errors == [] and captured.result["points"] == 30
+    # Once voided, an order id is free again: the void released it.
+    other = await authorize(db, shop, member.member_number, 5, order_id="till-9-order-2")
+    assert (await void(db, shop, _aid(other))).errors == []
+    assert (await redeem(db, shop, member.member_number, 5, order_id="till-9-order-2")).errors == []
+    assert await violations(db) == []

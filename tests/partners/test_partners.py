@@ -39,6 +39,16 @@ async def test_names_are_unique(db):
     assert caught.value.errors[0].code == "NAME_TAKEN"
 
 
+async def test_a_name_of_the_longest_allowed_length_is_accepted(db):
+    """Its backend client's label is cut to fit identity's limit (it once failed as TOO_LONG)."""
+    name = unique("Brand") + "x" * (partners.MAX_NAME - len(unique("Brand")))
+    assert len(name) == partners.MAX_NAME
+    partner = await make_partner(db, name=name)
+    async with sql.connection(db) as conn:
+        label = await conn.fetchval("SELECT name FROM oauth_clients WHERE partner_id = $1", partner.id)
+    assert label.endswith(" backend") and label.startswith(name[:150]) and len(label) <= 200
+
+
 async def test_partners_cannot_onboard_partners(db):
     cafe = await make_partner(db)
     with pytest.raises(Forbidden):

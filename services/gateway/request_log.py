@@ -51,8 +51,8 @@ class RequestContext:
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
+            if message["type"] in ("http.response.start", "websocket.accept"):
+                status = message.get("status", 101)
                 headers = [*message.get("headers", []), (HEADER.encode(), rid.encode())]
                 message = {**message, "headers": headers}
             await send(message)

@@ -27,7 +27,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadclient import Connection
-from services.ledger.earn import EARN, Earn
+from services.ledger.earn import EARN, OPERATION, Earn
 from shared import clock
 from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
@@ -142,6 +142,7 @@ async def _raw_run(
                     **earn.params(),
                     client=client_id,
                     key=f"r-{index}-{n}",
+                    operation=OPERATION,
                     hash="h",
                     claim=True,
                     allow_debt=False,

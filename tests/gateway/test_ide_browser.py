@@ -221,3 +221,22 @@ async def test_graphiql_in_a_browser(
         assert watch.errors == []
     finally:
         await page.close()
+
+
+async def test_a_token_pasted_then_run_at_once(
+    browser: Browser, ide_gateway: Gateway, ide_partner: SeededPartner
+) -> None:
+    """Paste, then click Run: the click's blur is what commits the token (the change event), and
+    the run must survive it. It did not while a new token remounted GraphiQL (a new React key):
+    the click landed on a button already replaced, and no query was sent."""
+    page, watch = await open_ide(browser, ide_gateway)
+    try:
+        token = await issue_token(ide_gateway, ide_partner)
+        await page.locator("#token").fill(token)
+        answer = await run_query(page, keys=False)
+        assert answer["data"]["viewer"]["clientId"] == ide_partner.client_id, answer
+        [query] = [r for r in watch.graphql if "viewer" in (r.post_data or "")]
+        assert query.headers.get("authorization") == f"Bearer {token}"
+        assert watch.refused == [] and watch.errors == []
+    finally:
+        await page.close()

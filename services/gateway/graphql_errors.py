@@ -93,12 +93,18 @@ def coded_rule(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRu
     return Coded
 
 
+# graphql-core's words for a value a scalar refused, in a variable or in a literal argument: the
+# scalar's own exception is the error's `original_error`, and it is the client's mistake.
+_COERCION = ("Variable '$", "Expected value of type")
+
+
 def expected(error: GraphQLError) -> bool:
-    """An error the client caused and can fix, or a refusal: no traceback in the log."""
+    """An error the client caused and can fix, or a refusal: no traceback in the log. Anything
+    else, before execution too (an extension that raised), is a bug and gets one."""
     original = error.original_error
     if original is None or isinstance(original, AccessError | DomainError | GraphQLError):
         return True
-    return error.path is None  # a scalar's ValueError while coercing a variable
+    return error.path is None and error.message.startswith(_COERCION)
 
 
 def log_errors(errors: Iterable[GraphQLError]) -> None:

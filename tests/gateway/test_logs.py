@@ -142,3 +142,18 @@ def test_log_format_is_checked(monkeypatch):
     assert logging_config()["formatters"]["main"]["()"] is TextFormatter
     monkeypatch.delenv("LOG_FORMAT")
     assert logging_config()["formatters"]["main"]["()"] is JsonFormatter
+
+
+def test_only_a_clients_mistake_goes_without_a_traceback():
+    """A scalar's refusal is the client's (no traceback); an exception from our own code before
+    execution (an extension that raised) is a bug, and is logged with one."""
+    from graphql import GraphQLError
+
+    from services.gateway.graphql_errors import expected
+
+    refused = GraphQLError(
+        "Variable '$n' got invalid value 1.5; Points must be a whole number", original_error=ValueError("x")
+    )
+    literal = GraphQLError("Expected value of type 'Points!', found 1.5; x", original_error=ValueError("x"))
+    bug = GraphQLError("'NoneType' object has no attribute 'name'", original_error=AttributeError("name"))
+    assert expected(refused) and expected(literal) and not expected(bug)

@@ -221,7 +221,7 @@ class LedgerMutation:
         "Spend all or part of one of the calling partner's active holds as one redemption; the rest is"
         " released. Exactly once per idempotencyKey.",
         access=partner("points:redeem"),
-        codes=(*HOLD_CODES, UserErrorCode.INVALID_AMOUNT),
+        codes=(*HOLD_CODES, UserErrorCode.INVALID_AMOUNT, UserErrorCode.DUPLICATE_ORDER),
     )
     async def capture_redemption(
         self, info: GraphQLInfo, input: Annotated[CaptureRedemptionInput, INPUT]

@@ -104,7 +104,8 @@ class UserErrorCode(Documented):
     )
     DUPLICATE_ORDER = (
         auto(),
-        "You recorded a purchase, redemption or authorization with this orderId before.",
+        "You recorded a purchase, redemption or authorization with this orderId before (an open"
+        " authorization holds its orderId until it is captured or voided).",
         "A retry must send the same idempotencyKey (it returns the first answer); a new order needs"
         " a new orderId.",
     )

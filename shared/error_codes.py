@@ -242,6 +242,13 @@ class UserErrorCode(Documented):
         "Not enough of the reward is left.",
         "Ask for a smaller quantity, or another reward.",
     )
+    PASSWORD_TOO_WEAK = (
+        auto(),
+        "The new password is too short (under 10 characters) or contains the member number.",
+        "Choose a longer password that does not contain the member number.",
+        "only from the member account pages (POST /account/activate/confirm) and"
+        " `coalition members set-password`",
+    )
     PARTNER_NOT_FOUND = (
         auto(),
         "No partner has this id (or the calling partner no longer exists).",

@@ -21,8 +21,10 @@ import httpx
 import pytest
 
 from services.gateway.app import create_app
+from services.identity import keys as identity_keys
 from services.identity import service as identity
-from shared.access import ADMIN_SCOPES
+from services.identity import tokens
+from shared.access import ADMIN_SCOPES, MEMBER_SCOPE
 from shared.database import Database, drop_database, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
 from tests.factories import SeededPartner, make_partner
@@ -104,6 +106,18 @@ class Gateway:
 
     async def partner_token(self, partner: SeededPartner, scope: str | None = None) -> str:
         return await self.token(partner.client_id, partner.client_secret, scope)
+
+
+async def member_token(db: Database, member_id: int, client_id: str = "test-member-app") -> str:
+    """A member's access token as the authorization-code grant mints it (scope `member`, `sub` the
+    member's global ID), signed with the active key, for tests of what a member may do."""
+    async with db.sessions() as session:
+        key = await identity_keys.active_signing_key(session)
+    assert key is not None, "the gateway fixture creates the signing key"
+    claims = tokens.access_token_claims(
+        client_id=client_id, scope=MEMBER_SCOPE, partner_id=None, member_id=member_id
+    )
+    return tokens.sign(claims, key)
 
 
 @pytest.fixture(scope="session")

@@ -62,13 +62,18 @@ async def make_partner(
 
 
 async def enroll(
-    db: Database, partner: SeededPartner, ref: str | None = None, member_number: str | None = None
+    db: Database,
+    partner: SeededPartner,
+    ref: str | None = None,
+    member_number: str | None = None,
+    email: str | None = None,
 ) -> members.MemberView:
     return await members.enroll_member(
         db,
         partner.principal,
         partner_customer_ref=ref or unique("cust"),
         member_number=member_number,
+        email=email,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models import Base
@@ -17,6 +17,13 @@ class Member(Base):
     member_number: Mapped[str] = mapped_column(Text, unique=True)
     email: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # argon2id (services/members/credentials.py); null until the member activates their account.
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The member's spending consent: when set, a spend needs a one-time code from the member app.
+    require_code_to_spend: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # Erased members keep their row (the number is the ledger's opaque key) and nothing personal.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Enrollment(Base):

@@ -24,8 +24,18 @@ class Connection:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
-        assert self.reader is not None and self.writer is not None
+        assert self.writer is not None
         self.writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return await self._response()
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """A GET without a body (a health check); the same keep-alive connection."""
+        assert self.writer is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
+        return await self._response()
+
+    async def _response(self) -> tuple[int, bytes]:
+        assert self.reader is not None
         status_line = await self.reader.readline()
         status = int(status_line.split(b" ", 2)[1])
         length = 0

@@ -36,7 +36,13 @@ class TransactionView:
     status: str
 
 
-async def _require_visible(conn: DbConnection, principal: Principal, member_id: int) -> None:
+async def _require_visible(
+    conn: DbConnection, principal: Principal, member_id: int, visible_to: Principal | None = None
+) -> None:
+    """Refuses a caller who may not see the member's points. The scopes are checked every time
+    (in memory); whether a partner is linked to the member is asked of the database only when
+    the members service has not already checked it for this very caller: `visible_to` is the
+    principal a `MemberView` was found for (`members.find_member`), passed on by the schema."""
     if principal.member_id is not None:
         if principal.member_id != member_id:
             raise Forbidden("a member sees only their own points")
@@ -45,6 +51,8 @@ async def _require_visible(conn: DbConnection, principal: Principal, member_id: 
         principal.require_admin("admin:partners")
         return
     principal.require("members:read")
+    if visible_to is principal:
+        return
     if not await members.is_linked(conn, member_id, principal.partner_id):
         raise Forbidden("this member is not linked to you")
 
@@ -67,9 +75,12 @@ BALANCES = Sql(
 NOTHING = Balance(available=0, pending=0, held=0)
 
 
-async def balance(db: Database, principal: Principal, member_id: int) -> Balance:
+async def balance(
+    db: Database, principal: Principal, member_id: int, *, visible_to: Principal | None = None
+) -> Balance:
+    """One statement when `visible_to` is the caller (see `_require_visible`)."""
     async with sql.connection(db) as conn:
-        await _require_visible(conn, principal, member_id)
+        await _require_visible(conn, principal, member_id, visible_to)
         return (await balances(conn, [member_id]))[member_id]
 
 
@@ -119,13 +130,15 @@ async def transactions(
     *,
     first: int | None,
     after: str | None,
+    visible_to: Principal | None = None,
 ) -> Page[TransactionView]:
-    """Newest first. A partner sees only what happened at it; a member or admin sees all."""
+    """Newest first. A partner sees only what happened at it; a member or admin sees all. One
+    statement a page when `visible_to` is the caller (see `_require_visible`)."""
     size = page_size(first)
     position = decode_cursor(after)
     query = PARTNER_TRANSACTIONS if principal.partner_id is not None else ALL_TRANSACTIONS
     async with sql.connection(db) as conn:
-        await _require_visible(conn, principal, member_id)
+        await _require_visible(conn, principal, member_id, visible_to)
         rows = await query.fetch(
             conn,
             m=member_id,
@@ -153,12 +166,17 @@ EXPIRING = Sql(
 
 
 async def expiring_points(
-    db: Database, principal: Principal, member_id: int, within: timedelta
+    db: Database,
+    principal: Principal,
+    member_id: int,
+    within: timedelta,
+    *,
+    visible_to: Principal | None = None,
 ) -> list[ExpiringPoints]:
     """What the member will lose in the coming `within`, soonest first, so apps can warn them."""
     now = clock.now()
     async with sql.connection(db) as conn:
-        await _require_visible(conn, principal, member_id)
+        await _require_visible(conn, principal, member_id, visible_to)
         rows = await EXPIRING.fetch(conn, m=member_id, now=now, until=now + within)
     return [ExpiringPoints(points=int(r["points"]), expires_at=r["expires_at"]) for r in rows]
 

@@ -9,7 +9,7 @@ answer, byte for byte (`MEMBER_NOT_FOUND`), and such answers are rate-limited pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -65,6 +65,11 @@ async def note_lookup_miss(db: Database, principal: Principal) -> None:
 class MemberView:
     id: int
     member_number: str
+    # The caller this service found the member for, having checked they may see them (linked, or
+    # an admin): proof the ledger accepts instead of asking the database again whether the member
+    # is linked (`services.ledger.queries`), so a read of a member's points costs one statement.
+    # Only this service's lookups set it; None proves nothing.
+    visible_to: Principal | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,9 @@ async def enroll_member(
         for _attempt in range(3):
             try:
                 async with db.sessions() as session, session.begin():
-                    return await _enroll(session, partner_id, partner_customer_ref, email, member_number)
+                    view = await _enroll(session, partner_id, partner_customer_ref, email, member_number)
+                # Enrolled or linked just now: the partner sees the member.
+                return replace(view, visible_to=principal)
             except IntegrityError:
                 continue  # a concurrent enrolment won the race; the next pass finds its row
     except DomainError as exc:
@@ -191,10 +198,6 @@ LINK = Sql(
 )
 IS_LINKED = Sql("SELECT 1 FROM enrollments WHERE member_id = :m AND partner_id = :p")
 MEMBER_ID = Sql("SELECT id FROM members WHERE member_number = :n")
-LINKED_MEMBER_ID = Sql(
-    "SELECT m.id FROM members m JOIN enrollments e ON e.member_id = m.id AND e.partner_id = :p"
-    " WHERE m.member_number = :n"
-)
 MEMBER_NUMBER = Sql("SELECT member_number FROM members WHERE id = :id")
 MEMBER_NUMBERS = Sql("SELECT id, member_number FROM members WHERE id = ANY(CAST(:ids AS bigint[]))")
 
@@ -213,13 +216,18 @@ async def member_at_partner(
     return MemberAtPartner(row["id"], row["enrolled"]) if row else None
 
 
+def _member_key(member_number: str, partner_id: int) -> tuple[str, str, int]:
+    """The member cache's key: unlinking and erasure forget it (`db.cache.forget`)."""
+    return ("member", member_number, partner_id)
+
+
 async def cached_member_at_partner(
     db: Database, conn: DbConnection, member_number: str, partner_id: int
 ) -> MemberAtPartner | None:
     """As `member_at_partner`, remembered per process once the member is linked there: a number
     never changes hands and a link is never undone yet, so the answer cannot go stale (unlinking
     and erasure, when they come, must clear this cache; MEMBER_CACHE_SECONDS bounds it)."""
-    key = ("member", member_number, partner_id)
+    key = _member_key(member_number, partner_id)
     hit: MemberAtPartner | None = db.cache.get(key)
     if hit is not None:
         return hit
@@ -242,7 +250,12 @@ async def is_linked(conn: DbConnection, member_id: int, partner_id: int) -> bool
 async def find_member(db: Database, principal: Principal, member_number: str) -> MemberView | None:
     """A member as the caller may see them: partners only their linked members, admins all.
     None for an unknown number and for a member not linked to the caller alike (and counted
-    against the caller's limit of such answers)."""
+    against the caller's limit of such answers).
+
+    A partner's lookup of a member linked to it is answered from the member cache once it has
+    been seen (`cached_member_at_partner`), and the rate-limit check from its per-process copy,
+    so the read that follows (a balance) is the request's only statement. The view carries
+    `visible_to`, so the ledger does not ask again whether the member is linked."""
     if principal.partner_id is None:
         principal.require_admin("admin:partners")
     else:
@@ -250,15 +263,19 @@ async def find_member(db: Database, principal: Principal, member_number: str) ->
         await refuse_if_rate_limited(db, principal)
     if not is_valid_member_number(member_number):
         return None
-    async with sql.connection(db) as conn:
-        if principal.partner_id is None:
+    if principal.partner_id is None:
+        async with sql.connection(db) as conn:
             member_id = await MEMBER_ID.fetchval(conn, n=member_number)
-        else:
-            member_id = await LINKED_MEMBER_ID.fetchval(conn, n=member_number, p=principal.partner_id)
+    else:
+        found: MemberAtPartner | None = db.cache.get(_member_key(member_number, principal.partner_id))
+        if found is None:
+            async with sql.connection(db) as conn:
+                found = await cached_member_at_partner(db, conn, member_number, principal.partner_id)
+        member_id = found.member_id if found is not None and found.enrolled else None
     if member_id is None:
         await note_lookup_miss(db, principal)
         return None
-    return MemberView(member_id, member_number)
+    return MemberView(member_id, member_number, visible_to=principal)
 
 
 async def find_member_by_id(db: Database, principal: Principal, member_id: int) -> MemberView | None:
@@ -274,4 +291,4 @@ async def find_member_by_id(db: Database, principal: Principal, member_id: int) 
             return None
         if principal.partner_id is not None and not await is_linked(conn, member_id, principal.partner_id):
             return None
-    return MemberView(member_id, number)
+    return MemberView(member_id, number, visible_to=principal)

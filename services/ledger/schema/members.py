@@ -15,6 +15,7 @@ import strawberry
 from services.ledger import service as ledger
 from services.ledger.schema.types import Balance, ExpiringPoints, Transaction
 from services.members import service
+from shared.access import Principal
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from shared.graphql_types import After, Connection, First, GraphQLInfo, Node, UserError, user_errors
@@ -36,6 +37,9 @@ class Member(Node):
         description="The member's coalition number, as on their card: 12 digits, the last a Luhn check"
         " digit. It never changes and never passes to anyone else."
     )
+    # Whom the members service found this member for (`MemberView.visible_to`): the ledger then
+    # skips asking whether the member is linked to that caller, and a balance is one statement.
+    visible_to: strawberry.Private[Principal | None] = None
 
     @classmethod
     def of(cls, view: service.MemberView) -> Member:
@@ -43,11 +47,14 @@ class Member(Node):
             id=strawberry.ID(to_global_id("Member", view.id)),
             local_id=view.id,
             member_number=view.member_number,
+            visible_to=view.visible_to,
         )
 
     @field("The coalition-wide balance, across all partners.", access=POINTS_READERS)
     async def balance(self, info: GraphQLInfo) -> Balance:
-        b = await ledger.balance(info.context.db, info.context.principal, self.local_id)
+        b = await ledger.balance(
+            info.context.db, info.context.principal, self.local_id, visible_to=self.visible_to
+        )
         return Balance(available=b.available, pending=b.pending, held=b.held)
 
     @field(
@@ -60,7 +67,9 @@ class Member(Node):
             timedelta, strawberry.argument(description="How far ahead to look, from now (P30D).")
         ],
     ) -> list[ExpiringPoints]:
-        found = await ledger.expiring_points(info.context.db, info.context.principal, self.local_id, within)
+        found = await ledger.expiring_points(
+            info.context.db, info.context.principal, self.local_id, within, visible_to=self.visible_to
+        )
         return [ExpiringPoints(points=e.points, expires_at=e.expires_at) for e in found]
 
     @field(
@@ -72,7 +81,12 @@ class Member(Node):
         self, info: GraphQLInfo, first: First = None, after: After = None
     ) -> Connection[Transaction]:
         page = await ledger.transactions(
-            info.context.db, info.context.principal, self.local_id, first=first, after=after
+            info.context.db,
+            info.context.principal,
+            self.local_id,
+            first=first,
+            after=after,
+            visible_to=self.visible_to,
         )
         return Connection.of(page, Transaction.of)
 

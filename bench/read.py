@@ -1,0 +1,170 @@
+"""Read throughput: a partner's `member(memberNumber) { balance }` against `/healthz`, same run.
+
+    .venv/bin/python bench/read.py [--concurrency 32] [--seconds 15] [--workers 1]
+
+`/healthz` is a Starlette route that runs `SELECT 1` through SQLAlchemy: one round trip to
+PostgreSQL and next to no Python. A balance read is one round trip too (issue 10), so the ratio
+balance/healthz is what GraphQL, the token check and the read's own Python cost on top of the
+round trip. Both are measured against one `coalition serve` (default one worker, as `make run`)
+on a fresh database, one after the other, with the same keep-alive load client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.earn import _free_port
+from bench.loadclient import Connection
+from shared.database import Database, recreate_database, resolve_database_url
+from shared.migrate import upgrade_to_head
+from tests.factories import earn, enroll, make_partner
+
+QUERY = "query($n: String!) { member(memberNumber: $n) { balance { available pending held } } }"
+
+
+class Result:
+    def __init__(self, name: str, latencies: list[float], elapsed: float, errors: int):
+        self.name, self.latencies, self.elapsed, self.errors = name, latencies, elapsed, errors
+        ordered = sorted(latencies)
+        self.rate = len(latencies) / elapsed
+        self.p50 = statistics.median(ordered) * 1000
+        self.p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000
+
+    def line(self) -> str:
+        failed = f"  {self.errors} failed" if self.errors else ""
+        return (
+            f"{self.name:<8} {len(self.latencies):>7} requests in {self.elapsed:5.1f}s"
+            f"  {self.rate:8.0f} req/s  p50 {self.p50:6.1f} ms  p99 {self.p99:6.1f} ms{failed}"
+        )
+
+
+Request = Callable[[Connection, int, int], Awaitable[bool]]
+
+
+async def _run(
+    name: str, base: str, token: str, request: Request, concurrency: int, seconds: float
+) -> Result:
+    """`concurrency` keep-alive connections, each sending its next request as soon as the last
+    answered, for `seconds`."""
+    host, port = base.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(index: int) -> None:
+        nonlocal errors
+        conn = Connection(host, int(port), f"Bearer {token}")
+        await conn.open()
+        n = 0
+        try:
+            while time.perf_counter() < deadline:
+                n += 1
+                started = time.perf_counter()
+                ok = await request(conn, index, n)
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+        finally:
+            await conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return Result(name, latencies, time.perf_counter() - started, errors)
+
+
+async def _seed(url: str, members: int) -> tuple[object, list[str]]:
+    """A partner and its members, each with two earns (two lots) so the balance has rows to sum."""
+    db = Database(url, pool_size=4)
+    try:
+        partner = await make_partner(db, name=f"Bench {uuid.uuid4().hex[:6]}")
+        numbers = []
+        for _ in range(members):
+            member = await enroll(db, partner)
+            for amount in ("12.90", "7.50"):
+                outcome = await earn(db, partner, member.member_number, amount)
+                assert outcome.errors == [], outcome.errors
+            numbers.append(member.member_number)
+    finally:
+        await db.dispose()
+    return partner, numbers
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (make run: 1)")
+    parser.add_argument("--members", type=int, default=200)
+    args = parser.parse_args()
+
+    url = await recreate_database(resolve_database_url(), "coalition_bench_read")
+    await upgrade_to_head(url)
+    partner, numbers = await _seed(url, args.members)
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": url, "OAUTH_ISSUER": base}
+    coalition = str(Path(sys.executable).parent / "coalition")
+    server = subprocess.Popen(
+        [coalition, "serve", "--port", str(port), "--workers", str(args.workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    async def healthz(conn: Connection, index: int, n: int) -> bool:
+        status, _ = await conn.get("/healthz")
+        return status == 200
+
+    async def balance(conn: Connection, index: int, n: int) -> bool:
+        number = numbers[(index * 7919 + n) % len(numbers)]
+        body = json.dumps({"query": QUERY, "variables": {"n": number}}).encode()
+        status, payload = await conn.post(body)
+        return status == 200 and b'"available":' in payload and b'"errors"' not in payload
+
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+        token = httpx.post(
+            f"{base}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(partner.client_id, partner.client_secret),  # type: ignore[attr-defined]
+        ).json()["access_token"]
+        print(
+            f"concurrency {args.concurrency}, {args.seconds:.0f}s each, {args.workers} server worker(s), "
+            f"{os.cpu_count()} cores, {len(numbers)} members"
+        )
+        results = []
+        for name, request in (("healthz", healthz), ("balance", balance)):
+            await _run(name, base, token, request, args.concurrency, 2)  # warm-up: pool, caches
+            results.append(await _run(name, base, token, request, args.concurrency, args.seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    health, read = results
+    for result in results:
+        print(result.line())
+    ratio = read.rate / health.rate
+    print(f"ratio balance/healthz = {ratio:.2f}  (target >= 0.70, and balance p99 < 50 ms)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -7,11 +7,10 @@
 - `smtps://[user:password@]host[:port]` — implicit TLS from the first byte (port 465 by default).
 
 User and password are percent-decoded (a `@` in a password is `%40`). With no `SMTP_URL` (a
-developer's machine, the tests' fallback) each message is written as an `.eml` file under
-`<data_dir>/mail/` (`.coalition/mail/`), and a log line says which file: open it in any mail
-client, or read the text part with `cat`. `MAIL_FROM` is the sender (a default that says where
-it comes from). A message that cannot be delivered raises `MailError`: the caller decides
-whether a person waits for it.
+developer's machine) each message is written as an `.eml` file under `MAIL_DIR` (by default
+`<data_dir>/mail/`, i.e. `.coalition/mail/`), and a log line says which file: open it in any
+mail client, or read its text part with `cat`. `MAIL_FROM` is the sender. A message that cannot
+be delivered raises `MailError`: the caller decides whether a person waits for it.
 """
 
 from __future__ import annotations
@@ -88,16 +87,12 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
-def mail_directory(settings: Settings) -> Path:
-    return settings.data_dir / "mail"
-
-
 def describe_transport(settings: Settings | None = None) -> str:
     """One line saying where mail goes; start-up prints it. ValueError for a malformed URL."""
     settings = settings or get_settings()
     if settings.smtp_url:
         return f"mail goes through {parse_smtp_url(settings.smtp_url).describe()}"
-    return f"SMTP_URL is unset: mail is written as .eml files under {mail_directory(settings)}/"
+    return f"SMTP_URL is unset: mail is written as .eml files under {settings.mail_dir}/"
 
 
 def build_message(mail: Mail, sender: str) -> EmailMessage:
@@ -118,7 +113,7 @@ async def send(mail: Mail, settings: Settings | None = None) -> str:
     message = build_message(mail, settings.mail_from)
     if settings.smtp_url:
         return await _send_smtp(message, parse_smtp_url(settings.smtp_url))
-    return _write_eml(message, mail_directory(settings))
+    return _write_eml(message, settings.mail_dir)
 
 
 async def _send_smtp(message: EmailMessage, target: SmtpTarget) -> str:

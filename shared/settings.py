@@ -79,9 +79,10 @@ class Settings:
     member_miss_limit: int
     member_miss_window_seconds: int
     graphql_ide: bool  # GraphiQL at GET /graphql for a browser; for development, off by default
-    # Where members' mail goes (shared/mail.py): None writes .eml files under data_dir/mail/.
+    # Where members' mail goes (shared/mail.py): with no SMTP URL, .eml files under mail_dir.
     smtp_url: str | None
     mail_from: str
+    mail_dir: Path
 
 
 @lru_cache(maxsize=1)
@@ -123,4 +124,5 @@ def get_settings() -> Settings:
         graphql_ide=_flag("GRAPHQL_IDE", False),
         smtp_url=os.environ.get("SMTP_URL") or None,
         mail_from=os.environ.get("MAIL_FROM") or "Coalition <no-reply@coalition.localhost>",
+        mail_dir=Path(os.environ.get("MAIL_DIR") or data_dir / "mail"),
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -67,7 +70,7 @@ async def test_without_smtp_url_the_code_is_an_eml_file_and_a_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.delenv("SMTP_URL", raising=False)
-    monkeypatch.setenv("COALITION_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MAIL_DIR", str(tmp_path / "mail"))
     get_settings.cache_clear()
     try:
         assert "unset" in mail.describe_transport() and str(tmp_path / "mail") in mail.describe_transport()
@@ -95,5 +98,40 @@ async def test_without_smtp_url_the_code_is_an_eml_file_and_a_log_line(
         assert any(str(path) in r.getMessage() for r in caplog.records)
         assert all(email not in r.getMessage() for r in caplog.records)
     finally:
-        monkeypatch.delenv("COALITION_DATA_DIR")
+        monkeypatch.delenv("MAIL_DIR")
         get_settings.cache_clear()
+
+
+async def test_serve_says_where_mail_goes_and_a_real_process_writes_it(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.e2e.conftest import run_cli, start_gateway
+
+    malformed = run_cli(database_url, "serve", "--port", "1", SMTP_URL="smtp://host:port")
+    assert malformed.returncode == 2 and "port is not a number" in malformed.stderr
+    partner = await make_partner(db)
+    email = f"{unique('m')}@example.com"
+    member = await enroll(db, partner, email=email)
+    log = tmp_path / "serve.log"
+    server = start_gateway(database_url, log, MAIL_DIR=str(tmp_path / "mail"), SMTP_URL="")
+    try:
+        said = f"SMTP_URL is unset: mail is written as .eml files under {tmp_path / 'mail'}/"
+        assert said in server.output()
+        form = {"memberNumber": member.member_number, "email": email}
+        async with httpx.AsyncClient(base_url=server.base) as c:
+            asked = await c.post("/account/activate", data=form)
+        assert asked.status_code == 200
+        await _eventually(lambda: bool(list((tmp_path / "mail").glob("*.eml"))))  # mailed after answering
+        [path] = (tmp_path / "mail").glob("*.eml")
+        assert code_of(message_from_bytes(path.read_bytes(), policy=policy.default))  # type: ignore[arg-type]
+    finally:
+        server.stop()
+
+
+async def _eventually(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.05)

@@ -202,3 +202,9 @@ async def test_confirm_needs_six_digits_and_a_password(client: ClientFactory) ->
         refused = await _confirm(c, new_member_number(), "12ab", "")
     assert refused.status_code == 400
     assert 'id="code-error"' in refused.text and 'id="password-error"' in refused.text
+
+
+async def test_a_body_over_the_form_limit_is_413(client: ClientFactory) -> None:
+    async with client() as c:
+        refused = await c.post("/account/activate", data={"memberNumber": "1" * 20_000, "email": "a@b.c"})
+    assert refused.status_code == 413

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,43 @@ async def _eventually(condition: Callable[[], bool], seconds: float = 10) -> Non
     while not condition():
         assert time.monotonic() < deadline, "not within the time"
         await asyncio.sleep(0.05)
+
+
+async def test_smtp_url_credentials_log_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """User and password from the URL (percent-decoded) reach the server's AUTH."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.e2e.conftest import free_port
+
+    seen: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: object, session: object, envelope: object, mech: str, data: object) -> Any:
+        assert isinstance(data, LoginPassword)
+        seen.append((data.login, data.password))
+        return AuthResult(success=data.login == b"ops@example.com" and data.password == b"p@ss word")
+
+    inbox = Inbox()
+    # Plain-text AUTH only because this server is on loopback for the test; production asks TLS.
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=free_port(), authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        message = mail.Mail(to="ana@example.com", subject="s", text="t", html="<p>t</p>")
+        for url, delivered in [
+            (f"smtp://ops%40example.com:p%40ss%20word@127.0.0.1:{controller.port}", True),
+            (f"smtp://ops%40example.com:wrong@127.0.0.1:{controller.port}", False),
+        ]:
+            monkeypatch.setenv("SMTP_URL", url)
+            get_settings.cache_clear()
+            if delivered:
+                await mail.send(message)
+            else:
+                with pytest.raises(mail.MailError):
+                    await mail.send(message)
+    finally:
+        controller.stop()
+        monkeypatch.delenv("SMTP_URL")
+        get_settings.cache_clear()
+    assert seen[0] == (b"ops@example.com", b"p@ss word") and len(inbox.messages) == 1

@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # A developer's gateway: logs as text, GraphiQL at http://127.0.0.1:8000/graphql (either can be
 # overridden: LOG_FORMAT=json make run). Production settings leave both at their defaults.
+# Without SMTP_URL, members' mail (activation codes) lands in .coalition/mail/; serve says so.
 run: $(STAMP)
 	$(BIN)/coalition db upgrade
 	$(BIN)/coalition demo

@@ -45,6 +45,19 @@ UPLOAD_ROUTE = "POST /settlement/runs/{id}/reconciliation"
 class UserErrorCode(Documented):
     """The `code` of a UserError: what the caller can fix. The JSON value is the member's name."""
 
+    ACTIVATION_CODE_EXPIRED = (
+        auto(),
+        "The activation code was right but is older than 15 minutes.",
+        "Ask for a new code (POST /account/activate with the member number and email).",
+        "only from the member account pages (POST /account/activate/confirm)",
+    )
+    ACTIVATION_CODE_INVALID = (
+        auto(),
+        "The activation code is not the one mailed last, or no code is pending: none was asked"
+        " for, it was used, a newer one replaced it, or five wrong tries voided it.",
+        "Check the latest mail and type its 6 digits, or ask for a new code.",
+        "only from the member account pages (POST /account/activate/confirm)",
+    )
     ALREADY_CANCELLED = (
         auto(),
         "The redemption was cancelled before; its points are back with the member.",

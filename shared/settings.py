@@ -79,6 +79,10 @@ class Settings:
     member_miss_limit: int
     member_miss_window_seconds: int
     graphql_ide: bool  # GraphiQL at GET /graphql for a browser; for development, off by default
+    # Where members' mail goes (shared/mail.py): with no SMTP URL, .eml files under mail_dir.
+    smtp_url: str | None
+    mail_from: str
+    mail_dir: Path
 
 
 @lru_cache(maxsize=1)
@@ -118,4 +122,7 @@ def get_settings() -> Settings:
         member_miss_limit=_int("MEMBER_MISS_LIMIT", 30),
         member_miss_window_seconds=_int("MEMBER_MISS_WINDOW_SECONDS", 60),
         graphql_ide=_flag("GRAPHQL_IDE", False),
+        smtp_url=os.environ.get("SMTP_URL") or None,
+        mail_from=os.environ.get("MAIL_FROM") or "Coalition <no-reply@coalition.localhost>",
+        mail_dir=Path(os.environ.get("MAIL_DIR") or data_dir / "mail"),
     )

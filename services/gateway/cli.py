@@ -25,6 +25,7 @@ from shared.settings import get_settings
 COMMAND_MODULES = (
     "services.identity.cli",
     "services.partners.cli",
+    "services.members.cli",
     "services.gateway.audit",
     "services.gateway.demo",
     "services.gateway.worker",
@@ -90,11 +91,19 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("coalition: --workers must be at least 1", file=sys.stderr)
         return 2
+    from shared.mail import describe_transport
+
+    try:
+        where_mail_goes = describe_transport()
+    except ValueError as exc:
+        print(f"coalition: {exc}", file=sys.stderr)
+        return 2
     url = resolve_database_url()
     asyncio.run(ensure_schema_current(url))  # SchemaBehind: main prints what to run, exits 1
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("OAUTH_ISSUER", f"http://{args.host}:{args.port}")
     get_settings.cache_clear()
+    print(f"coalition: {where_mail_goes}", file=sys.stderr)  # once, whatever the number of workers
     uvicorn.run(
         "services.gateway.app:create_app",
         factory=True,

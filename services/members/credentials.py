@@ -16,6 +16,7 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.members.models import Member
 from shared import clock
@@ -75,20 +76,24 @@ async def _verify(stored: str, password: str) -> bool:
 async def set_password(db: Database, member_id: int, password: str) -> None:
     """Sets a member's password after the rules; erased members have none to set."""
     async with db.sessions() as session, session.begin():
-        number = await session.scalar(
-            select(Member.member_number).where(Member.id == member_id, Member.erased_at.is_(None))
-        )
-        if number is None:
-            raise DomainError.single(
-                UserErrorCode.MEMBER_NOT_FOUND, "no member has this number", "memberNumber"
-            )
-        check_password_rules(password, number)
-        hashed = await hash_password(password)
-        await session.execute(
-            update(Member)
-            .where(Member.id == member_id)
-            .values(password_hash=hashed, password_changed_at=clock.now())
-        )
+        await set_password_in(session, member_id, password)
+
+
+async def set_password_in(session: AsyncSession, member_id: int, password: str) -> None:
+    """`set_password` in the caller's transaction (activation consumes its code in the same one,
+    so a refused password leaves the code usable and a stored one leaves no code behind)."""
+    number = await session.scalar(
+        select(Member.member_number).where(Member.id == member_id, Member.erased_at.is_(None))
+    )
+    if number is None:
+        raise DomainError.single(UserErrorCode.MEMBER_NOT_FOUND, "no member has this number", "memberNumber")
+    check_password_rules(password, number)
+    hashed = await hash_password(password)
+    await session.execute(
+        update(Member)
+        .where(Member.id == member_id)
+        .values(password_hash=hashed, password_changed_at=clock.now())
+    )
 
 
 def _username_clause(username: str) -> ColumnElement[bool]:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Integer,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models import Base
@@ -40,4 +50,17 @@ class Enrollment(Base):
     partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
     # Null when the member was linked by presenting the card at the till rather than enrolled.
     partner_customer_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ActivationCode(Base):
+    """The one pending activation (or reset) code of a member: a new request replaces it, five
+    wrong tries or a successful confirmation delete it. Only a hash is stored; see accounts.py."""
+
+    __tablename__ = "activation_codes"
+
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    failed_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

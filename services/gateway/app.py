@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, request_response
+from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp
 
 from services.gateway.availability import RETRY_AFTER_SECONDS, DatabaseOutages, outage_of
@@ -27,6 +27,7 @@ from services.gateway.schema import build_schema
 from services.gateway.view import CoalitionGraphQL
 from services.identity import http as identity_http
 from services.identity import service as identity
+from services.ledger.balance_feed import BalanceFeed
 from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit
@@ -76,9 +77,13 @@ def create_app(database_url: str | None = None) -> Starlette:
         # Every process hears at once of revocations, disabled clients, rotated secrets.
         listener = identity.ChangeListener(db, app.state.verifier)
         await listener.start()
+        # One LISTEN connection for every live balance subscriber of this process.
+        app.state.balance_feed = BalanceFeed(db)
+        await app.state.balance_feed.start()
         try:
             yield
         finally:
+            await app.state.balance_feed.stop()
             await listener.stop()
             await db.dispose()
 
@@ -95,6 +100,7 @@ def create_app(database_url: str | None = None) -> Starlette:
     )
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
         Route("/healthz", healthz, methods=["GET"]),
         Route(settlement_http.EXPORT_PATH, exports, methods=["GET"]),
         Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),

@@ -16,6 +16,7 @@ should the listener be disconnected. A change heard of survives any re-read that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class TokenVerifier:
         # Heard of (notification or this process): client -> (state, monotonic time heard).
         self._clients_heard: dict[str, tuple[ClientState, float]] = {}
         self._verified: OrderedDict[str, tuple[Principal, dict[str, Any]]] = OrderedDict()
+        self._changed = asyncio.Event()  # set (and replaced) whenever a token may have gone bad
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The caller of a request from its Authorization header, or Unauthenticated."""
@@ -118,14 +120,27 @@ class TokenVerifier:
     def revoked_locally(self, jti: str, expires_at: float) -> None:
         """Record a committed revocation (made here, or heard of); it applies to the next request."""
         self._revoked_here[jti] = expires_at
+        self._signal_change()
 
     def client_changed(self, client_id: str, *, disabled: bool, secret_version: int) -> None:
         """Record a client's state after a committed change; it applies to the next request."""
         self._clients_heard[client_id] = (ClientState(disabled, secret_version), time.monotonic())
+        self._signal_change()
 
     def refresh_soon(self) -> None:
         """Re-read everything before the next request (changes may have gone unheard)."""
         self._revoked_loaded_at = float("-inf")
+        self._signal_change()
+
+    def _signal_change(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for_change(self, seconds: float) -> None:
+        """Return when something that can invalidate tokens was heard of, or after `seconds`:
+        what long-lived connections (subscription sockets) wait on to check their token again."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
 
     async def key(self, kid: str) -> ECKey | None:
         """The public key for `kid`, reloading the published keys if it is unknown."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.ledger import journal, policy, spending
+from services.ledger import journal, live, policy, spending
 from services.ledger.idempotency import run_idempotent
+from services.ledger.live import BalanceChangeReason
 from services.ledger.outcomes import Outcome, check_common, linked_member
 from services.members import service as members
 from services.partners import catalog
@@ -83,6 +84,7 @@ async def redeem_reward(
             policy=await policy.current(db, conn),
             reward=(local_id, quantity, voucher),
         )
+        await live.notify(conn, member_id, BalanceChangeReason.REDEEM, now)
         return {**spent, "voucher_code": voucher, "quantity": quantity}
 
     return Outcome.of(

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.ledger import accounts, journal, policy
+from services.ledger import accounts, journal, live, policy
 from services.ledger.idempotency import run_idempotent
+from services.ledger.live import BalanceChangeReason
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
 from services.ledger.outcomes import MAX_POINTS, Outcome, check_common, linked_member
 from services.ledger.policy import Policy, on_activity
@@ -172,7 +173,7 @@ async def redeem_points(
         wallet = await journal.lock_wallet(conn, member_id)
         await refuse_duplicate_order(conn, partner_id, order_id)
         shares = await reserve(conn, member_id, wallet, points, now)
-        return await spend(
+        spent = await spend(
             conn,
             partner_id=partner_id,
             member_id=member_id,
@@ -182,6 +183,8 @@ async def redeem_points(
             now=now,
             policy=await policy.current(db, conn),
         )
+        await live.notify(conn, member_id, BalanceChangeReason.REDEEM, now)
+        return spent
 
     return Outcome.of(
         await run_idempotent(

@@ -7,5 +7,6 @@ payloads (`inputs`), `mutations`, `queries`, and the `Member` type with enrolmen
 from services.ledger.schema.members import Member, MembersMutation, MembersQuery
 from services.ledger.schema.mutations import LedgerMutation
 from services.ledger.schema.queries import LedgerQuery
+from services.ledger.schema.subscriptions import LedgerSubscription
 
-__all__ = ["LedgerMutation", "LedgerQuery", "Member", "MembersMutation", "MembersQuery"]
+__all__ = ["LedgerMutation", "LedgerQuery", "LedgerSubscription", "Member", "MembersMutation", "MembersQuery"]

@@ -154,7 +154,8 @@ async def _capacity(db: Database, a: Gateway, b: Gateway, sockets: int) -> None:
         per_socket = (after - before) / sockets
         print(
             f"capacity: {len(opened)} subscribed sockets open on A in {took:.1f} s;"
-            f" A's RSS {before / 1024:.0f} -> {after / 1024:.0f} MiB, {per_socket:.1f} KiB per socket; {len(sample)} sampled sockets"
+            f" A's RSS {before / 1024:.0f} -> {after / 1024:.0f} MiB,"
+            f" {per_socket:.1f} KiB per socket; {len(sample)} sampled sockets"
             " each heard its member's earn"
         )
 

@@ -1,7 +1,7 @@
 """spend codes
 
 Revision ID: 9ecfa83570bd
-Revises: 6595837b2c4e
+Revises: e3b3e7f3fbf9
 Create Date: 2026-12-03 11:50:35.074690
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "9ecfa83570bd"
-down_revision: str | None = "6595837b2c4e"
+down_revision: str | None = "e3b3e7f3fbf9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

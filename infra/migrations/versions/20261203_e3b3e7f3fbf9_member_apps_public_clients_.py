@@ -1,7 +1,7 @@
 """member apps: public clients, authorization codes, refresh families
 
 Revision ID: e3b3e7f3fbf9
-Revises: 6595837b2c4e
+Revises: 1e044f9cfc57
 Create Date: 2026-12-03 11:54:52.803158
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "e3b3e7f3fbf9"
-down_revision: str | None = "6595837b2c4e"
+down_revision: str | None = "1e044f9cfc57"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from joserfc.jwk import ECKey
-from sqlalchemy import select
+from sqlalchemy import Text, cast, null, select, union_all
 
 from services.identity import tokens
 from services.identity.keys import published_keys
@@ -189,8 +189,19 @@ class TokenVerifier:
         self._revoked_loaded_at = started
         now = clock.now()
         async with self.db.sessions() as session:
-            rows = await session.scalars(select(RevokedToken.jti).where(RevokedToken.expires_at > now))
-            revoked = frozenset(rows)
+            # Revoked token ids and members' "revoked up to" marks in one statement (a member id
+            # in `key`, the mark in `before`). Older marks refuse nothing: every token issued
+            # before them has expired.
+            horizon = now - timedelta(seconds=get_settings().token_ttl_seconds + tokens.CLOCK_SKEW_SECONDS)
+            tokens_revoked = select(RevokedToken.jti.label("key"), null().label("before")).where(
+                RevokedToken.expires_at > now
+            )
+            members_revoked = select(
+                cast(MemberTokenRevocation.member_id, Text), MemberTokenRevocation.revoked_before
+            ).where(MemberTokenRevocation.revoked_before > horizon)
+            rows = (await session.execute(union_all(tokens_revoked, members_revoked))).all()
+            revoked = frozenset(row.key for row in rows if row.before is None)
+            members = {int(row.key): row.before.timestamp() for row in rows if row.before is not None}
             clients = await session.execute(
                 select(OAuthClient.client_id, OAuthClient.disabled_at, OAuthClient.secret_version).where(
                     OAuthClient.disabled_at.is_not(None) | (OAuthClient.secret_version > 0)
@@ -199,14 +210,7 @@ class TokenVerifier:
             self._clients = {
                 row.client_id: ClientState(row.disabled_at is not None, row.secret_version) for row in clients
             }
-            # Older marks cannot refuse anything: every token issued before them has expired.
-            horizon = now - timedelta(seconds=get_settings().token_ttl_seconds + tokens.CLOCK_SKEW_SECONDS)
-            members = await session.execute(
-                select(MemberTokenRevocation.member_id, MemberTokenRevocation.revoked_before).where(
-                    MemberTokenRevocation.revoked_before > horizon
-                )
-            )
-            self._members_revoked = {row.member_id: row.revoked_before.timestamp() for row in members}
+            self._members_revoked = members
             self._revoked = revoked
         # Revocations heard of stay until their token expires, and client changes heard of until a
         # re-read that began after them: a re-read that began before one was committed must not

@@ -27,10 +27,11 @@ async def test_authorization_server_metadata(identity_app):
     assert doc["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
     assert doc["revocation_endpoint"] == f"{issuer}/oauth/revoke"
     assert doc["introspection_endpoint"] == f"{issuer}/oauth/introspect"
-    assert doc["grant_types_supported"] == ["client_credentials"]
+    assert doc["grant_types_supported"] == ["client_credentials", "authorization_code", "refresh_token"]
+    assert doc["authorization_endpoint"] == f"{issuer}/oauth/authorize"
     assert set(doc["scopes_supported"]) == ALL_SCOPES
     methods = {"client_secret_basic", "client_secret_post"}
-    assert set(doc["token_endpoint_auth_methods_supported"]) == methods
+    assert set(doc["token_endpoint_auth_methods_supported"]) == methods | {"none"}  # member apps
     assert set(doc["revocation_endpoint_auth_methods_supported"]) == methods
     assert set(doc["introspection_endpoint_auth_methods_supported"]) == methods
     assert doc["access_token_signing_alg_values_supported"] == ["ES256"]

@@ -340,3 +340,23 @@ async def test_metadata_lists_the_member_endpoints(browser: httpx.AsyncClient) -
     assert document["response_types_supported"] == ["code"]
     assert document["code_challenge_methods_supported"] == ["S256"]
     assert "none" in document["token_endpoint_auth_methods_supported"]
+
+
+async def test_a_fresh_verifier_reads_the_member_revocation_from_the_database(
+    gateway: object, db: Database
+) -> None:
+    from services.identity.verifier import TokenVerifier
+    from shared.errors import Unauthenticated
+    from tests.conftest import member_token
+
+    member = await member_with_password(db)
+    other = await member_with_password(db)
+    token, others = await member_token(db, member.id), await member_token(db, other.id)
+    async with db.sessions() as session:
+        await identity.revoke_member_tokens(session, member.id)
+        await session.commit()
+    verifier = TokenVerifier(db)  # heard nothing: only the database can tell it
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await verifier.verify(token)
+    principal, _ = await verifier.verify(others)
+    assert principal.member_id == other.id

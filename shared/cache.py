@@ -41,3 +41,11 @@ class TimedCache:
 
     def forget(self, key: Hashable) -> None:
         self._entries.pop(key, None)
+
+    def forget_where(self, matches: Callable[[Hashable], bool]) -> int:
+        """Drops every entry whose key `matches`; returns how many (erasure forgets a member under
+        every partner it was cached for)."""
+        keys = [key for key in self._entries if matches(key)]
+        for key in keys:
+            del self._entries[key]
+        return len(keys)

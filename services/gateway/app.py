@@ -27,6 +27,8 @@ from services.gateway.schema import build_schema
 from services.gateway.view import CoalitionGraphQL
 from services.identity import http as identity_http
 from services.identity import service as identity
+from services.ledger import http as ledger_http
+from services.members.erasure import MemberCacheListener
 from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit
@@ -58,6 +60,10 @@ async def settlement_export(request: Request) -> Response:
     return await settlement_http.export(request, principal_of(request))
 
 
+async def account_export(request: Request) -> Response:
+    return await ledger_http.export_my_data(request, principal_of(request))
+
+
 async def reconciliation_upload(request: Request) -> Response:
     return await settlement_http.upload_reconciliation(request, principal_of(request))
 
@@ -76,9 +82,13 @@ def create_app(database_url: str | None = None) -> Starlette:
         # Every process hears at once of revocations, disabled clients, rotated secrets.
         listener = identity.ChangeListener(db, app.state.verifier)
         await listener.start()
+        # ... and of erased members, whom the member cache must forget at once.
+        member_listener = MemberCacheListener(db)
+        await member_listener.start()
         try:
             yield
         finally:
+            await member_listener.stop()
             await listener.stop()
             await db.dispose()
 
@@ -90,6 +100,7 @@ def create_app(database_url: str | None = None) -> Starlette:
     if get_settings().graphql_ide:  # a browser's GET gets the page; the API stays behind the token
         graphql = GraphiQLPage(graphql)
     exports = RequireToken(request_response(settlement_export))
+    account_exports = RequireToken(request_response(account_export))
     uploads = BodyLimit(
         RequireToken(request_response(reconciliation_upload)), settlement_http.MAX_UPLOAD_BYTES
     )
@@ -98,6 +109,7 @@ def create_app(database_url: str | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route(settlement_http.EXPORT_PATH, exports, methods=["GET"]),
         Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),
+        Route(ledger_http.EXPORT_PATH, account_exports, methods=["GET"]),
         *identity_http.routes(),
     ]
     # Outermost the request id, so the outage answers and every log line carry it.

@@ -25,6 +25,8 @@ from shared.settings import get_settings
 COMMAND_MODULES = (
     "services.identity.cli",
     "services.partners.cli",
+    "services.members.cli",
+    "services.ledger.cli",
     "services.gateway.audit",
     "services.gateway.demo",
     "services.gateway.worker",

@@ -19,7 +19,15 @@ from services.gateway.availability import OutageAwareMaskErrors
 from services.gateway.graphql_errors import TOO_COMPLEX, CompleteErrors, coded_rule, log_errors
 from services.gateway.limits import GatewayLimits
 from services.identity.schema import IdentityMutation
-from services.ledger.schema import LedgerMutation, LedgerQuery, Member, MembersMutation, MembersQuery
+from services.ledger.schema import (
+    ErasureMutation,
+    LedgerMutation,
+    LedgerQuery,
+    Member,
+    MemberDataQuery,
+    MembersMutation,
+    MembersQuery,
+)
 from services.members import service as members
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery, partner_loader
@@ -98,6 +106,7 @@ class Query(
     PartnersQuery,
     MembersQuery,
     LedgerQuery,
+    MemberDataQuery,
     CatalogQuery,
     SettlementQuery,
     ReconciliationQuery,
@@ -116,6 +125,7 @@ class Mutation(
     CatalogMutation,
     MembersMutation,
     LedgerMutation,
+    ErasureMutation,
     SettlementMutation,
     ReconciliationMutation,
 ):

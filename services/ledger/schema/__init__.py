@@ -4,8 +4,17 @@ Split as Saleor splits `graphql/<domain>/`: object types and enums (`types`), mu
 payloads (`inputs`), `mutations`, `queries`, and the `Member` type with enrolment (`members`).
 """
 
+from services.ledger.schema.member_data import ErasureMutation, MemberDataQuery
 from services.ledger.schema.members import Member, MembersMutation, MembersQuery
 from services.ledger.schema.mutations import LedgerMutation
 from services.ledger.schema.queries import LedgerQuery
 
-__all__ = ["LedgerMutation", "LedgerQuery", "Member", "MembersMutation", "MembersQuery"]
+__all__ = [
+    "ErasureMutation",
+    "LedgerMutation",
+    "LedgerQuery",
+    "Member",
+    "MemberDataQuery",
+    "MembersMutation",
+    "MembersQuery",
+]

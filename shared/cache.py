@@ -42,7 +42,10 @@ class TimedCache:
     def forget(self, key: Hashable) -> None:
         self._entries.pop(key, None)
 
-    def forget_where(self, predicate: Callable[[Hashable], bool]) -> None:
-        """Forgets every entry whose key matches (a whole family, when a change notice was lost)."""
-        for key in [k for k in self._entries if predicate(k)]:
-            self._entries.pop(key, None)
+    def forget_where(self, matches: Callable[[Hashable], bool]) -> int:
+        """Drops every entry whose key `matches`; returns how many (erasure forgets a member under
+        every partner it was cached for)."""
+        keys = [key for key in self._entries if matches(key)]
+        for key in keys:
+            del self._entries[key]
+        return len(keys)

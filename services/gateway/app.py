@@ -31,6 +31,8 @@ from services.ledger.balance_feed import BalanceFeed
 from services.members import credentials as member_credentials
 from services.members import http as members_http
 from services.members.propagation import LinkListener
+from services.ledger import http as ledger_http
+from services.members.erasure import MemberCacheListener
 from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit
@@ -62,6 +64,10 @@ async def settlement_export(request: Request) -> Response:
     return await settlement_http.export(request, principal_of(request))
 
 
+async def account_export(request: Request) -> Response:
+    return await ledger_http.export_my_data(request, principal_of(request))
+
+
 async def reconciliation_upload(request: Request) -> Response:
     return await settlement_http.upload_reconciliation(request, principal_of(request))
 
@@ -83,6 +89,9 @@ def create_app(database_url: str | None = None) -> Starlette:
         # ...and of links undone, which every process's member cache must forget.
         links = LinkListener(db)
         await links.start()
+        # ... and of erased members, whom the member cache must forget at once.
+        member_listener = MemberCacheListener(db)
+        await member_listener.start()
         # One LISTEN connection for every live balance subscriber of this process.
         app.state.balance_feed = BalanceFeed(db)
         await app.state.balance_feed.start()
@@ -90,6 +99,7 @@ def create_app(database_url: str | None = None) -> Starlette:
             yield
         finally:
             await app.state.balance_feed.stop()
+            await member_listener.stop()
             await links.stop()
             await listener.stop()
             await db.dispose()
@@ -102,6 +112,7 @@ def create_app(database_url: str | None = None) -> Starlette:
     if get_settings().graphql_ide:  # a browser's GET gets the page; the API stays behind the token
         graphql = GraphiQLPage(graphql)
     exports = RequireToken(request_response(settlement_export))
+    account_exports = RequireToken(request_response(account_export))
     uploads = BodyLimit(
         RequireToken(request_response(reconciliation_upload)), settlement_http.MAX_UPLOAD_BYTES
     )
@@ -111,6 +122,7 @@ def create_app(database_url: str | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route(settlement_http.EXPORT_PATH, exports, methods=["GET"]),
         Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),
+        Route(ledger_http.EXPORT_PATH, account_exports, methods=["GET"]),
         *identity_http.routes(authenticate_member=member_credentials.authenticate),
         *members_http.routes(),
     ]

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "services.identity.cli",
     "services.partners.cli",
     "services.members.cli",
+    "services.ledger.cli",
     "services.gateway.audit",
     "services.gateway.demo",
     "services.gateway.worker",

@@ -20,10 +20,12 @@ from services.gateway.graphql_errors import TOO_COMPLEX, CompleteErrors, coded_r
 from services.gateway.limits import GatewayLimits
 from services.identity.schema import IdentityMutation
 from services.ledger.schema import (
+    ErasureMutation,
     LedgerMutation,
     LedgerQuery,
     LedgerSubscription,
     Member,
+    MemberDataQuery,
     MembersMutation,
     MembersQuery,
     MeMutation,
@@ -108,6 +110,7 @@ class Query(
     MembersQuery,
     MeQuery,
     LedgerQuery,
+    MemberDataQuery,
     CatalogQuery,
     SettlementQuery,
     ReconciliationQuery,
@@ -127,6 +130,7 @@ class Mutation(
     MembersMutation,
     MeMutation,
     LedgerMutation,
+    ErasureMutation,
     SettlementMutation,
     ReconciliationMutation,
 ):

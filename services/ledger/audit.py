@@ -69,7 +69,7 @@ CHECKS: list[tuple[str, str, str]] = [
         "lot {id}: remaining {remaining} of {points}",
     ),
     (
-        "every point of a lot is held, spent, reversed or expired exactly once",
+        "every point of a lot is held, spent, reversed, expired or erased exactly once",
         "SELECT l.id, l.points, l.remaining, COALESCE(SUM(c.points), 0) AS moved FROM lots l"
         " LEFT JOIN lot_consumptions c ON c.lot_id = l.id"
         " GROUP BY l.id HAVING l.points <> l.remaining + COALESCE(SUM(c.points), 0)",
@@ -108,13 +108,13 @@ CHECKS: list[tuple[str, str, str]] = [
         "partner {partner_id}: redemption account {posted}, points spent there {spent}",
     ),
     (
-        "a partner's breakage account equals its points that expired",
+        "a partner's breakage account equals its points that expired or were erased",
         "SELECT a.partner_id, COALESCE(p.posted, 0) AS posted, COALESCE(c.expired, 0) AS expired"
         " FROM ledger_accounts a"
         " LEFT JOIN (SELECT account_id, SUM(amount) AS posted FROM postings GROUP BY account_id)"
         " p ON p.account_id = a.id"
         " LEFT JOIN (SELECT issuing_partner_id AS partner_id, SUM(points) AS expired"
-        " FROM lot_consumptions WHERE kind = 'EXPIRY' GROUP BY issuing_partner_id)"
+        " FROM lot_consumptions WHERE kind IN ('EXPIRY', 'ERASURE') GROUP BY issuing_partner_id)"
         " c ON c.partner_id = a.partner_id"
         " WHERE a.kind = 'PARTNER_BREAKAGE' AND COALESCE(p.posted, 0) <> COALESCE(c.expired, 0)",
         "partner {partner_id}: breakage account {posted}, its points expired {expired}",

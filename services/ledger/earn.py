@@ -44,6 +44,8 @@ EARN_TEMPLATE = """
 WITH w AS (
   SELECT account_id, debt FROM wallets
   WHERE member_id = CAST(:m AS bigint) AND (debt = 0 OR CAST(:allow_debt AS boolean))
+    -- an erased member earns nothing, even through a cached lookup not yet forgotten
+    AND NOT EXISTS (SELECT 1 FROM members WHERE id = CAST(:m AS bigint) AND erased_at IS NOT NULL)
   FOR UPDATE
 ), ids AS (
   SELECT nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id,

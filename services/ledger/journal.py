@@ -244,6 +244,50 @@ async def expire_lots_now(
     occurred_at: datetime,
 ) -> None:
     """Posts the expiry of what these lots hold: wallet → each issuer's breakage account."""
+    await _to_breakage(
+        conn,
+        member_id=member_id,
+        wallet_account_id=wallet_account_id,
+        lots=lots,
+        occurred_at=occurred_at,
+        entry_kind=EntryKind.EXPIRE,
+        consumption_kind=ConsumptionKind.EXPIRY,
+    )
+
+
+async def forfeit_lots_now(
+    conn: DbConnection,
+    *,
+    member_id: int,
+    wallet_account_id: int,
+    lots: list[LotShare],
+    occurred_at: datetime,
+) -> None:
+    """Posts the forfeiture of an erased member's points: the same movement as an expiry (wallet →
+    each issuer's breakage account, the lot closed), under its own kinds so statements and the
+    member's export can tell the two apart while settlement prices both as breakage."""
+    await _to_breakage(
+        conn,
+        member_id=member_id,
+        wallet_account_id=wallet_account_id,
+        lots=lots,
+        occurred_at=occurred_at,
+        entry_kind=EntryKind.ERASURE,
+        consumption_kind=ConsumptionKind.ERASURE,
+    )
+
+
+async def _to_breakage(
+    conn: DbConnection,
+    *,
+    member_id: int,
+    wallet_account_id: int,
+    lots: list[LotShare],
+    occurred_at: datetime,
+    entry_kind: EntryKind,
+    consumption_kind: ConsumptionKind,
+) -> None:
+    """One entry per issuer, wallet → its breakage account; the lots' movements; lots closed."""
     by_issuer: dict[int, list[LotShare]] = {}
     for lot in lots:
         if lot.points > 0:
@@ -253,7 +297,7 @@ async def expire_lots_now(
         breakage = await accounts.partner_account(conn, issuer, AccountKind.PARTNER_BREAKAGE)
         entry_id = await post_entry(
             conn,
-            kind=EntryKind.EXPIRE,
+            kind=entry_kind,
             member_id=member_id,
             partner_id=issuer,
             points=-points,
@@ -264,7 +308,7 @@ async def expire_lots_now(
             conn,
             entry_id=entry_id,
             member_id=member_id,
-            kind=ConsumptionKind.EXPIRY,
+            kind=consumption_kind,
             counterparty_partner_id=None,
             shares=issuer_lots,
             occurred_at=occurred_at,

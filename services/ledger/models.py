@@ -34,7 +34,7 @@ class AccountKind(StrEnum):
     MEMBER_WALLET = "MEMBER_WALLET"
     PARTNER_ISSUANCE = "PARTNER_ISSUANCE"  # goes negative by every point the partner issued
     PARTNER_REDEMPTION = "PARTNER_REDEMPTION"  # receives every point spent at the partner
-    PARTNER_BREAKAGE = "PARTNER_BREAKAGE"  # receives the partner's points that expired
+    PARTNER_BREAKAGE = "PARTNER_BREAKAGE"  # receives the partner's points that expired or were erased
 
 
 class EntryKind(StrEnum):
@@ -43,6 +43,7 @@ class EntryKind(StrEnum):
     REVERSE = "REVERSE"
     CANCEL_REDEMPTION = "CANCEL_REDEMPTION"
     EXPIRE = "EXPIRE"
+    ERASURE = "ERASURE"  # an erased member's remaining points, forfeited to their issuers' breakage
 
 
 class EntryStatus(StrEnum):
@@ -62,6 +63,7 @@ class ConsumptionKind(StrEnum):
     CLAWBACK = "CLAWBACK"  # taken from another lot to cover a refund at the counterparty
     DEBT_REPAYMENT = "DEBT_REPAYMENT"  # repays what a refund at the counterparty left owing
     EXPIRY = "EXPIRY"
+    ERASURE = "ERASURE"  # forfeited at the member's erasure: priced exactly like EXPIRY
 
 
 class Account(Base):

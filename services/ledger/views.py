@@ -15,7 +15,8 @@ from shared.views import View
 # Points leaving a lot (or, negative, coming back to it), with what settlement prices them by:
 # the lot's issuer, the partner the points went to (the redeeming partner, or the refunding one for
 # clawbacks and debt repayments; null for expiries and reversals), the movement's kind (REDEMPTION,
-# REVERSAL, CLAWBACK, DEBT_REPAYMENT, EXPIRY), when it happened, its journal entry and when that
+# REVERSAL, CLAWBACK, DEBT_REPAYMENT, EXPIRY, ERASURE — an erased member's points forfeited to
+# breakage, which settlement prices exactly like EXPIRY), when it happened, its journal entry and when that
 # entry was recorded, and, for a redemption and its cancellation, the price per point the
 # redemption was made at (null for every other movement).
 LEDGER_MOVEMENTS = View(
@@ -32,7 +33,7 @@ LEFT JOIN redemptions rc ON rc.cancel_entry_id = lc.entry_id
 )
 
 # Journal entries as a partner's own systems know them: kind (EARN, REDEEM, REVERSE,
-# CANCEL_REDEMPTION, EXPIRE), the partner it happened at, signed points, the partner's order id,
+# CANCEL_REDEMPTION, EXPIRE, ERASURE), the partner it happened at, signed points, the partner's order id,
 # when it happened and when the ledger recorded it (recorded_at is indexed for recent entries).
 LEDGER_ENTRIES_RECORDED = View(
     "ledger_entries_recorded",

@@ -24,9 +24,23 @@ from shared.errors import DomainError, print_user_errors
 CLI_ADMIN = Principal(client_id="cli", scopes=ADMIN_SCOPES)
 
 
+_GROUPS: dict[int, argparse._SubParsersAction] = {}
+
+
+def command_group(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The `members` sub-command's own sub-commands, created on first use: services above members
+    add theirs to it (the ledger's `erase`, which must forfeit points), as members may not import
+    them."""
+    group = _GROUPS.get(id(subparsers))
+    if group is None:
+        members = subparsers.add_parser("members", help="members: look one up, set a password, erase")
+        group = members.add_subparsers(dest="members_command", required=True, metavar="ACTION")
+        _GROUPS[id(subparsers)] = group
+    return group
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    members = subparsers.add_parser("members", help="members: look one up, set a password (support)")
-    commands = members.add_subparsers(dest="members_command", required=True, metavar="ACTION")
+    commands = command_group(subparsers)
     show = commands.add_parser("show", help="what the members service knows of one member")
     show.add_argument("number", help="the 12-digit member number")
     show.add_argument("--json", action="store_true", help="JSON instead of a table")

@@ -159,7 +159,10 @@ async def _enroll(
         await session.flush()
         return MemberView(member.id, member.member_number)
 
-    member_id = await session.scalar(select(Member.id).where(Member.member_number == member_number))
+    # An erased member's number stays as the ledger's key but names nobody a partner may enrol.
+    member_id = await session.scalar(
+        select(Member.id).where(Member.member_number == member_number, Member.erased_at.is_(None))
+    )
     if member_id is None:
         raise member_not_found()
     current_ref = (
@@ -190,7 +193,7 @@ async def _enroll(
 MEMBER_AT_PARTNER = Sql(
     "SELECT m.id, e.id IS NOT NULL AS enrolled FROM members m"
     " LEFT JOIN enrollments e ON e.member_id = m.id AND e.partner_id = :p"
-    " WHERE m.member_number = :n"
+    " WHERE m.member_number = :n AND m.erased_at IS NULL"
 )
 LINK = Sql(
     "INSERT INTO enrollments (member_id, partner_id) VALUES (:m, :p)"
@@ -225,8 +228,9 @@ async def cached_member_at_partner(
     db: Database, conn: DbConnection, member_number: str, partner_id: int
 ) -> MemberAtPartner | None:
     """As `member_at_partner`, remembered per process once the member is linked there: a number
-    never changes hands and a link is never undone yet, so the answer cannot go stale (unlinking
-    and erasure, when they come, must clear this cache; MEMBER_CACHE_SECONDS bounds it)."""
+    never changes hands; erasure and unlinking clear the member's entries in every process at once
+    (NOTIFY from the committing transaction, a listener per gateway: `services.members.erasure`,
+    `services.members.propagation`); MEMBER_CACHE_SECONDS bounds it when no listener runs)."""
     key = _member_key(member_number, partner_id)
     hit: MemberAtPartner | None = db.cache.get(key)
     if hit is not None:

@@ -60,7 +60,7 @@ SELECT 'BREAKAGE', c.run, c.issuing_partner_id, NULL, SUM(c.points),
 FROM c
 JOIN pc ON pc.partner_id = c.issuing_partner_id
        AND c.occurred_at >= pc.effective_from AND c.occurred_at < pc.effective_to
-WHERE c.kind = 'EXPIRY'
+WHERE c.kind IN ('EXPIRY', 'ERASURE')  -- an erased member's forfeited points release like expiry
 GROUP BY 2, 3
 """
 # What `c` carries of a movement (the pricing reads no more, so the view's other joins go).

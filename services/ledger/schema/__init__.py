@@ -5,12 +5,14 @@ payloads (`inputs`), `mutations`, `queries`, and the `Member` type with enrolmen
 """
 
 from services.ledger.schema.me import Me, MeMutation, MeQuery
+from services.ledger.schema.member_data import ErasureMutation, MemberDataQuery
 from services.ledger.schema.members import Member, MembersMutation, MembersQuery
 from services.ledger.schema.mutations import LedgerMutation
 from services.ledger.schema.queries import LedgerQuery
 from services.ledger.schema.subscriptions import LedgerSubscription
 
 __all__ = [
+    "ErasureMutation",
     "LedgerMutation",
     "LedgerQuery",
     "LedgerSubscription",
@@ -18,6 +20,7 @@ __all__ = [
     "MeMutation",
     "MeQuery",
     "Member",
+    "MemberDataQuery",
     "MembersMutation",
     "MembersQuery",
 ]

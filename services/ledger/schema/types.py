@@ -24,6 +24,7 @@ TransactionKind = graphql_enum(
         EntryKind.REVERSE: "Points taken back for a refund (reversePurchase).",
         EntryKind.CANCEL_REDEMPTION: "Points given back by cancelling a redemption (cancelRedemption).",
         EntryKind.EXPIRE: "Points that expired unspent.",
+        EntryKind.ERASURE: "Points forfeited when the member's data was erased (eraseMember).",
     },
 )
 TransactionStatus = graphql_enum(

@@ -1,0 +1,196 @@
+"""A member's own data, all of it, as one JSON document (the right of access and portability).
+
+`exportMyData` (GraphQL) and `GET /account/export.json` both answer `export_my_data`. Only the
+member's own token may ask (`principal.member_id`); a partner or admin token is FORBIDDEN, and an
+erased member has nothing left to export (their token is refused like an unknown one).
+
+The document (version 1; every instant ISO 8601 UTC, points whole numbers, partners by global ID
+and name):
+
+    {"version": 1, "exportedAt",
+     "profile": {"memberNumber", "email", "createdAt", "activated", "passwordChangedAt",
+                 "settings": {"requireCodeToSpend"}},
+     "links": [{"partner": {"id", "name"}, "linkedAt", "how": "ENROLLED" | "CARD_PRESENTED",
+                "partnerCustomerRef"}],
+     "balance": {"available", "pending", "held"},
+     "transactions": [{"id", "kind", "points", "status", "orderId", "occurredAt", "partner"}],
+     "lots": [{"id", "issuer", "points", "remaining", "earnedAt", "availableAt", "expiresAt",
+               "closedAt"}],
+     "holds": [{"id", "partner", "orderId", "points", "status", "capturedPoints", "createdAt",
+                "expiresAt", "closedAt"}],
+     "vouchers": [{"code", "partner", "rewardId", "quantity", "points", "occurredAt", "cancelled"}],
+     "debts": [{"creditor", "points", "remaining"}]}
+
+Transactions are newest first, everything else oldest first. The document is built from one
+REPEATABLE READ snapshot, so its parts agree with each other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.ledger import queries
+from services.partners import service as partners
+from shared import clock, sql
+from shared.access import Principal
+from shared.database import Database
+from shared.errors import Forbidden
+from shared.ids import to_global_id
+from shared.sql import Sql
+
+VERSION = 1
+
+PROFILE = Sql(
+    "SELECT member_number, email, created_at, password_hash IS NOT NULL AS activated,"
+    " password_changed_at, require_code_to_spend FROM members WHERE id = :m AND erased_at IS NULL"
+)
+LINKS = Sql(
+    "SELECT partner_id, created_at, partner_customer_ref FROM enrollments WHERE member_id = :m ORDER BY id"
+)
+LOTS = Sql(
+    "SELECT id, issuing_partner_id, points, remaining, earned_at, available_at, expires_at, expired_at"
+    " FROM lots WHERE member_id = :m ORDER BY id"
+)
+HOLDS = Sql(
+    "SELECT id, partner_id, order_id, points, status, captured_points, created_at, expires_at, closed_at"
+    " FROM holds WHERE member_id = :m ORDER BY id"
+)
+VOUCHERS = Sql(
+    "SELECT voucher_code, partner_id, reward_id, quantity, points, occurred_at,"
+    " cancel_entry_id IS NOT NULL AS cancelled FROM redemptions"
+    " WHERE member_id = :m AND reward_id IS NOT NULL ORDER BY id"
+)
+DEBTS = Sql(
+    "SELECT creditor_partner_id, points, remaining FROM member_debts WHERE member_id = :m ORDER BY id"
+)
+ALL = 2**62  # the transactions statement pages; an export takes every page at once
+
+
+def _at(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
+    """Everything held on the calling member (see the module docstring for the shape)."""
+    member_id = principal.member_id
+    if member_id is None:
+        raise Forbidden("only a member's own token may export their data")
+    async with sql.transaction(db) as conn:
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        profile = await PROFILE.fetchrow(conn, m=member_id)
+        if profile is None:  # erased since the token was issued
+            raise Forbidden("this member's data has been erased")
+        links = await LINKS.fetch(conn, m=member_id)
+        balance = (await queries.balances(conn, [member_id]))[member_id]
+        transactions = await queries.ALL_TRANSACTIONS.fetch(
+            conn, m=member_id, p=None, now=clock.now(), after=None, limit=ALL
+        )
+        lots = await LOTS.fetch(conn, m=member_id)
+        holds = await HOLDS.fetch(conn, m=member_id)
+        vouchers = await VOUCHERS.fetch(conn, m=member_id)
+        debts = await DEBTS.fetch(conn, m=member_id)
+    partner_ids = {r["partner_id"] for r in [*links, *transactions, *holds, *vouchers]}
+    partner_ids |= {r["issuing_partner_id"] for r in lots} | {r["creditor_partner_id"] for r in debts}
+    names = {i: p.name for i, p in (await partners.partners_by_id(db, sorted(partner_ids))).items()}
+
+    def partner(partner_id: int) -> dict[str, str]:
+        return {"id": to_global_id("Partner", partner_id), "name": names.get(partner_id, "")}
+
+    return {
+        "version": VERSION,
+        "exportedAt": _at(clock.now()),
+        "profile": {
+            "memberNumber": profile["member_number"],
+            "email": profile["email"],
+            "createdAt": _at(profile["created_at"]),
+            "activated": profile["activated"],
+            "passwordChangedAt": _at(profile["password_changed_at"]),
+            "settings": {"requireCodeToSpend": profile["require_code_to_spend"]},
+        },
+        "links": [
+            {
+                "partner": partner(r["partner_id"]),
+                "linkedAt": _at(r["created_at"]),
+                "how": "ENROLLED" if r["partner_customer_ref"] is not None else "CARD_PRESENTED",
+                "partnerCustomerRef": r["partner_customer_ref"],
+            }
+            for r in links
+        ],
+        "balance": {"available": balance.available, "pending": balance.pending, "held": balance.held},
+        "transactions": [
+            {
+                "id": to_global_id("Transaction", r["id"]),
+                "kind": r["kind"],
+                "points": r["points"],
+                "status": r["status"],
+                "orderId": r["order_id"],
+                "occurredAt": _at(r["occurred_at"]),
+                "partner": partner(r["partner_id"]),
+            }
+            for r in transactions
+        ],
+        "lots": [
+            {
+                "id": r["id"],
+                "issuer": partner(r["issuing_partner_id"]),
+                "points": r["points"],
+                "remaining": r["remaining"],
+                "earnedAt": _at(r["earned_at"]),
+                "availableAt": _at(r["available_at"]),
+                "expiresAt": _at(r["expires_at"]),
+                "closedAt": _at(r["expired_at"]),
+            }
+            for r in lots
+        ],
+        "holds": [
+            {
+                "id": to_global_id("Authorization", r["id"]),
+                "partner": partner(r["partner_id"]),
+                "orderId": r["order_id"],
+                "points": r["points"],
+                "status": r["status"],
+                "capturedPoints": r["captured_points"],
+                "createdAt": _at(r["created_at"]),
+                "expiresAt": _at(r["expires_at"]),
+                "closedAt": _at(r["closed_at"]),
+            }
+            for r in holds
+        ],
+        "vouchers": [
+            {
+                "code": r["voucher_code"],
+                "partner": partner(r["partner_id"]),
+                "rewardId": to_global_id("Reward", r["reward_id"]),
+                "quantity": r["quantity"],
+                "points": r["points"],
+                "occurredAt": _at(r["occurred_at"]),
+                "cancelled": r["cancelled"],
+            }
+            for r in vouchers
+        ],
+        "debts": [
+            {
+                "creditor": partner(r["creditor_partner_id"]),
+                "points": r["points"],
+                "remaining": r["remaining"],
+            }
+            for r in debts
+        ],
+    }
+
+
+async def require_live_member(db: Database, principal: Principal) -> None:
+    """The hook for member-token operations: an erased member's access token is refused. Member
+    tokens are short-lived, and `revoke_member_tokens` (refresh tokens, on another branch) will
+    revoke them at erasure; until then an operation that must not serve an erased member asks
+    this (one primary-key read)."""
+    if principal.member_id is None:
+        return
+    async with sql.connection(db) as conn:
+        live = await LIVE.fetchval(conn, m=principal.member_id)
+    if not live:
+        raise Forbidden("this member's data has been erased")
+
+
+LIVE = Sql("SELECT erased_at IS NULL FROM members WHERE id = :m")

@@ -14,6 +14,8 @@ from services.partners import catalog
 from shared import clock
 from shared.access import MEMBER_SCOPE, Principal
 from shared.ids import to_global_id
+from shared.rate_limit import RateLimited
+from shared.settings import get_settings
 from tests.conftest import member_token
 from tests.factories import (
     authorize,
@@ -177,6 +179,26 @@ async def test_twenty_concurrent_spends_with_one_code_exactly_one_succeeds(db, c
     assert sorted({c for o in outcomes for c in codes(o)}) == [("MEMBER_CODE_INVALID", "memberCode")]
     assert (await balance(db, member.id)).available == 95
     assert await violations(db) == []
+
+
+@pytest.fixture
+def tight_limit(monkeypatch):
+    monkeypatch.setenv("MEMBER_MISS_LIMIT", "5")
+    get_settings.cache_clear()
+    yield 5
+    monkeypatch.delenv("MEMBER_MISS_LIMIT")
+    get_settings.cache_clear()
+
+
+async def test_wrong_codes_count_towards_the_clients_guess_limit(db, cafe, tight_limit):
+    member = await _consenting_member(db, cafe)
+    code = await spend_codes.create_spend_code(db, me(member.id))
+    for guess in range(tight_limit):
+        refused = await redeem(db, cafe, member.member_number, 1, member_code=f"{guess:08d}")
+        assert codes(refused) == [("MEMBER_CODE_INVALID", "memberCode")]
+    with pytest.raises(RateLimited):
+        await redeem(db, cafe, member.member_number, 1, member_code=code.code)
+    db.cache.forget(("rate-limit", "member-lookup-miss"))
 
 
 REDEEM_REWARD = """mutation($input: RedeemRewardInput!) { redeemReward(input: $input) {

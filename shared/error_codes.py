@@ -232,7 +232,8 @@ class UserErrorCode(Documented):
     MEMBER_CODE_INVALID = (
         auto(),
         "The member code is wrong, already used or expired (codes live 2 minutes and serve one spend)."
-        " A code is checked whenever one is sent, even for a member who does not require codes.",
+        " A code is checked whenever one is sent, even for a member who does not require codes. Each"
+        " one counts against the client's limit of such answers (RATE_LIMITED), as MEMBER_NOT_FOUND does.",
         "Ask the member to show a new code from their app and retry with the same idempotencyKey.",
     )
     MEMBER_CODE_REQUIRED = (

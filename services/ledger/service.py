@@ -8,7 +8,8 @@ expiry policy: `policy`.
 
 Operations that name a member by number are guarded here, the same way for all of them: a partner
 client that got too many MEMBER_NOT_FOUND answers lately is refused (RATE_LIMITED) before anything
-is looked up, and each MEMBER_NOT_FOUND it gets counts against it (`members.refuse_if_rate_limited`).
+is looked up, and each MEMBER_NOT_FOUND (or MEMBER_CODE_INVALID: a wrong spend code) it gets counts
+against it (`members.refuse_if_rate_limited`).
 """
 
 from __future__ import annotations
@@ -64,12 +65,17 @@ __all__ = [
 ]
 
 
+GUESSES = (UserErrorCode.MEMBER_NOT_FOUND, UserErrorCode.MEMBER_CODE_INVALID)
+
+
 async def _by_member_number(
     db: Database, principal: Principal, operation: Callable[[], Awaitable[Outcome]]
 ) -> Outcome:
     await members.refuse_if_rate_limited(db, principal)
     outcome = await operation()
-    if any(e.code == UserErrorCode.MEMBER_NOT_FOUND for e in outcome.errors):
+    # A wrong member code counts like an unknown number: guessing 8-digit codes is as slow as
+    # guessing member numbers.
+    if any(e.code in GUESSES for e in outcome.errors):
         await members.note_lookup_miss(db, principal)
     return outcome
 

@@ -14,6 +14,8 @@ from services.partners import catalog
 from shared import clock
 from shared.access import MEMBER_SCOPE, Principal
 from shared.ids import to_global_id
+from shared.rate_limit import RateLimited
+from shared.settings import get_settings
 from tests.conftest import member_token
 from tests.factories import (
     authorize,
@@ -179,6 +181,26 @@ async def test_twenty_concurrent_spends_with_one_code_exactly_one_succeeds(db, c
     assert await violations(db) == []
 
 
+@pytest.fixture
+def tight_limit(monkeypatch):
+    monkeypatch.setenv("MEMBER_MISS_LIMIT", "5")
+    get_settings.cache_clear()
+    yield 5
+    monkeypatch.delenv("MEMBER_MISS_LIMIT")
+    get_settings.cache_clear()
+
+
+async def test_wrong_codes_count_towards_the_clients_guess_limit(db, cafe, tight_limit):
+    member = await _consenting_member(db, cafe)
+    code = await spend_codes.create_spend_code(db, me(member.id))
+    for guess in range(tight_limit):
+        refused = await redeem(db, cafe, member.member_number, 1, member_code=f"{guess:08d}")
+        assert codes(refused) == [("MEMBER_CODE_INVALID", "memberCode")]
+    with pytest.raises(RateLimited):
+        await redeem(db, cafe, member.member_number, 1, member_code=code.code)
+    db.cache.forget(("rate-limit", "member-lookup-miss"))
+
+
 REDEEM_REWARD = """mutation($input: RedeemRewardInput!) { redeemReward(input: $input) {
   redemption { points voucherCode } userErrors { code field } } }"""
 
@@ -240,3 +262,40 @@ async def test_a_member_buys_a_reward_of_a_partner_they_are_not_linked_to(gatewa
     assert theirs["data"]["redeemReward"]["userErrors"] == []
     assert (await balance(db, other.id)).available == 70
     assert (await balance(db, member.id)).available == 70
+
+
+async def test_the_app_creates_a_code_and_the_till_sends_it(gateway, db, cafe):
+    """End to end over GraphQL: createSpendCode with the member's token, memberCode on
+    redeemPoints and authorizeRedemption with the partner's."""
+    member = await _consenting_member(db, cafe)
+    token, till = await member_token(db, member.id), await gateway.partner_token(cafe)
+
+    async def new_code() -> str:
+        body = await gateway.gql(token, "mutation { createSpendCode { code expiresAt userErrors { code } } }")
+        created = body["data"]["createSpendCode"]
+        assert created["userErrors"] == [] and len(created["code"]) == 8
+        return created["code"]
+
+    redeem_points = """mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) {
+      redemption { points } userErrors { code field } } }"""
+    spend = {"idempotencyKey": unique("key"), "memberNumber": member.member_number, "points": 7}
+    body = await gateway.gql(till, redeem_points, {"input": {**spend, "orderId": unique("o")}})
+    assert body["data"]["redeemPoints"]["userErrors"] == [
+        {"code": "MEMBER_CODE_REQUIRED", "field": "memberCode"}
+    ]
+    code = await new_code()
+    body = await gateway.gql(
+        till, redeem_points, {"input": {**spend, "orderId": unique("o"), "memberCode": code}}
+    )
+    assert body["data"]["redeemPoints"] == {"redemption": {"points": 7}, "userErrors": []}
+
+    authorize_points = """mutation($input: AuthorizeRedemptionInput!) { authorizeRedemption(input: $input) {
+      authorization { points } userErrors { code field } } }"""
+    hold = {**spend, "idempotencyKey": unique("key"), "orderId": unique("o"), "expiresIn": "PT5M"}
+    body = await gateway.gql(till, authorize_points, {"input": {**hold, "memberCode": code}})
+    assert body["data"]["authorizeRedemption"]["userErrors"] == [
+        {"code": "MEMBER_CODE_INVALID", "field": "memberCode"}
+    ]
+    body = await gateway.gql(till, authorize_points, {"input": {**hold, "memberCode": await new_code()}})
+    assert body["data"]["authorizeRedemption"] == {"authorization": {"points": 7}, "userErrors": []}
+    assert (await balance(db, member.id)).held == 7

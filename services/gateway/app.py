@@ -27,12 +27,12 @@ from services.gateway.schema import build_schema
 from services.gateway.view import CoalitionGraphQL
 from services.identity import http as identity_http
 from services.identity import service as identity
+from services.ledger import http as ledger_http
 from services.ledger.balance_feed import BalanceFeed
 from services.members import credentials as member_credentials
 from services.members import http as members_http
-from services.members.propagation import LinkListener
-from services.ledger import http as ledger_http
 from services.members.erasure import MemberCacheListener
+from services.members.propagation import LinkListener
 from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.identity import propagation
+from services.identity import service as identity
 from services.ledger import journal
 from services.members import erasure as member_erasure
 from services.members import service as members
@@ -61,25 +63,38 @@ async def erase_member(db: Database, principal: Principal, member_number: str) -
         if found is None:
             raise members.member_not_found()
         member_id, erased_at = found
-        if erased_at is not None:
-            return Erasure(member_id, member_number, erased_at, 0, {}, already_erased=True)
-        now = clock.now()
-        by_issuer = await _forfeit_points(conn, member_id, now)
-        await member_erasure.erase_personal_data(conn, member_id, member_number, now)
-        forfeited = sum(by_issuer.values())
-        await audit_log.record_on(
-            conn,
-            principal,
-            "member.erase",
-            f"Member:{member_number}",
-            {
-                "forfeited_points": forfeited,
-                "forfeited_by_issuer": {str(p): n for p, n in sorted(by_issuer.items())},
-            },
-        )
+        if erased_at is None:
+            now = clock.now()
+            by_issuer = await _forfeit_points(conn, member_id, now)
+            await member_erasure.erase_personal_data(conn, member_id, member_number, now)
+            forfeited = sum(by_issuer.values())
+            await audit_log.record_on(
+                conn,
+                principal,
+                "member.erase",
+                f"Member:{member_number}",
+                {
+                    "forfeited_points": forfeited,
+                    "forfeited_by_issuer": {str(p): n for p, n in sorted(by_issuer.items())},
+                },
+            )
+    if erased_at is not None:  # a retry revokes again, should the first have stopped before it
+        await _revoke_tokens(db, member_id)
+        return Erasure(member_id, member_number, erased_at, 0, {}, already_erased=True)
     # This process forgets at once; the others on the NOTIFY the transaction sent.
     member_erasure.forget_member(db.cache, member_number)
+    await _revoke_tokens(db, member_id)
     return Erasure(member_id, member_number, now, forfeited, by_issuer)
+
+
+async def _revoke_tokens(db: Database, member_id: int) -> None:
+    """After the erasure commits: every refresh family and access token of the member is revoked
+    on every gateway (identity's per-member mark covers any token issued before it, so one minted
+    between the two commits is refused too)."""
+    async with db.sessions() as session:
+        notice = await identity.revoke_member_tokens(session, member_id)
+        await session.commit()
+    await propagation.applied_everywhere(db, notice)
 
 
 async def _forfeit_points(conn: DbConnection, member_id: int, now: datetime) -> dict[int, int]:

@@ -46,10 +46,16 @@ async def lock_member(conn: DbConnection, member_number: str) -> tuple[int, date
     return (row["id"], row["erased_at"]) if row else None
 
 
+DELETE_CODES = Sql(
+    "WITH s AS (DELETE FROM spend_codes WHERE member_id = :id)"
+    " DELETE FROM activation_codes WHERE member_id = :id"
+)
+
+
 async def revoke_member_codes(conn: DbConnection, member_id: int) -> None:
-    """TODO hook, in the erasing transaction: delete the member's spend codes, activation codes
-    and refresh tokens (`revoke_member_tokens`) once the branches that add those tables are merged.
-    Nothing to do on this branch: none of those tables exist here."""
+    """In the erasing transaction: the member's spend and activation codes go. Their tokens are
+    identity's: the ledger's erasure revokes them once this transaction has committed."""
+    await DELETE_CODES.execute(conn, id=member_id)
 
 
 async def erase_personal_data(conn: DbConnection, member_id: int, member_number: str, at: datetime) -> None:

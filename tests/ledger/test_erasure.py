@@ -21,7 +21,7 @@ from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Forbidden
 from shared.ids import new_member_number
-from tests.conftest import Gateway
+from tests.conftest import Gateway, member_token
 from tests.e2e.conftest import run_cli
 from tests.factories import (
     ADMIN,
@@ -241,3 +241,21 @@ async def test_the_cli_erases_a_member(db: Database, database_url: str) -> None:
     bad = await asyncio.to_thread(run_cli, database_url, "members", "erase", "123")
     assert bad.returncode == 2 and "memberNumber" in bad.stdout
     assert await violations(db) == []
+
+
+async def test_erasure_revokes_the_members_tokens_and_codes(
+    db: Database, gateway: Gateway, admin_token: str
+) -> None:
+    cafe = await make_partner(db)
+    member = await enroll(db, cafe)
+    token = await member_token(db, member.id)
+    me = "{ me { memberNumber } }"
+    assert (await gateway.gql(token, me))["data"]["me"]["memberNumber"] == member.member_number
+    code = await gateway.gql(token, "mutation { createSpendCode { code userErrors { code } } }")
+    assert code["data"]["createSpendCode"]["code"]
+
+    done = (await gateway.gql(admin_token, ERASE, {"n": member.member_number}))["data"]["eraseMember"]
+    assert done["userErrors"] == []
+    refused = await gateway.post(token, me)
+    assert refused.status_code == 401, refused.text
+    assert await _scalar(db, "SELECT count(*) FROM spend_codes WHERE member_id = :m", m=member.id) == 0

@@ -13,12 +13,13 @@ import asyncio
 import importlib
 import inspect
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from shared.database import libpq_url, resolve_database_url
-from shared.logs import logging_config
+from shared.logs import configure_logging, logging_config
 from shared.migrate import SchemaBehind, ensure_schema_current, schema_status, upgrade_to_head
 from shared.settings import get_settings
 
@@ -104,7 +105,9 @@ def serve_command(args: argparse.Namespace) -> int:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("OAUTH_ISSUER", f"http://{args.host}:{args.port}")
     get_settings.cache_clear()
-    print(f"coalition: {where_mail_goes}", file=sys.stderr)  # once, whatever the number of workers
+    # Once, whatever the number of workers, as a log line in the log's own format.
+    configure_logging()
+    logging.getLogger("coalition.mail").info(where_mail_goes)
     uvicorn.run(
         "services.gateway.app:create_app",
         factory=True,

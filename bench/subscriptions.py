@@ -133,14 +133,14 @@ async def _capacity(db: Database, a: Gateway, b: Gateway, sockets: int) -> None:
     started = time.monotonic()
     async with AsyncExitStack() as stack:
         opened = []
-        for chunk in range(0, sockets, 200):  # 200 handshakes at a time
+        for chunk in range(0, sockets, 100):  # 100 handshakes at a time
             batch = [
-                stack.enter_async_context(subscribed(_ws(a), token, BALANCE))
-                for token in tokens[chunk : chunk + 200]
+                stack.enter_async_context(subscribed(_ws(a), token, BALANCE, seconds=60))
+                for token in tokens[chunk : chunk + 100]
             ]
             for pair in await asyncio.gather(*batch):
                 opened.append(pair)
-            await asyncio.gather(*(socket.receive(30) for socket, _ in opened[chunk:]))
+            await asyncio.gather(*(socket.receive(60) for socket, _ in opened[chunk:]))
         took = time.monotonic() - started
         await asyncio.sleep(2)
         after = _rss_kib(a.popen.pid)

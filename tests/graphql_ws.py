@@ -45,9 +45,9 @@ class GraphQLSocket:
                 continue
             return message
 
-    async def init(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def init(self, payload: dict[str, Any] | None = None, seconds: float = 5.0) -> dict[str, Any]:
         await self.ws.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
-        return await self.receive()
+        return await self.receive(seconds)
 
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
         op_id = str(next(self._ids))
@@ -89,11 +89,12 @@ async def subscribed(
     variables: dict[str, Any] | None = None,
     *,
     in_header: bool = False,
+    seconds: float = 5.0,
 ) -> AsyncIterator[tuple[GraphQLSocket, str]]:
     """An acknowledged socket with one subscription started (token in connection_init by default)."""
     bearer = f"Bearer {token}"
     async with open_socket(url, bearer if in_header else None) as socket:
-        ack = await socket.init(None if in_header else {"Authorization": bearer})
+        ack = await socket.init(None if in_header else {"Authorization": bearer}, seconds)
         assert ack["type"] == "connection_ack", ack
         op_id = await socket.subscribe(query, variables)
         yield socket, op_id

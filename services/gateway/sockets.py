@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
@@ -137,6 +138,12 @@ class CoalitionTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.connection_acknowledged and self._watchdog is None:
             context: SocketContext = self.context  # type: ignore[assignment]
             self._watchdog = asyncio.create_task(self._watch_token(context), name="socket-token-watchdog")
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        """A client gone while an event was being sent is not an error of ours."""
+        if isinstance(error, WebSocketDisconnected):
+            return
+        await super().handle_task_exception(error)
 
     async def send_message(self, message: Any) -> None:
         """Errors as over HTTP: each with its code; an unexpected one masked (it may carry

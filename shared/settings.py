@@ -79,6 +79,7 @@ class Settings:
     member_miss_limit: int
     member_miss_window_seconds: int
     graphql_ide: bool  # GraphiQL at GET /graphql for a browser; for development, off by default
+    member_app_client_id: str | None  # the public OAuth client the web app at /app logs in as
 
 
 @lru_cache(maxsize=1)
@@ -118,4 +119,7 @@ def get_settings() -> Settings:
         member_miss_limit=_int("MEMBER_MISS_LIMIT", 30),
         member_miss_window_seconds=_int("MEMBER_MISS_WINDOW_SECONDS", 60),
         graphql_ide=_flag("GRAPHQL_IDE", False),
+        # Registered with `coalition clients create-app --redirect-uri <issuer>/app/`; unset, /app
+        # says the gateway has no member app instead of offering a login that cannot work.
+        member_app_client_id=os.environ.get("MEMBER_APP_CLIENT_ID") or None,
     )

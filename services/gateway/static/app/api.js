@@ -113,6 +113,10 @@ export class Api {
 
     const connect = () => {
       if (stopped) return;
+      if (!this.auth.isLoggedIn()) {
+        this.auth.onLoggedOut(new LoggedOut("no session"));
+        return;
+      }
       onState("connecting");
       let closeCode = null;
       let connectedAt = null;

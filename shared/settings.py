@@ -78,6 +78,9 @@ class Settings:
     member_cache_seconds: int
     member_miss_limit: int
     member_miss_window_seconds: int
+    login_failures_per_username: int
+    login_failures_per_address: int
+    login_failure_window_seconds: int
     graphql_ide: bool  # GraphiQL at GET /graphql for a browser; for development, off by default
     member_app_client_id: str | None  # the public OAuth client the web app at /app logs in as
 
@@ -118,6 +121,11 @@ def get_settings() -> Settings:
         # lookup by number is refused (RATE_LIMITED) until the window has slid past them.
         member_miss_limit=_int("MEMBER_MISS_LIMIT", 30),
         member_miss_window_seconds=_int("MEMBER_MISS_WINDOW_SECONDS", 60),
+        # Failed member sign-ins allowed per username and per client address within the window,
+        # before that username or address is refused (429) until the window slides past them.
+        login_failures_per_username=_int("LOGIN_FAILURES_PER_USERNAME", 5),
+        login_failures_per_address=_int("LOGIN_FAILURES_PER_ADDRESS", 50),
+        login_failure_window_seconds=_int("LOGIN_FAILURE_WINDOW_SECONDS", 900),
         graphql_ide=_flag("GRAPHQL_IDE", False),
         # Registered with `coalition clients create-app --redirect-uri <issuer>/app/`; unset, /app
         # says the gateway has no member app instead of offering a login that cannot work.

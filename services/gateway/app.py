@@ -29,6 +29,7 @@ from services.gateway.schema import build_schema
 from services.gateway.view import CoalitionGraphQL
 from services.identity import http as identity_http
 from services.identity import service as identity
+from services.members import credentials as member_credentials
 from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit
@@ -100,7 +101,7 @@ def create_app(database_url: str | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route(settlement_http.EXPORT_PATH, exports, methods=["GET"]),
         Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),
-        *identity_http.routes(),
+        *identity_http.routes(authenticate_member=member_credentials.authenticate),
         *member_app.routes(),
     ]
     # Outermost the request id, so the outage answers and every log line carry it.

@@ -1,4 +1,5 @@
-"""`coalition clients list | create-admin | disable | rotate-secret` and `coalition keys rotate`."""
+"""`coalition clients list | create-admin | create-app | disable | rotate-secret`, `coalition keys
+rotate`."""
 
 from __future__ import annotations
 
@@ -38,6 +39,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     admin.add_argument("--name", required=True)
     admin.add_argument("--scopes", nargs="+", default=DEFAULT_ADMIN_SCOPES)
     admin.set_defaults(handler=create_admin)
+    app = client_commands.add_parser(
+        "create-app", help="a member app (public client, scope member, PKCE); prints its client_id"
+    )
+    app.add_argument("--name", required=True)
+    app.add_argument(
+        "--redirect-uri",
+        dest="redirect_uris",
+        action="append",
+        required=True,
+        metavar="URI",
+        help="an exact redirect URI (https, or http on 127.0.0.1/localhost/[::1]); repeat for more",
+    )
+    app.set_defaults(handler=create_app)
     disable = client_commands.add_parser(
         "disable", help="disable a client for good: no new tokens, its live tokens refused"
     )
@@ -116,6 +130,17 @@ async def create_admin(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+async def create_app(args: argparse.Namespace) -> int:
+    async with standalone_session() as session:
+        try:
+            app = await service.create_member_app(session, name=args.name, redirect_uris=args.redirect_uris)
+        except DomainError as exc:
+            return print_user_errors(exc)
+        await session.commit()
+    print(json.dumps({"client_id": app.client_id, "name": app.name, "redirect_uris": app.redirect_uris}))
     return 0
 
 

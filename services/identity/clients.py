@@ -140,7 +140,8 @@ async def authenticate_client(
     client = await load_client(session, client_id)
     expected = client.secret_hash if client is not None else hash_secret(_new_secret())
     matches = hmac.compare_digest(expected, hash_secret(client_secret))
-    return client if matches and client is not None else None
+    # A member app (public client) has no secret: it never authenticates here.
+    return client if matches and client is not None and not client.public else None
 
 
 async def token_allowed(session: AsyncSession, client_id: str, secret_version: int) -> bool:

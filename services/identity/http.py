@@ -1,13 +1,13 @@
-"""The OAuth endpoints: token, revocation, introspection, and the two discovery documents."""
+"""The OAuth endpoints: token, revocation, introspection, the two discovery documents, and the
+member sign-in (`authorize_http`, `member_grants_http`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import logging
-from collections import Counter
 from functools import lru_cache
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import unquote_plus
 
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -15,27 +15,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.identity import propagation, service, tokens
+from services.identity.authorize_http import AuthenticateMember, authorize_page, sign_in
 from services.identity.keys import active_signing_key, ensure_signing_key
+from services.identity.member_grants_http import MEMBER_GRANTS, member_token
 from services.identity.models import OAuthClient
+from services.identity.oauth_forms import MAX_FORM_BYTES, NO_STORE, _form, _oauth_error
 from services.identity.oauth_server import AUTH_METHODS, Preloaded, Server, build_server, issue
 from shared.access import ALL_SCOPES
 from shared.http import BodyLimit
 from shared.settings import get_settings
 
 log = logging.getLogger("coalition.identity")
-
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def _oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
-    """An RFC 6749 section 5.2 error; never cached, like every answer of these endpoints."""
-    headers = dict(NO_STORE)
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="coalition"'
-    return JSONResponse(
-        {"error": error, "error_description": description}, status_code=status, headers=headers
-    )
 
 
 def client_authentication_failed() -> JSONResponse:
@@ -77,39 +67,23 @@ def _credentials(request: Request, form: dict[str, str]) -> tuple[str, str] | JS
     return client_authentication_failed()
 
 
-MAX_FORM_BYTES = 16 * 1024  # an OAuth request is a handful of short parameters
-
-
-async def _form(request: Request) -> dict[str, str] | JSONResponse:
-    """The urlencoded body OAuth requests use (RFC 6749 section 3.2); nothing else is parsed.
-    The routes' `BodyLimit` answers 413 before more than `MAX_FORM_BYTES` are read. A parameter
-    sent twice is refused (section 3.2: "MUST NOT be included more than once"): which of the two
-    counts is exactly what a client and a proxy could disagree on."""
-    body = await request.body()
-    try:
-        pairs = parse_qsl(body.decode(), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError):
-        return {}
-    form = dict(pairs)
-    if len(form) != len(pairs):
-        repeated = sorted(name for name, n in Counter(name for name, _ in pairs).items() if n > 1)
-        return _oauth_error("invalid_request", f"parameters sent more than once: {', '.join(repeated)}")
-    return form
-
-
 @lru_cache(maxsize=1)
 def _server() -> Server:
     """One Authlib server per process: it holds configuration only, no per-request state."""
     return build_server()
 
 
-async def _authenticated(request: Request) -> tuple[OAuthClient, dict[str, str]] | Response:
+async def _authenticated(
+    request: Request, form: dict[str, str] | None = None
+) -> tuple[OAuthClient, dict[str, str]] | Response:
     """The authenticated client and the form, or the error to answer. Every endpoint
     authenticates clients here, through `service.authenticate_client`: Authlib's own client
     authentication tells an unknown client from a wrong secret in its error description."""
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
+    if form is None:
+        read = await _form(request)
+        if isinstance(read, Response):
+            return read
+        form = read
     credentials = _credentials(request, form)
     if isinstance(credentials, Response):
         return credentials
@@ -121,8 +95,14 @@ async def _authenticated(request: Request) -> tuple[OAuthClient, dict[str, str]]
 
 
 async def token(request: Request) -> Response:
-    """RFC 6749 section 4.4: the client-credentials grant, run by Authlib on preloaded rows."""
-    authenticated = await _authenticated(request)
+    """RFC 6749 section 4.4: the client-credentials grant, run by Authlib on preloaded rows; the
+    member apps' grants (authorization code, refresh token) are `member_grants_http`'s."""
+    form = await _form(request)
+    if isinstance(form, Response):
+        return form
+    if form.get("grant_type") in MEMBER_GRANTS:
+        return await member_token(request, form)
+    authenticated = await _authenticated(request, form)
     if isinstance(authenticated, Response):
         return authenticated
     client, form = authenticated
@@ -184,10 +164,14 @@ async def metadata(request: Request) -> Response:
             "jwks_uri": f"{issuer}/.well-known/jwks.json",
             "revocation_endpoint": f"{issuer}/oauth/revoke",
             "introspection_endpoint": f"{issuer}/oauth/introspect",
-            "grant_types_supported": ["client_credentials"],
-            "response_types_supported": [],
+            "authorization_endpoint": f"{issuer}/oauth/authorize",
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
             "scopes_supported": sorted(ALL_SCOPES),
-            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_methods_supported": [*AUTH_METHODS, "none"],
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "access_token_signing_alg_values_supported": [tokens.ALGORITHM],
@@ -201,9 +185,20 @@ async def jwks(request: Request) -> Response:
     return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
 
 
-def routes() -> list[Route]:
+def routes(authenticate_member: AuthenticateMember | None = None) -> list[Route]:
+    """Identity's routes. `authenticate_member(db, username, password) -> member id | None` comes
+    from members (which identity may not import); without it there is no member sign-in."""
     form_limit = [Middleware(BodyLimit, max_bytes=MAX_FORM_BYTES)]
+    signin = (
+        [
+            Route("/oauth/authorize", authorize_page, methods=["GET"]),
+            Route("/oauth/authorize", sign_in(authenticate_member), methods=["POST"], middleware=form_limit),
+        ]
+        if authenticate_member is not None
+        else []
+    )
     return [
+        *signin,
         Route("/oauth/token", token, methods=["POST"], middleware=form_limit),
         Route("/oauth/revoke", revoke, methods=["POST"], middleware=form_limit),
         Route("/oauth/introspect", introspect, methods=["POST"], middleware=form_limit),

@@ -9,6 +9,8 @@ together, or two operators rotating at once, never leave two active keys behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -59,6 +61,15 @@ def _development_kek(data_dir: str) -> bytes:
 def _fernet(configured: str | None, data_dir: str) -> Fernet:
     # Production sets KEY_ENCRYPTION_KEY (a Fernet key) from its secret store.
     return Fernet(configured.encode() if configured else _development_kek(data_dir))
+
+
+def derived_secret(purpose: str) -> bytes:
+    """A server secret for `purpose` (HMAC key), derived from the key-encryption key, so every
+    process of a deployment agrees on it without another setting."""
+    settings = get_settings()
+    kek = settings.key_encryption_key.encode() if settings.key_encryption_key else None
+    base = kek or _development_kek(str(settings.data_dir))
+    return hmac.new(base, f"coalition.{purpose}".encode(), hashlib.sha256).digest()
 
 
 def fernet() -> Fernet:

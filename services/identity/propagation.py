@@ -5,9 +5,9 @@ what makes a valid token invalid: revoked token ids, disabled clients, rotated s
 memory is not shared, so a change crosses processes through PostgreSQL LISTEN/NOTIFY, as
 DESIGN.md asks of live updates:
 
-- the transaction that revokes a token, disables a client or rotates a secret also runs
-  `pg_notify(CHANNEL, payload)`; PostgreSQL delivers it only if and when that transaction commits,
-  and in commit order;
+- the transaction that revokes a token (or every token of a member), disables a client or
+  rotates a secret also runs `pg_notify(CHANNEL, payload)`; PostgreSQL delivers it only if and
+  when that transaction commits, and in commit order;
 - each gateway process holds one dedicated connection (`ChangeListener`, started in the app's
   lifespan) that LISTENs on CHANNEL and applies each payload to its verifier as it arrives;
 - notifications sent while a listener is not connected are lost, so on every (re)connection the
@@ -90,6 +90,11 @@ async def notify_revoked(session: AsyncSession, jti: str, expires_at: float) -> 
     return await _notify(session, {"revoked": jti, "exp": expires_at})
 
 
+async def notify_member_revoked(session: AsyncSession, member_id: int, before: float) -> str:
+    """In the transaction that revoked every token of a member issued at or before `before`."""
+    return await _notify(session, {"member": member_id, "before": before})
+
+
 async def applied_everywhere(db: Database, notice: str) -> None:
     """After the commit that sent `notice`: wait until every listening backend of the database has
     acknowledged applying it, or PROPAGATION_TIMEOUT_SECONDS (a listener that has died without its
@@ -110,6 +115,8 @@ def apply(verifier: TokenVerifier, payload: str) -> str | None:
         change = json.loads(payload)
         if "revoked" in change:
             verifier.revoked_locally(str(change["revoked"]), float(change["exp"]))
+        elif "member" in change:
+            verifier.member_revoked(int(change["member"]), float(change["before"]))
         else:
             verifier.client_changed(
                 str(change["client_id"]),

@@ -1,4 +1,5 @@
-"""GraphQL for identity: admins disable clients and rotate their secrets (scope admin:partners).
+"""GraphQL for identity: admins register member apps, disable clients and rotate their secrets
+(scope admin:partners).
 
 The mutation names and payload fields are a contract partner tooling codes against; the rules
 (who may, what happens to live tokens, the audit log) are in `clients`, not here.
@@ -63,6 +64,27 @@ class RotateClientSecretInput:
     client_id: str = strawberry.field(description="The client's id (cl_…), not a global ID.")
 
 
+@strawberry.input(description="A member app to register: a public OAuth client with scope member.")
+class CreateMemberAppInput:
+    name: str = strawberry.field(description='What the app is, shown on the sign-in page ("Coalition app").')
+    redirect_uris: list[str] = strawberry.field(
+        description="The exact redirect URIs codes may be sent to: absolute, https (http only on"
+        " 127.0.0.1, localhost or [::1]), no fragment. Compared as whole strings."
+    )
+
+
+@strawberry.type(description="The answer to createMemberApp.")
+class CreateMemberAppPayload:
+    client_id: str | None = strawberry.field(
+        default=None,
+        description="The app's client_id (app_…); it has no secret. Null when userErrors say why.",
+    )
+    redirect_uris: list[str] | None = strawberry.field(default=None, description="The URIs registered.")
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why no app was registered; empty on success."
+    )
+
+
 @strawberry.type(description="The answer to disableClient.")
 class DisableClientPayload:
     client: OAuthClient | None = strawberry.field(
@@ -105,6 +127,25 @@ CLIENT_CODES = (
 
 @strawberry.type
 class IdentityMutation:
+    @mutation(
+        "Register a member app (audit-logged): a public OAuth client, no secret, scope member only,"
+        " that signs members in at /oauth/authorize with the authorization code and PKCE (S256) and"
+        " gets its codes only at the exact redirect URIs given here.",
+        access=admin("admin:partners"),
+        codes=(UserErrorCode.REQUIRED, UserErrorCode.TOO_LONG, UserErrorCode.INVALID),
+    )
+    async def create_member_app(
+        self, info: GraphQLInfo, input: Annotated[CreateMemberAppInput, INPUT]
+    ) -> CreateMemberAppPayload:
+        outcome = await _attempt(
+            service.register_member_app(
+                info.context.db, info.context.principal, name=input.name, redirect_uris=input.redirect_uris
+            )
+        )
+        if isinstance(outcome, list):
+            return CreateMemberAppPayload(user_errors=outcome)
+        return CreateMemberAppPayload(client_id=outcome.client_id, redirect_uris=outcome.redirect_uris)
+
     @mutation(
         "Disable a client for good (audit-logged): it gets no new tokens, and when this returns every"
         " gateway refuses the tokens it holds (a gateway cut off from the database learns it within"

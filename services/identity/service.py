@@ -42,6 +42,8 @@ from services.identity.keys import (
     published_keys,
     rotate_signing_key,
 )
+from services.identity.member_apps import MemberApp, create_member_app, register_member_app
+from services.identity.member_tokens import revoke_member_tokens
 from services.identity.models import OAuthClient, RevokedToken
 from services.identity.propagation import ChangeListener
 from services.identity.verifier import TokenVerifier
@@ -55,11 +57,13 @@ __all__ = [
     "ChangeListener",
     "ClientCredentials",
     "ClientView",
+    "MemberApp",
     "Revocation",
     "RotatedSecret",
     "TokenVerifier",
     "authenticate_client",
     "create_client",
+    "create_member_app",
     "disable_client",
     "ensure_signing_key",
     "grant_scope",
@@ -69,6 +73,8 @@ __all__ = [
     "jwks",
     "list_clients",
     "load_client",
+    "register_member_app",
+    "revoke_member_tokens",
     "revoke_token",
     "rotate_client_secret",
     "rotate_signing_key",

@@ -6,7 +6,8 @@ requests arriving meanwhile share that one reload instead of queueing one each â
 made-up kids cannot turn into a query per request nor into a growing queue. A verified token is
 remembered until it expires, so a busy client pays the signature check once, not per request.
 
-What takes a valid token away is kept in memory too: revoked token ids, disabled clients, and each
+What takes a valid token away is kept in memory too: revoked token ids, members whose tokens were
+all revoked up to an instant (erasure), disabled clients, and each
 rotated client's current secret version (a token issued under an older one is refused). Changes
 arrive at once through `propagation.ChangeListener` (LISTEN/NOTIFY from the committing
 transaction) and are re-read from the database at least every REVOCATION_CACHE_SECONDS, the bound
@@ -19,6 +20,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from joserfc.jwk import ECKey
@@ -26,7 +28,7 @@ from sqlalchemy import select
 
 from services.identity import tokens
 from services.identity.keys import published_keys
-from services.identity.models import OAuthClient, RevokedToken
+from services.identity.models import MemberTokenRevocation, OAuthClient, RevokedToken
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
@@ -68,6 +70,9 @@ class TokenVerifier:
         self._clients: dict[str, ClientState] = {}  # from the database
         # Heard of (notification or this process): client -> (state, monotonic time heard).
         self._clients_heard: dict[str, tuple[ClientState, float]] = {}
+        # member id -> tokens issued at or before this instant (epoch seconds) are refused.
+        self._members_revoked: dict[int, float] = {}  # from the database
+        self._members_heard: dict[int, float] = {}  # heard of, kept until the tokens expire
         self._verified: OrderedDict[str, tuple[Principal, dict[str, Any]]] = OrderedDict()
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -97,6 +102,8 @@ class TokenVerifier:
                 self._verified.popitem(last=False)
         if self.is_revoked(principal.token_id or ""):
             raise Unauthenticated("the access token was revoked")
+        if principal.member_id is not None and self.member_token_revoked(principal.member_id, claims["iat"]):
+            raise Unauthenticated("the access token was revoked: sign in again")
         state = self.client_state(principal.client_id)
         if state is not None:
             if state.disabled:
@@ -110,6 +117,16 @@ class TokenVerifier:
 
     def is_revoked(self, jti: str) -> bool:
         return jti in self._revoked or jti in self._revoked_here
+
+    def member_token_revoked(self, member_id: int, issued_at: float) -> bool:
+        """Whether every token of `member_id` issued at `issued_at` was revoked (same second
+        included: `iat` is whole seconds, and a revocation must not miss a token of its second)."""
+        before = max(self._members_revoked.get(member_id, 0.0), self._members_heard.get(member_id, 0.0))
+        return before > 0 and issued_at <= before
+
+    def member_revoked(self, member_id: int, before: float) -> None:
+        """Record a committed "tokens of this member up to `before` are revoked"."""
+        self._members_heard[member_id] = max(before, self._members_heard.get(member_id, 0.0))
 
     def client_state(self, client_id: str) -> ClientState | None:
         heard = self._clients_heard.get(client_id)
@@ -167,10 +184,20 @@ class TokenVerifier:
             self._clients = {
                 row.client_id: ClientState(row.disabled_at is not None, row.secret_version) for row in clients
             }
+            # Older marks cannot refuse anything: every token issued before them has expired.
+            horizon = now - timedelta(seconds=get_settings().token_ttl_seconds + tokens.CLOCK_SKEW_SECONDS)
+            members = await session.execute(
+                select(MemberTokenRevocation.member_id, MemberTokenRevocation.revoked_before).where(
+                    MemberTokenRevocation.revoked_before > horizon
+                )
+            )
+            self._members_revoked = {row.member_id: row.revoked_before.timestamp() for row in members}
             self._revoked = revoked
         # Revocations heard of stay until their token expires, and client changes heard of until a
         # re-read that began after them: a re-read that began before one was committed must not
         # forget it.
         stamp = now.timestamp()
         self._revoked_here = {j: exp for j, exp in self._revoked_here.items() if exp > stamp}
+        oldest = stamp - get_settings().token_ttl_seconds - tokens.CLOCK_SKEW_SECONDS
+        self._members_heard = {m: t for m, t in self._members_heard.items() if t > oldest}
         self._clients_heard = {c: heard for c, heard in self._clients_heard.items() if heard[1] >= started}

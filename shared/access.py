@@ -50,6 +50,13 @@ class Principal:
             raise Forbidden("this operation is for partner credentials")
         return self.partner_id
 
+    def require_member(self) -> int:
+        """The calling member's id; a member acts only as themselves, never by argument."""
+        self.require(MEMBER_SCOPE)
+        if self.member_id is None:
+            raise Forbidden("this operation is for a member's own token")
+        return self.member_id
+
     def require_admin(self, scope: str) -> None:
         self.require(scope)
         if not self.is_admin:

@@ -41,3 +41,8 @@ class TimedCache:
 
     def forget(self, key: Hashable) -> None:
         self._entries.pop(key, None)
+
+    def forget_where(self, predicate: Callable[[Hashable], bool]) -> None:
+        """Forgets every entry whose key matches (a whole family, when a change notice was lost)."""
+        for key in [k for k in self._entries if predicate(k)]:
+            self._entries.pop(key, None)

@@ -216,6 +216,19 @@ class UserErrorCode(Documented):
         " redemptions do not count).",
         "Ask for a smaller quantity, or nothing more of this reward.",
     )
+    MEMBER_CODE_INVALID = (
+        auto(),
+        "The member code is wrong, already used or expired (codes live 2 minutes and serve one spend)."
+        " A code is checked whenever one is sent, even for a member who does not require codes.",
+        "Ask the member to show a new code from their app and retry with the same idempotencyKey.",
+    )
+    MEMBER_CODE_REQUIRED = (
+        auto(),
+        "The member asked that their points be spent only with a one-time code from their app, and"
+        " none was sent.",
+        "Ask the member for the code their app shows (createSpendCode) and send it as memberCode,"
+        " with the same idempotencyKey.",
+    )
     MEMBER_NOT_FOUND = (
         auto(),
         "No member has this number, or the member is not linked to you: both answers are the same."
@@ -248,6 +261,11 @@ class UserErrorCode(Documented):
         "Choose a longer password that does not contain the member number.",
         "only from the member account pages (POST /account/activate/confirm) and"
         " `coalition members set-password`",
+    )
+    NOT_LINKED = (
+        auto(),
+        "You (the member) are not linked to this partner: there is nothing to unlink.",
+        "Nothing to do; me.links lists the partners you are linked to.",
     )
     PARTNER_NOT_FOUND = (
         auto(),

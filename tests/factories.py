@@ -113,6 +113,7 @@ async def redeem(
     *,
     order_id: str | None = None,
     key: str | None = None,
+    member_code: str | None = None,
 ) -> ledger.Outcome:
     return await ledger.redeem_points(
         db,
@@ -121,6 +122,7 @@ async def redeem(
         member_number=member_number,
         points=points,
         order_id=order_id if order_id is not None else unique("order"),
+        member_code=member_code,
     )
 
 

@@ -30,6 +30,7 @@ from services.gateway.view import CoalitionGraphQL
 from services.identity import http as identity_http
 from services.identity import service as identity
 from services.members import credentials as member_credentials
+from services.members.propagation import LinkListener
 from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit
@@ -79,9 +80,13 @@ def create_app(database_url: str | None = None) -> Starlette:
         # Every process hears at once of revocations, disabled clients, rotated secrets.
         listener = identity.ChangeListener(db, app.state.verifier)
         await listener.start()
+        # ...and of links undone, which every process's member cache must forget.
+        links = LinkListener(db)
+        await links.start()
         try:
             yield
         finally:
+            await links.stop()
             await listener.stop()
             await db.dispose()
 

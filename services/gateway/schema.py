@@ -19,7 +19,15 @@ from services.gateway.availability import OutageAwareMaskErrors
 from services.gateway.graphql_errors import TOO_COMPLEX, CompleteErrors, coded_rule, log_errors
 from services.gateway.limits import GatewayLimits
 from services.identity.schema import IdentityMutation
-from services.ledger.schema import LedgerMutation, LedgerQuery, Member, MembersMutation, MembersQuery
+from services.ledger.schema import (
+    LedgerMutation,
+    LedgerQuery,
+    Member,
+    MembersMutation,
+    MembersQuery,
+    MeMutation,
+    MeQuery,
+)
 from services.members import service as members
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery, partner_loader
@@ -97,6 +105,7 @@ class Query(
     GatewayQuery,
     PartnersQuery,
     MembersQuery,
+    MeQuery,
     LedgerQuery,
     CatalogQuery,
     SettlementQuery,
@@ -115,6 +124,7 @@ class Mutation(
     PartnersMutation,
     CatalogMutation,
     MembersMutation,
+    MeMutation,
     LedgerMutation,
     SettlementMutation,
     ReconciliationMutation,

@@ -20,6 +20,7 @@ from services.ledger.idempotency import run_idempotent
 from services.ledger.models import HoldStatus
 from services.ledger.outcomes import MAX_POINTS, Outcome, check_common, linked_member
 from services.members import service as members
+from services.members import spend_codes
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
@@ -71,7 +72,10 @@ async def authorize_redemption(
     points: int,
     order_id: str,
     expires_in: timedelta,
+    member_code: str | None = None,
 ) -> Outcome:
+    """Holds points for a checkout; the member's consent code, when given or required, is
+    consumed by the hold (its capture needs none)."""
     partner_id = principal.require_partner("points:redeem")
     v = Validator()
     check_common(v, idempotency_key, order_id)
@@ -105,6 +109,7 @@ async def authorize_redemption(
                 UserErrorCode.DUPLICATE_ORDER, "an authorization with this orderId exists", "orderId"
             )
         await spending.refuse_duplicate_order(conn, partner_id, order_id)
+        code_id = await spend_codes.check(conn, member_id, member_code)
         shares = await spending.reserve(conn, member_id, wallet, points, now)
         expires_at = now + expires_in
         hold_id = await INSERT_HOLD.fetchval(
@@ -123,6 +128,7 @@ async def authorize_redemption(
             issuers=[s.issuing_partner_id for s in shares],
             points=[s.points for s in shares],
         )
+        await spend_codes.consume(conn, code_id)
         return _hold_answer(hold_id, points, HoldStatus.ACTIVE, expires_at)
 
     return Outcome.of(

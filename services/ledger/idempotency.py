@@ -74,6 +74,10 @@ async def run_idempotent(
                     response: Response = {"ok": await work(conn)}
                 except InputError as exc:
                     await transaction.rollback()
+                    # A key already answered keeps its answer: a retry of a spend whose one-time
+                    # member code the first attempt consumed must get that first result.
+                    if await STORED.fetchrow(conn, client=client_id, key=key) is not None:
+                        return await replay(conn, client_id, key, request_hash)
                     return {"errors": [e.as_dict() for e in exc.errors]}
                 except DomainError as exc:
                     response = {"errors": [e.as_dict() for e in exc.errors]}

@@ -106,6 +106,7 @@ async def redeem_points(
     member_number: str,
     points: int,
     order_id: str,
+    member_code: str | None = None,
 ) -> Outcome:
     """Spends a linked member's available points at the calling partner, first to expire first."""
     return await _by_member_number(
@@ -118,6 +119,7 @@ async def redeem_points(
             member_number=member_number,
             points=points,
             order_id=order_id,
+            member_code=member_code,
         ),
     )
 
@@ -131,6 +133,7 @@ async def authorize_redemption(
     points: int,
     order_id: str,
     expires_in: timedelta,
+    member_code: str | None = None,
 ) -> Outcome:
     """Holds a linked member's points at a till until captured, voided or expired."""
     return await _by_member_number(
@@ -144,6 +147,7 @@ async def authorize_redemption(
             points=points,
             order_id=order_id,
             expires_in=expires_in,
+            member_code=member_code,
         ),
     )
 
@@ -153,11 +157,13 @@ async def redeem_reward(
     principal: Principal,
     *,
     idempotency_key: str,
-    member_number: str,
+    member_number: str | None,
     reward_id: str,
     quantity: int = 1,
+    member_code: str | None = None,
 ) -> Outcome:
-    """Buys a catalogue reward at the calling partner with a linked member's points."""
+    """Buys a catalogue reward at the calling partner with a linked member's points, or (a member
+    token) at the reward's partner with the member's own."""
     return await _by_member_number(
         db,
         principal,
@@ -168,6 +174,7 @@ async def redeem_reward(
             member_number=member_number,
             reward_id=reward_id,
             quantity=quantity,
+            member_code=member_code,
         ),
     )
 

@@ -12,6 +12,7 @@ from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
 from services.ledger.outcomes import MAX_POINTS, Outcome, check_common, linked_member
 from services.ledger.policy import Policy, on_activity
 from services.members import service as members
+from services.members import spend_codes
 from services.partners import service as partners
 from shared import clock
 from shared.access import Principal
@@ -150,9 +151,11 @@ async def redeem_points(
     member_number: str,
     points: int,
     order_id: str,
+    member_code: str | None = None,
 ) -> Outcome:
     """Spends available points first to expire first; each lot's share is recorded with its
-    issuer, which is what settlement prices."""
+    issuer, which is what settlement prices. `member_code` is the member's one-time consent code
+    (`services/members/spend_codes.py`); it is not part of the request an idempotency key names."""
     partner_id = principal.require_partner("points:redeem")
     v = Validator()
     check_common(v, idempotency_key, order_id)
@@ -171,8 +174,9 @@ async def redeem_points(
         member_id = await linked_member(conn, member_number, partner_id)
         wallet = await journal.lock_wallet(conn, member_id)
         await refuse_duplicate_order(conn, partner_id, order_id)
+        code_id = await spend_codes.check(conn, member_id, member_code)
         shares = await reserve(conn, member_id, wallet, points, now)
-        return await spend(
+        spent = await spend(
             conn,
             partner_id=partner_id,
             member_id=member_id,
@@ -182,6 +186,8 @@ async def redeem_points(
             now=now,
             policy=await policy.current(db, conn),
         )
+        await spend_codes.consume(conn, code_id)
+        return spent
 
     return Outcome.of(
         await run_idempotent(

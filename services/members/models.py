@@ -41,3 +41,19 @@ class Enrollment(Base):
     # Null when the member was linked by presenting the card at the till rather than enrolled.
     partner_customer_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SpendCode(Base):
+    """A one-time code the member shows at the till to consent to one spend of their points.
+
+    Only a hash is kept (sha256 of the member id and the code: a code is bound to its member and
+    lives two minutes, so a slow hash buys nothing); `used_at` marks the spend that consumed it."""
+
+    __tablename__ = "spend_codes"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -202,10 +202,13 @@ TAKE_STOCK = Sql(
 RETURN_STOCK = Sql("UPDATE rewards SET stock = stock + :q WHERE id = :id AND stock IS NOT NULL")
 
 
-async def reward_for_sale(conn: DbConnection, reward_id: int, partner_id: int, now: datetime) -> RewardView:
-    """The reward, if the calling partner sells it and it is on sale now."""
+async def reward_for_sale(
+    conn: DbConnection, reward_id: int, partner_id: int | None, now: datetime
+) -> RewardView:
+    """The reward, if the calling partner sells it (any partner, for `partner_id` None: a member
+    buying in their app) and it is on sale now."""
     row = await REWARD.fetchrow(conn, id=reward_id)
-    if row is None or row["partner_id"] != partner_id:
+    if row is None or (partner_id is not None and row["partner_id"] != partner_id):
         raise DomainError.single(UserErrorCode.REWARD_NOT_FOUND, "no such reward at this partner", "rewardId")
     reward = RewardView(**dict(row))
     if not reward.available_at(now):

@@ -4,8 +4,18 @@ Split as Saleor splits `graphql/<domain>/`: object types and enums (`types`), mu
 payloads (`inputs`), `mutations`, `queries`, and the `Member` type with enrolment (`members`).
 """
 
+from services.ledger.schema.me import Me, MeMutation, MeQuery
 from services.ledger.schema.members import Member, MembersMutation, MembersQuery
 from services.ledger.schema.mutations import LedgerMutation
 from services.ledger.schema.queries import LedgerQuery
 
-__all__ = ["LedgerMutation", "LedgerQuery", "Member", "MembersMutation", "MembersQuery"]
+__all__ = [
+    "LedgerMutation",
+    "LedgerQuery",
+    "Me",
+    "MeMutation",
+    "MeQuery",
+    "Member",
+    "MembersMutation",
+    "MembersQuery",
+]

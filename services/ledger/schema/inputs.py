@@ -35,6 +35,14 @@ MEMBER_NUMBER = (
 SPEND_MEMBER = MEMBER_NUMBER + " Spending needs a link: you enrolled the member, or they earned with you."
 ORDER_TEXT = "1 to 200 characters without control characters, compared exactly (no trimming)"
 POINTS = "Points to spend, 1 to 1,000,000,000,000."
+MEMBER_CODE = (
+    "The member's one-time spend code (8 digits, shown in their app, valid 2 minutes): required when"
+    " the member asks for one (MEMBER_CODE_REQUIRED without it); a wrong, used or expired code is"
+    " MEMBER_CODE_INVALID, even from a member who does not require one. A successful spend"
+    " consumes it. Not part of what the idempotencyKey names: a retry of a spend that succeeded"
+    " returns its first answer whatever code it carries, and a refused code is not stored (ask the"
+    " member for a new code and retry with the same key)."
+)
 ENTRY_PAYLOAD = "Why nothing moved; empty on success."
 
 
@@ -100,6 +108,7 @@ class RedeemPointsInput:
         " your redemptions (DUPLICATE_ORDER); a purchase may share it. Do not reuse an"
         " authorization's: its capture is recorded under it."
     )
+    member_code: str | None = strawberry.field(default=None, description=MEMBER_CODE)
 
 
 @strawberry.type(description="The answer to redeemPoints, captureRedemption and redeemReward.")
@@ -153,6 +162,9 @@ class AuthorizeRedemptionInput:
         " with it already is DUPLICATE_ORDER; the capture is recorded as a redemption under it."
     )
     expires_in: timedelta = strawberry.field(description="How long the hold lasts (10 s to 30 days).")
+    member_code: str | None = strawberry.field(
+        default=None, description=MEMBER_CODE + " The hold consumes it; its capture needs none."
+    )
 
 
 @strawberry.type(description="The answer to authorizeRedemption and voidRedemption.")
@@ -176,11 +188,21 @@ class VoidRedemptionInput:
     authorization_id: strawberry.ID = strawberry.field(description="The Authorization's global ID.")
 
 
-@strawberry.input(description="A catalogue reward a linked member buys with points at the calling partner.")
+@strawberry.input(
+    description="A catalogue reward a linked member buys with points at the calling partner, or that a"
+    " member buys with their own points in their app (a member token)."
+)
 class RedeemRewardInput:
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY_KEY)
-    member_number: str = strawberry.field(description=SPEND_MEMBER)
+    member_number: str | None = strawberry.field(
+        default=None,
+        description=SPEND_MEMBER + " Required for partners; a member token may omit it or send its own"
+        " number (another is MEMBER_NOT_FOUND).",
+    )
     reward_id: strawberry.ID = strawberry.field(description="The Reward's global ID: one of yours, on sale.")
     quantity: int = strawberry.field(
         default=1, description="Units, 1 to 100; points are pointsCost times quantity, one voucher in all."
+    )
+    member_code: str | None = strawberry.field(
+        default=None, description=MEMBER_CODE + " A member buying in their own app needs none."
     )

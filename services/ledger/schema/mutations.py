@@ -38,11 +38,12 @@ from services.ledger.schema.types import (
     earn_transaction,
     redemption_of,
 )
+from shared.access import MEMBER_SCOPE
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from shared.graphql_types import GraphQLInfo, Money, user_errors
 from shared.ids import to_global_id
-from shared.operations import INPUT, KEY_CODES, MEMBER_CODES, admin, mutation, partner
+from shared.operations import INPUT, KEY_CODES, MEMBER_CODES, Access, admin, mutation, partner
 
 
 async def _outcome(operation: Awaitable[service.Outcome]) -> service.Outcome:
@@ -54,7 +55,20 @@ async def _outcome(operation: Awaitable[service.Outcome]) -> service.Outcome:
 
 
 # What every spend of a member's points can answer, beyond its own input checks.
-SPEND_CODES = (*KEY_CODES, *MEMBER_CODES, UserErrorCode.INVALID_AMOUNT, UserErrorCode.INSUFFICIENT_POINTS)
+SPEND_CODES = (
+    *KEY_CODES,
+    *MEMBER_CODES,
+    UserErrorCode.INVALID_AMOUNT,
+    UserErrorCode.INSUFFICIENT_POINTS,
+    UserErrorCode.MEMBER_CODE_REQUIRED,
+    UserErrorCode.MEMBER_CODE_INVALID,
+)
+# redeemReward: a partner at its till, or the member in their app.
+REWARD_BUYERS = Access(
+    "partner credentials with the scope `points:redeem`, acting as the calling partner (for its"
+    " linked members); or the member's own token (scope `member`), for their own points",
+    ("points:redeem", MEMBER_SCOPE),
+)
 HOLD_CODES = (
     *KEY_CODES,
     UserErrorCode.INVALID_ID,
@@ -119,6 +133,7 @@ class LedgerMutation:
                 member_number=input.member_number,
                 points=input.points,
                 order_id=input.order_id,
+                member_code=input.member_code,
             )
         )
         if outcome.result is None:
@@ -211,6 +226,7 @@ class LedgerMutation:
                 points=input.points,
                 order_id=input.order_id,
                 expires_in=input.expires_in,
+                member_code=input.member_code,
             )
         )
         if outcome.result is None:
@@ -261,9 +277,10 @@ class LedgerMutation:
         return AuthorizeRedemptionPayload(authorization=Authorization.of(outcome.result))
 
     @mutation(
-        "A linked member buys one of the calling partner's rewards with points: the redemption carries"
-        " a voucher code. Exactly once per idempotencyKey.",
-        access=partner("points:redeem"),
+        "A linked member buys one of the calling partner's rewards with points, or a member buys a"
+        " reward of any partner with their own points in their app: the redemption carries a voucher"
+        " code. Exactly once per idempotencyKey.",
+        access=REWARD_BUYERS,
         codes=(
             *SPEND_CODES,
             UserErrorCode.INVALID_ID,
@@ -284,6 +301,7 @@ class LedgerMutation:
                 member_number=input.member_number,
                 reward_id=str(input.reward_id),
                 quantity=input.quantity,
+                member_code=input.member_code,
             )
         )
         if outcome.result is None:

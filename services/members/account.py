@@ -1,0 +1,122 @@
+"""What a member does with their own account: see their profile and links, unlink a partner, set
+their spending consent. Every function takes the member's own principal (`require_member`): a
+member acts only as themselves, never by argument.
+
+Unlinking deletes the enrolment row, which is all tenancy hangs on (`service.py`): the partner then
+gets MEMBER_NOT_FOUND for the member exactly as for a stranger. Each gateway process remembers
+links (`service.cached_member_at_partner`), so the unlinking transaction also notifies every
+process (`propagation.py`), and the call answers once they have all forgotten the link.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.members import propagation
+from services.members.service import MEMBER_NUMBER
+from shared import sql
+from shared.access import Principal
+from shared.database import Database
+from shared.error_codes import UserErrorCode
+from shared.errors import DomainError
+from shared.sql import Sql
+
+
+class LinkHow(enum.StrEnum):
+    """How a member came to be linked to a partner."""
+
+    ENROLLED = "ENROLLED"  # the partner enrolled them with its own customer ref
+    CARD_PRESENTED = "CARD_PRESENTED"  # they earned there by presenting their card
+
+
+@dataclass(frozen=True)
+class Profile:
+    member_id: int
+    member_number: str
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Link:
+    partner_id: int
+    linked_at: datetime
+    how: LinkHow
+
+
+@dataclass(frozen=True)
+class Settings:
+    require_code_to_spend: bool
+
+
+PROFILE = Sql("SELECT member_number, email, require_code_to_spend FROM members WHERE id = :m")
+LINKS = Sql(
+    "SELECT partner_id, created_at, partner_customer_ref IS NOT NULL AS enrolled FROM enrollments"
+    " WHERE member_id = :m ORDER BY created_at, partner_id"
+)
+PARTNER_EXISTS = Sql("SELECT 1 FROM partners WHERE id = :p")
+UNLINK = Sql("DELETE FROM enrollments WHERE member_id = :m AND partner_id = :p RETURNING 1")
+UPDATE_SETTINGS = Sql(
+    "UPDATE members SET require_code_to_spend = COALESCE(CAST(:require AS boolean), require_code_to_spend)"
+    " WHERE id = :m RETURNING require_code_to_spend"
+)
+
+
+async def profile(db: Database, principal: Principal) -> Profile:
+    member_id = principal.require_member()
+    async with sql.connection(db) as conn:
+        row = await PROFILE.fetchrow(conn, m=member_id)
+    if row is None:  # a token outliving its member (erasure keeps the row, so: never yet)
+        raise DomainError.single(UserErrorCode.MEMBER_NOT_FOUND, "no such member", "memberNumber")
+    return Profile(member_id, row["member_number"], row["email"])
+
+
+async def settings(db: Database, principal: Principal) -> Settings:
+    member_id = principal.require_member()
+    async with sql.connection(db) as conn:
+        row = await PROFILE.fetchrow(conn, m=member_id)
+    return Settings(require_code_to_spend=bool(row and row["require_code_to_spend"]))
+
+
+async def links(db: Database, principal: Principal) -> list[Link]:
+    """The partners the member is linked to, oldest link first."""
+    member_id = principal.require_member()
+    async with sql.connection(db) as conn:
+        rows = await LINKS.fetch(conn, m=member_id)
+    return [
+        Link(r["partner_id"], r["created_at"], LinkHow.ENROLLED if r["enrolled"] else LinkHow.CARD_PRESENTED)
+        for r in rows
+    ]
+
+
+async def update_settings(
+    db: Database, principal: Principal, *, require_code_to_spend: bool | None
+) -> Settings:
+    """Changes what is given (null leaves a setting as it is; at least one must be given)."""
+    member_id = principal.require_member()
+    if require_code_to_spend is None:
+        raise DomainError.single(UserErrorCode.REQUIRED, "give a setting to change", "requireCodeToSpend")
+    async with sql.connection(db) as conn:
+        value = await UPDATE_SETTINGS.fetchval(conn, m=member_id, require=require_code_to_spend)
+    return Settings(require_code_to_spend=bool(value))
+
+
+async def unlink_partner(db: Database, principal: Principal, partner_id: int | None) -> int:
+    """Removes the member's link to a partner; returns the partner's id. The partner's customer
+    ref goes with the row. Points earned there stay the member's (the books do not change); a later
+    earn by presenting the card links the member again."""
+    member_id = principal.require_member()
+    async with sql.connection(db) as conn:
+        if partner_id is None or not await PARTNER_EXISTS.fetchval(conn, p=partner_id):
+            raise DomainError.single(UserErrorCode.PARTNER_NOT_FOUND, "no partner has this id", "partnerId")
+        async with conn.transaction():
+            number = await MEMBER_NUMBER.fetchval(conn, id=member_id)
+            if not await UNLINK.fetchval(conn, m=member_id, p=partner_id):
+                raise DomainError.single(
+                    UserErrorCode.NOT_LINKED, "you are not linked to this partner", "partnerId"
+                )
+            notice = await propagation.notify_unlinked(conn, number, partner_id)
+    propagation.forget_link(db, number, partner_id)  # this process at once, listener or not
+    await propagation.applied_everywhere(db, notice)
+    return partner_id

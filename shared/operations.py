@@ -115,6 +115,15 @@ def field(
     )
 
 
+def subscription(summary: str, *, access: Access, codes: Iterable[UserErrorCode] = (), **kwargs: Any) -> Any:
+    """`@strawberry.subscription` declared like a query field: the codes are those of the
+    BAD_USER_INPUT error that refuses it before its first event."""
+    operation = _declare(access, codes, is_mutation=False)
+    return strawberry.subscription(
+        description=operation.describe(summary), metadata={OPERATION: operation}, **kwargs
+    )
+
+
 def declared(strawberry_field: object) -> Operation | None:
     """The declaration of a Strawberry field, if it made one."""
     found = (getattr(strawberry_field, "metadata", None) or {}).get(OPERATION)

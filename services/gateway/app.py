@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, request_response
+from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp
 
 from services.gateway import member_app
@@ -29,6 +29,7 @@ from services.gateway.schema import build_schema
 from services.gateway.view import CoalitionGraphQL
 from services.identity import http as identity_http
 from services.identity import service as identity
+from services.ledger.balance_feed import BalanceFeed
 from services.members import credentials as member_credentials
 from services.members.propagation import LinkListener
 from services.settlement import http as settlement_http
@@ -83,9 +84,13 @@ def create_app(database_url: str | None = None) -> Starlette:
         # ...and of links undone, which every process's member cache must forget.
         links = LinkListener(db)
         await links.start()
+        # One LISTEN connection for every live balance subscriber of this process.
+        app.state.balance_feed = BalanceFeed(db)
+        await app.state.balance_feed.start()
         try:
             yield
         finally:
+            await app.state.balance_feed.stop()
             await links.stop()
             await listener.stop()
             await db.dispose()
@@ -103,6 +108,7 @@ def create_app(database_url: str | None = None) -> Starlette:
     )
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
         Route("/healthz", healthz, methods=["GET"]),
         Route(settlement_http.EXPORT_PATH, exports, methods=["GET"]),
         Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),

@@ -28,7 +28,11 @@ class DeclaredOperation:
 
 def declared_operations(schema: GraphQLSchema) -> list[DeclaredOperation]:
     """Every field of the schema that declares its access and codes, mutations first."""
-    roots = {schema.mutation_type: "mutation", schema.query_type: "query"}
+    roots = {
+        schema.mutation_type: "mutation",
+        schema.query_type: "query",
+        schema.subscription_type: "subscription",
+    }
     found = []
     types = [t for t in roots if t is not None]
     types += [t for t in schema.type_map.values() if isinstance(t, GraphQLObjectType) and t not in roots]

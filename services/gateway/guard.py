@@ -26,23 +26,24 @@ def principal_of(connection: HTTPConnection) -> Principal:
 
 class RequireToken:
     """Rejects a request without a valid bearer token before the wrapped app sees it: HTTP 401
-    with a GraphQL-shaped error (`UNAUTHENTICATED`), so clients and proxies both understand it; a
-    WebSocket handshake is closed with 4401. On success the principal is in the scope."""
+    with a GraphQL-shaped error (`UNAUTHENTICATED`), so clients and proxies both understand it. On
+    success the principal is in the scope.
+
+    A WebSocket handshake is let through: browsers cannot put a header on one, so the GraphQL view
+    authenticates the socket at `connection_init`, from its payload or this header
+    (`services.gateway.sockets`), and closes it with 4401 on a missing or bad token."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
+        if scope["type"] == "http":
             connection = HTTPConnection(scope)
             try:
                 principal = await connection.app.state.verifier.authenticate(
                     connection.headers.get("authorization")
                 )
             except Unauthenticated as exc:
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 4401})
-                    return
                 response = error_response(
                     401, exc.code, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
                 )

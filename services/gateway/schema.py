@@ -22,6 +22,7 @@ from services.identity.schema import IdentityMutation
 from services.ledger.schema import (
     LedgerMutation,
     LedgerQuery,
+    LedgerSubscription,
     Member,
     MembersMutation,
     MembersQuery,
@@ -132,6 +133,15 @@ class Mutation(
     pass
 
 
+@strawberry.type(
+    description="Live updates, over graphql-transport-ws on /graphql: the access token goes in the"
+    ' connection_init payload (`{"Authorization": "Bearer …"}`) or on the upgrade request\'s'
+    " Authorization header. A token that is revoked or expires closes the socket (4401)."
+)
+class Subscription(LedgerSubscription):
+    pass
+
+
 def _should_mask(error: GraphQLError) -> bool:
     """Only a resolver's unexpected exception is hidden: it may carry internals. Errors about the
     request itself (syntax, validation, a variable a scalar refused) say what to fix."""
@@ -167,6 +177,7 @@ def build_schema() -> strawberry.Schema:
     return CoalitionSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Partner, Member],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[

@@ -20,6 +20,7 @@ Authentication and the body limit are in front of the view (`guard.RequireToken`
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -32,13 +33,18 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
 
+from services.gateway import sockets
 from services.gateway.graphql_errors import complete
 from services.gateway.guard import principal_of
 from services.gateway.media import GRAPHQL_RESPONSE_JSON, JSON, negotiate
+from services.gateway.sockets import CoalitionTransportWSHandler
 from shared.graphql_error_codes import GraphQLErrorCode
 from shared.graphql_types import Context
 from shared.http import error_body
@@ -124,6 +130,23 @@ def _decode_json(text: str | bytes, what: str) -> object:
 
 
 class CoalitionGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = CoalitionTransportWSHandler
+
+    def __init__(self, schema: BaseSchema, **kwargs: Any) -> None:
+        kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
+        kwargs.setdefault("connection_init_wait_timeout", timedelta(seconds=10))
+        kwargs.setdefault("max_subscriptions_per_connection", sockets.MAX_SUBSCRIPTIONS_PER_SOCKET)
+        super().__init__(schema, **kwargs)
+        self.sockets = sockets.SocketCounts()
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticates a socket at connection_init (`sockets.authenticate`) and takes its slot;
+        refusals close it with their own code (`sockets.SocketRefused`)."""
+        assert isinstance(context, sockets.SocketContext)
+        await sockets.authenticate(context)
+        context.slot = self.sockets.claim(context.principal)
+        return UNSET
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -156,7 +179,17 @@ class CoalitionGraphQL(GraphQL[Context, None]):
         return 200
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
-        return Context(principal=principal_of(request), db=request.app.state.db)
+        state = request.app.state
+        if request.scope["type"] == "websocket":  # authenticated at connection_init
+            return sockets.SocketContext(
+                principal=sockets.NOBODY,
+                db=state.db,
+                balance_feed=state.balance_feed,
+                websocket=request,
+                verifier=state.verifier,
+                header_authorization=request.headers.get("authorization"),
+            )
+        return Context(principal=principal_of(request), db=state.db)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         return False  # no IDE: a GET without a query is a bad request, not a page

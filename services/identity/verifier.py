@@ -17,6 +17,7 @@ should the listener be disconnected. A change heard of survives any re-read that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class TokenVerifier:
         self._members_revoked: dict[int, float] = {}  # from the database
         self._members_heard: dict[int, float] = {}  # heard of, kept until the tokens expire
         self._verified: OrderedDict[str, tuple[Principal, dict[str, Any]]] = OrderedDict()
+        self._changed = asyncio.Event()  # set (and replaced) whenever a token may have gone bad
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The caller of a request from its Authorization header, or Unauthenticated."""
@@ -135,14 +137,27 @@ class TokenVerifier:
     def revoked_locally(self, jti: str, expires_at: float) -> None:
         """Record a committed revocation (made here, or heard of); it applies to the next request."""
         self._revoked_here[jti] = expires_at
+        self._signal_change()
 
     def client_changed(self, client_id: str, *, disabled: bool, secret_version: int) -> None:
         """Record a client's state after a committed change; it applies to the next request."""
         self._clients_heard[client_id] = (ClientState(disabled, secret_version), time.monotonic())
+        self._signal_change()
 
     def refresh_soon(self) -> None:
         """Re-read everything before the next request (changes may have gone unheard)."""
         self._revoked_loaded_at = float("-inf")
+        self._signal_change()
+
+    def _signal_change(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for_change(self, seconds: float) -> None:
+        """Return when something that can invalidate tokens was heard of, or after `seconds`:
+        what long-lived connections (subscription sockets) wait on to check their token again."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
 
     async def key(self, kid: str) -> ECKey | None:
         """The public key for `kid`, reloading the published keys if it is unknown."""

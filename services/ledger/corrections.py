@@ -11,8 +11,9 @@ from datetime import datetime
 from decimal import ROUND_FLOOR
 from typing import Any
 
-from services.ledger import accounts, journal
+from services.ledger import accounts, journal, live
 from services.ledger.idempotency import run_idempotent
+from services.ledger.live import BalanceChangeReason
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
 from services.ledger.outcomes import Outcome, check_common, check_money
 from services.partners import catalog
@@ -124,6 +125,7 @@ async def reverse_purchase(
             now=now,
         )
         await RECORD_REFUND.execute(conn, points=points, amount=refund, id=purchase["id"])
+        await live.notify(conn, member_id, BalanceChangeReason.REVERSE, now)
         return {
             "reversal_id": entry_id,
             "points": points,
@@ -262,7 +264,7 @@ async def cancel_redemption(
         if redemption["reward_id"] is not None:  # the voucher is void; its stock comes back
             await catalog.return_stock(conn, redemption["reward_id"], redemption["quantity"])
         expired = [s for s, c in zip(restored, consumed, strict=True) if c["expired"]]
-        live = [s for s, c in zip(restored, consumed, strict=True) if not c["expired"]]
+        unexpired = [s for s, c in zip(restored, consumed, strict=True) if not c["expired"]]
         if expired:
             await journal.expire_lots_now(
                 conn,
@@ -277,9 +279,10 @@ async def cancel_redemption(
                 member_id=member_id,
                 entry_id=entry_id,
                 debt=wallet.debt,
-                sources=live,
+                sources=unexpired,
                 occurred_at=now,
             )
+        await live.notify(conn, member_id, BalanceChangeReason.CANCEL_REDEMPTION, now)
         return {"redemption_id": local_id, "cancellation_id": entry_id, "points": points}
 
     return Outcome.of(

@@ -23,8 +23,9 @@ from typing import Any
 
 import asyncpg
 
-from services.ledger import accounts, journal, policy
+from services.ledger import accounts, journal, live, policy
 from services.ledger.idempotency import fingerprint, replay, run_idempotent
+from services.ledger.live import BalanceChangeReason
 from services.ledger.outcomes import Outcome, check_common, check_money
 from services.members import service as members
 from services.partners import service as partners
@@ -224,6 +225,7 @@ async def earn_points(
             if row is not None:
                 if not found.enrolled and earn.points > 0:  # presenting the card is consent
                     await members.link_member(conn, found.member_id, partner_id)
+                await live.notify(conn, found.member_id, BalanceChangeReason.EARN, now)
                 return {"ok": earn.answer(row["entry_id"])}
 
     async def general(conn: DbConnection) -> dict[str, Any]:
@@ -257,6 +259,7 @@ async def earn_points(
                 sources=[journal.LotShare(row["lot_id"], partner_id, earn.points)],
                 occurred_at=clock.now(),
             )
+        await live.notify(conn, member.member_id, BalanceChangeReason.EARN, now)
         return earn.answer(row["entry_id"])
 
     return await run_idempotent(

@@ -15,8 +15,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.ledger import journal, policy, spending
+from services.ledger import journal, live, policy, spending
 from services.ledger.idempotency import run_idempotent
+from services.ledger.live import BalanceChangeReason
 from services.ledger.models import HoldStatus
 from services.ledger.outcomes import MAX_POINTS, Outcome, check_common, linked_member
 from services.members import service as members
@@ -129,6 +130,7 @@ async def authorize_redemption(
             points=[s.points for s in shares],
         )
         await spend_codes.consume(conn, code_id)
+        await live.notify(conn, member_id, BalanceChangeReason.HOLD, now)
         return _hold_answer(hold_id, points, HoldStatus.ACTIVE, expires_at)
 
     return Outcome.of(
@@ -228,6 +230,7 @@ async def capture_redemption(
             now=now,
             id=hold_id,
         )
+        await live.notify(conn, member_id, BalanceChangeReason.CAPTURE, now)
         return spent
 
     return Outcome.of(
@@ -253,10 +256,11 @@ async def void_redemption(
 
     async def work(conn: DbConnection) -> dict[str, Any]:
         now = clock.now()
-        _, _, hold = await _locked_hold(conn, hold_id, partner_id, now)
+        member_id, _, hold = await _locked_hold(conn, hold_id, partner_id, now)
         await CLOSE_HOLD.execute(
             conn, status=HoldStatus.VOIDED, captured=None, redemption=None, now=now, id=hold_id
         )
+        await live.notify(conn, member_id, BalanceChangeReason.VOID, now)
         return _hold_answer(hold_id, hold["points"], HoldStatus.VOIDED, hold["expires_at"])
 
     return Outcome.of(

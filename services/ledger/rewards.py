@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.ledger import journal, policy, spending
+from services.ledger import journal, live, policy, spending
 from services.ledger.idempotency import run_idempotent
+from services.ledger.live import BalanceChangeReason
 from services.ledger.outcomes import Outcome, check_common, linked_member
 from services.members import service as members
 from services.members import spend_codes
@@ -105,6 +106,7 @@ async def redeem_reward(
             reward=(local_id, quantity, voucher),
         )
         await spend_codes.consume(conn, code_id)
+        await live.notify(conn, member_id, BalanceChangeReason.REDEEM, now)
         return {**spent, "voucher_code": voucher, "quantity": quantity}
 
     # One member app serves many members: their keys must not meet.

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from services.ledger import live
+from services.ledger.live import BalanceChangeReason
 from shared.database import Database
 from shared.sql import Sql, transaction
 
@@ -35,6 +37,7 @@ WITH due AS (
   ORDER BY expires_at LIMIT :batch FOR UPDATE SKIP LOCKED
 )
 UPDATE holds SET status = 'EXPIRED', closed_at = holds.expires_at FROM due WHERE holds.id = due.id
+RETURNING holds.member_id
 """
 )
 
@@ -49,6 +52,7 @@ WITH due AS (
   FOR UPDATE SKIP LOCKED
 )
 UPDATE lots SET activated_at = :now FROM due WHERE lots.id = due.id
+RETURNING lots.member_id
 """
 )
 
@@ -98,7 +102,8 @@ WITH due AS (
   FROM (SELECT member_id, SUM(remaining) AS points FROM todo GROUP BY member_id) t
   WHERE wallets.member_id = t.member_id
 )
-SELECT (SELECT count(*) FROM due) AS taken, count(*) AS lots, COALESCE(SUM(remaining), 0) AS points
+SELECT (SELECT count(*) FROM due) AS taken, count(*) AS lots, COALESCE(SUM(remaining), 0) AS points,
+       COALESCE(array_agg(DISTINCT member_id), '{}') AS members
 FROM todo
 """
 )
@@ -118,20 +123,23 @@ class BatchResult:
 async def release_expired_holds(db: Database, now: datetime, batch: int = DEFAULT_BATCH) -> BatchResult:
     """Records EXPIRED on holds past their time (reads already ignore them)."""
     async with transaction(db) as conn:
-        status = await RELEASE_EXPIRED.execute(conn, now=now, batch=batch)
-    return BatchResult(rows=int(status.split()[-1]))
+        released = await RELEASE_EXPIRED.fetch(conn, now=now, batch=batch)
+        await live.notify_many(conn, (r["member_id"] for r in released), BalanceChangeReason.HOLD_EXPIRY, now)
+    return BatchResult(rows=len(released))
 
 
 async def activate_due_lots(db: Database, now: datetime, batch: int = DEFAULT_BATCH) -> BatchResult:
     async with transaction(db) as conn:
-        status = await ACTIVATE.execute(conn, now=now, batch=batch)
-    return BatchResult(rows=int(status.split()[-1]))
+        activated = await ACTIVATE.fetch(conn, now=now, batch=batch)
+        await live.notify_many(conn, (r["member_id"] for r in activated), BalanceChangeReason.ACTIVATION, now)
+    return BatchResult(rows=len(activated))
 
 
 async def expire_due_lots(db: Database, now: datetime, batch: int = DEFAULT_BATCH) -> BatchResult:
     async with transaction(db) as conn:
         row = await EXPIRE.fetchrow(conn, now=now, batch=batch)
-    assert row is not None
+        assert row is not None
+        await live.notify_many(conn, row["members"], BalanceChangeReason.EXPIRY, now)
     return BatchResult(rows=row["lots"], points=int(row["points"]), skipped=row["taken"] - row["lots"])
 
 

@@ -35,6 +35,7 @@ from services.members import service as members
 from shared.access import Principal
 from shared.database import Database
 from shared.error_codes import UserErrorCode
+from shared.errors import Forbidden, Validator
 from shared.money import Money
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "capture_redemption",
     "expiring_points",
     "expiry_policy",
+    "member_balance_to_watch",
+    "own_balance_to_watch",
     "points_expiring_soon",
     "record_purchase",
     "redeem_points",
@@ -185,3 +188,25 @@ async def expiry_policy(db: Database) -> Policy:
 
 async def update_expiry_policy(db: Database, principal: Principal, *, months: int, mode: str) -> Policy:
     return await policy.update_policy(db, principal, months=months, mode=mode)
+
+
+def own_balance_to_watch(principal: Principal) -> int:
+    """The member whose balance a member token may watch: its own, and nobody else's."""
+    principal.require("member")
+    if principal.member_id is None:
+        raise Forbidden("balanceChanged is for member tokens: partners use memberBalanceChanged")
+    return principal.member_id
+
+
+async def member_balance_to_watch(db: Database, principal: Principal, member_number: str) -> int:
+    """The member a partner's till may watch: one linked to the partner. An unknown number and a
+    member not linked to the caller get the same MEMBER_NOT_FOUND, and count against the caller's
+    lookups, as `member(memberNumber)` does."""
+    principal.require_partner("members:read")
+    v = Validator()
+    members.check_member_number(v, member_number)
+    v.raise_if_any()
+    found = await members.find_member(db, principal, member_number)
+    if found is None:
+        raise members.member_not_found()
+    return found.id

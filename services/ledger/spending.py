@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.ledger import accounts, journal, policy
+from services.ledger import accounts, journal, live, policy
 from services.ledger.idempotency import run_idempotent
+from services.ledger.live import BalanceChangeReason
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
 from services.ledger.outcomes import MAX_POINTS, Outcome, check_common, linked_member
 from services.ledger.policy import Policy, on_activity
@@ -187,6 +188,7 @@ async def redeem_points(
             policy=await policy.current(db, conn),
         )
         await spend_codes.consume(conn, code_id)
+        await live.notify(conn, member_id, BalanceChangeReason.REDEEM, now)
         return spent
 
     return Outcome.of(

@@ -87,12 +87,15 @@ class Gateway(Process):
         return f"http://127.0.0.1:{self.port}"
 
 
-def start_gateway(database_url: str, log: Path, *, port: int | None = None, **env_extra: str) -> Gateway:
-    """`coalition serve` on `port` (a free one by default), once /healthz answers 200."""
+def start_gateway(
+    database_url: str, log: Path, *, port: int | None = None, issuer: str | None = None, **env_extra: str
+) -> Gateway:
+    """`coalition serve` on `port` (a free one by default), once /healthz answers 200. Its token
+    issuer is its own base URL unless `issuer` is given (several gateways behind one name)."""
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = spawn(args, database_url, log, OAUTH_ISSUER=base, **env_extra)
+    process = spawn(args, database_url, log, OAUTH_ISSUER=issuer or base, **env_extra)
     gateway = Gateway(process.popen, process.log, port)
     deadline = time.monotonic() + 30
     while True:

@@ -1,7 +1,7 @@
 """member apps: public clients, authorization codes, refresh families
 
 Revision ID: e3b3e7f3fbf9
-Revises: 6595837b2c4e
+Revises: 9ecfa83570bd
 Create Date: 2026-12-03 11:54:52.803158
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "e3b3e7f3fbf9"
-down_revision: str | None = "6595837b2c4e"
+down_revision: str | None = "9ecfa83570bd"  # chained after spend_codes (h/me) when merged
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -8,10 +8,12 @@ from services.ledger.schema.me import Me, MeMutation, MeQuery
 from services.ledger.schema.members import Member, MembersMutation, MembersQuery
 from services.ledger.schema.mutations import LedgerMutation
 from services.ledger.schema.queries import LedgerQuery
+from services.ledger.schema.subscriptions import LedgerSubscription
 
 __all__ = [
     "LedgerMutation",
     "LedgerQuery",
+    "LedgerSubscription",
     "Me",
     "MeMutation",
     "MeQuery",

@@ -86,6 +86,7 @@ class Settings:
     smtp_url: str | None
     mail_from: str
     mail_dir: Path
+    member_app_client_id: str | None  # the public OAuth client the web app at /app logs in as
 
 
 @lru_cache(maxsize=1)
@@ -133,4 +134,7 @@ def get_settings() -> Settings:
         smtp_url=os.environ.get("SMTP_URL") or None,
         mail_from=os.environ.get("MAIL_FROM") or "Coalition <no-reply@coalition.localhost>",
         mail_dir=Path(os.environ.get("MAIL_DIR") or data_dir / "mail"),
+        # Registered with `coalition clients create-app --redirect-uri <issuer>/app/`; unset, /app
+        # says the gateway has no member app instead of offering a login that cannot work.
+        member_app_client_id=os.environ.get("MEMBER_APP_CLIENT_ID") or None,
     )

@@ -2,7 +2,8 @@
 
 The gateway only assembles: tokens are verified by identity, rules live in the services. This
 module wires routes; the GraphQL view is `view.py`, the token guard `guard.py`, the body limit
-`shared/http.py`, request ids and the access log `request_log.py`, the browser IDE `ide.py`.
+`shared/http.py`, request ids and the access log `request_log.py`, the browser IDE `ide.py`, the
+member web app at /app `member_app.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp
 
+from services.gateway import member_app
 from services.gateway.availability import RETRY_AFTER_SECONDS, DatabaseOutages, outage_of
 from services.gateway.guard import RequireToken, principal_of
 from services.gateway.ide import GraphiQLPage
@@ -125,6 +127,7 @@ def create_app(database_url: str | None = None) -> Starlette:
         Route(ledger_http.EXPORT_PATH, account_exports, methods=["GET"]),
         *identity_http.routes(authenticate_member=member_credentials.authenticate),
         *members_http.routes(),
+        *member_app.routes(),
     ]
     # Outermost the request id, so the outage answers and every log line carry it.
     middleware = [Middleware(RequestContext), Middleware(DatabaseOutages)]

@@ -20,11 +20,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 # A developer's gateway: logs as text, GraphiQL at http://127.0.0.1:8000/graphql (either can be
-# overridden: LOG_FORMAT=json make run). Production settings leave both at their defaults.
+# overridden: LOG_FORMAT=json make run), the member app at http://127.0.0.1:8000/app/ as the demo
+# registered it. Production settings leave all three at their defaults.
 # Without SMTP_URL, members' mail (activation codes) lands in .coalition/mail/; serve says so.
 run: $(STAMP)
 	$(BIN)/coalition db upgrade
 	$(BIN)/coalition demo
+	MEMBER_APP_CLIENT_ID=$${MEMBER_APP_CLIENT_ID:-$$($(BIN)/coalition demo --app-client-id)} \
 	LOG_FORMAT=$${LOG_FORMAT:-text} GRAPHQL_IDE=$${GRAPHQL_IDE:-on} $(BIN)/coalition serve
 
 test: $(STAMP)

@@ -74,6 +74,10 @@ async def test_demo_seeds_an_empty_database_once(database_url, tmp_path):
         assert set(demo["try"]) == {"token", "balance", "earn"}  # run by tests/e2e/test_first_calls.py
         assert "/oauth/token" in demo["try"]["token"] and "Authorization: Bearer" in demo["try"]["earn"]
         assert (tmp_path / "demo.json").stat().st_mode & 0o077 == 0
+        # The member web app, registered for the page's own address, and what `make run` passes on.
+        assert demo["member_app"]["url"].endswith("/app/") and demo["member_app"]["login"]["password"]
+        printed = run_cli(url, "demo", "--app-client-id", COALITION_DATA_DIR=str(tmp_path))
+        assert printed.returncode == 0 and printed.stdout.strip() == demo["member_app"]["client_id"]
         again = run_cli(url, "demo", COALITION_DATA_DIR=str(tmp_path))
         assert again.returncode == 0 and "has data already" in again.stdout
         audit = run_cli(url, "audit")

@@ -5,6 +5,10 @@ this month, one in the previous calendar month, so a settlement run over last mo
 to net), all made through the services' own functions. Credentials are printed and written to
 `.coalition/demo.json` (under COALITION_DATA_DIR) with ready curl commands in `try` (a token, a
 balance, the README's earn), since secrets are shown only once.
+
+It also registers the member web app (`/app`) as a public client for `<issuer>/app/` and gives
+alice a password, so `make run` has an app to log in to; `coalition demo --app-client-id` prints
+that client's id for `make run` to pass as MEMBER_APP_CLIENT_ID.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from services.identity import member_apps
 from services.identity import service as identity
 from services.ledger import service as ledger
+from services.members import credentials
 from services.members import service as members
 from services.partners import service as partners
 from services.partners.cli import CLI_ADMIN
@@ -61,14 +68,56 @@ PARTNERS: list[dict[str, Any]] = [
 ]
 
 
+# alice's, for logging in to the demo's /app; a demo has no secrets worth keeping.
+DEMO_LOGIN = {"username": "alice@example.com", "password": "alice-demo-password"}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="seed a demo coalition on an empty database")
+    parser.add_argument(
+        "--app-client-id",
+        action="store_true",
+        help="print only the demo member app's client id (registered first if this demo predates it)",
+    )
     parser.set_defaults(handler=run_demo)
+
+
+async def _register_app(db: Database) -> dict[str, Any]:
+    """The member web app as a public client whose redirect URI is the page itself."""
+    url = f"{get_settings().issuer}/app/"
+    async with db.sessions() as session, session.begin():
+        app = await member_apps.create_member_app(session, name="Demo member app", redirect_uris=[url])
+    return {"client_id": app.client_id, "url": url, "login": DEMO_LOGIN}
+
+
+def _read_demo(demo_file: Path) -> dict[str, Any] | None:
+    return json.loads(demo_file.read_text()) if demo_file.exists() else None
+
+
+def _write_demo(demo_file: Path, demo: dict[str, Any]) -> None:
+    demo_file.write_text(json.dumps(demo, indent=2, ensure_ascii=False))
+    os.chmod(demo_file, 0o600)
+
+
+async def print_app_client_id(demo_file: Path) -> int:
+    """For `make run`: the id from demo.json; a demo seeded before the app existed gets it now.
+    Without a demo (a database seeded otherwise) prints nothing: /app then says it has no app."""
+    demo = _read_demo(demo_file)
+    if demo is None:
+        return 0
+    if "member_app" not in demo:
+        async with standalone_database() as db:
+            demo["member_app"] = await _register_app(db)
+        _write_demo(demo_file, demo)
+    print(demo["member_app"]["client_id"])
+    return 0
 
 
 async def run_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
     demo_file = settings.data_dir / "demo.json"
+    if args.app_client_id:
+        return await print_app_client_id(demo_file)
     async with standalone_database() as db:
         async with db.sessions() as session:
             if await session.scalar(select(Partner.id).limit(1)) is not None:
@@ -79,11 +128,12 @@ async def run_demo(args: argparse.Namespace) -> int:
                 return 0
         demo = await _seed(db)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    demo_file.write_text(json.dumps(demo, indent=2, ensure_ascii=False))
-    os.chmod(demo_file, 0o600)
+    _write_demo(demo_file, demo)
     print(json.dumps(demo, indent=2, ensure_ascii=False))
     steps = "\n".join(demo["try"][step] for step in ("token", "balance", "earn"))
     print(f"\ndemo: written to {demo_file}. Try (a token, a balance, an earn):\n\n{steps}\n")
+    app, login = demo["member_app"]["url"], demo["member_app"]["login"]
+    print(f"demo: the member app is at {app} (log in as {login['username']} / {login['password']})\n")
     return 0
 
 
@@ -188,6 +238,10 @@ async def _seed(db: Database) -> dict[str, Any]:
         with _clock_at(last_month) if name == "chloe" else nullcontext():
             await _shop(db, (cafe, books, airline), name, index, member.member_number, spend)
         out["members"].append({"name": name, "member_number": member.member_number})
+        if name == "alice":
+            await credentials.set_password(db, member.id, DEMO_LOGIN["password"])
+
+    out["member_app"] = await _register_app(db)
 
     out["try"] = try_commands(
         get_settings().issuer, out["partners"][0], out["members"][0]["member_number"], clock.now()

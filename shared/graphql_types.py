@@ -276,7 +276,8 @@ class Context:
     principal: Principal
     db: Database
     loaders: dict[str, Any] = field(default_factory=dict)
-    # The process's live balance feed (services.ledger.balance_feed.BalanceFeed), for subscriptions.
+    # The process's live balance feed (services.ledger.balance_feed.BalanceFeed, on the process's
+    # one listener), for subscriptions.
     balance_feed: Any = None
 
 

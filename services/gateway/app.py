@@ -32,12 +32,13 @@ from services.identity import service as identity
 from services.ledger import http as ledger_http
 from services.ledger.balance_feed import BalanceFeed
 from services.members import credentials as member_credentials
+from services.members import erasure as member_erasure
 from services.members import http as members_http
-from services.members.erasure import MemberCacheListener
-from services.members.propagation import LinkListener
+from services.members import propagation as member_links
 from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit
+from shared.listening import Listener
 from shared.migrate import ensure_schema_current
 from shared.settings import get_settings
 
@@ -74,6 +75,21 @@ async def reconciliation_upload(request: Request) -> Response:
     return await settlement_http.upload_reconciliation(request, principal_of(request))
 
 
+async def listen(db: Database, verifier: identity.TokenVerifier) -> tuple[Listener, BalanceFeed]:
+    """This process's one LISTEN connection, every service's channel on it, started: it hears at
+    once of revocations, disabled clients and rotated secrets (the verifier), of links undone and
+    members erased (the member cache), and of balances moved (the live feed). Every gateway
+    subscribes the same channels, which `applied_everywhere` counts on."""
+    listener = Listener(db)
+    await identity.subscribe_verifier(listener, verifier)
+    await member_links.subscribe(listener, db)
+    await member_erasure.subscribe(listener, db)
+    feed = BalanceFeed(db, listener)
+    await feed.start()
+    await listener.start()
+    return listener, feed
+
+
 def create_app(database_url: str | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -85,24 +101,11 @@ def create_app(database_url: str | None = None) -> Starlette:
             await session.commit()
         app.state.db = db
         app.state.verifier = identity.TokenVerifier(db)
-        # Every process hears at once of revocations, disabled clients, rotated secrets.
-        listener = identity.ChangeListener(db, app.state.verifier)
-        await listener.start()
-        # ...and of links undone, which every process's member cache must forget.
-        links = LinkListener(db)
-        await links.start()
-        # ... and of erased members, whom the member cache must forget at once.
-        member_listener = MemberCacheListener(db)
-        await member_listener.start()
-        # One LISTEN connection for every live balance subscriber of this process.
-        app.state.balance_feed = BalanceFeed(db)
-        await app.state.balance_feed.start()
+        listener, app.state.balance_feed = await listen(db, app.state.verifier)
         try:
             yield
         finally:
             await app.state.balance_feed.stop()
-            await member_listener.stop()
-            await links.stop()
             await listener.stop()
             await db.dispose()
 

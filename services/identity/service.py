@@ -45,7 +45,7 @@ from services.identity.keys import (
 from services.identity.member_apps import MemberApp, create_member_app, register_member_app
 from services.identity.member_tokens import revoke_member_tokens
 from services.identity.models import OAuthClient, RevokedToken
-from services.identity.propagation import ChangeListener
+from services.identity.propagation import subscribe as subscribe_verifier
 from services.identity.verifier import TokenVerifier
 from shared.access import ADMIN_SCOPES
 from shared.error_codes import UserErrorCode
@@ -54,7 +54,6 @@ from shared.settings import get_settings
 
 __all__ = [
     "MAX_CLIENT_NAME_LENGTH",
-    "ChangeListener",
     "ClientCredentials",
     "ClientView",
     "MemberApp",
@@ -78,6 +77,7 @@ __all__ = [
     "revoke_token",
     "rotate_client_secret",
     "rotate_signing_key",
+    "subscribe_verifier",
 ]
 
 

@@ -9,7 +9,7 @@ remembered until it expires, so a busy client pays the signature check once, not
 What takes a valid token away is kept in memory too: revoked token ids, members whose tokens were
 all revoked up to an instant (erasure), disabled clients, and each
 rotated client's current secret version (a token issued under an older one is refused). Changes
-arrive at once through `propagation.ChangeListener` (LISTEN/NOTIFY from the committing
+arrive at once through `propagation.subscribe` (LISTEN/NOTIFY from the committing
 transaction) and are re-read from the database at least every REVOCATION_CACHE_SECONDS, the bound
 should the listener be disconnected. A change heard of survives any re-read that raced with it.
 """

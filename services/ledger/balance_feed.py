@@ -1,8 +1,9 @@
-"""Live balances for this process's subscribers: one LISTEN connection, one read per burst.
+"""Live balances for this process's subscribers: one channel on the process's listener, one read
+per burst.
 
 `live.notify` sends a small notification from every committing points move. Each gateway process
-runs one `BalanceFeed`: one dedicated asyncpg connection LISTENing on `live.CHANNEL` (reconnecting
-whenever it is lost), and the subscriptions of this process by member. A notification for a
+runs one `BalanceFeed`: `live.CHANNEL` on the process's one LISTEN connection (`shared.listening`,
+which reconnects whenever it is lost), and the subscriptions of this process by member. A notification for a
 member nobody here watches costs a JSON parse and a dict lookup. For watched members the feed
 marks them due and one flushing task reads the balances of every due member in one query
 (`queries.balances`) and hands each subscriber the result. Notifications arriving while a read is
@@ -11,7 +12,7 @@ reads, however many subscribers watch it; and each subscriber keeps only the lat
 slow client is never queued more than one event behind.
 
 Notifications sent while the connection is down are lost; on reconnecting, the feed reads every
-watched member's balance again and sends it with reason RESYNC.
+watched member's balance again and sends it with reason RESYNC (the listener's `on_reconnect`).
 """
 
 from __future__ import annotations
@@ -23,15 +24,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from services.ledger import queries
 from services.ledger.live import CHANNEL, BalanceChangeReason, BalanceNotice
 from shared import clock, sql
-from shared.database import Database, _asyncpg_dsn
+from shared.database import Database
+from shared.listening import Listener
+from shared.listening import Subscription as ChannelSubscription
 
 log = logging.getLogger("coalition.ledger.balance_feed")
-APPLICATION_NAME = "coalition-balance-listener"
 
 
 @dataclass(frozen=True)
@@ -66,36 +66,32 @@ class Subscription:
 
 
 class BalanceFeed:
-    """This process's LISTEN connection on the balance channel and its subscriptions."""
+    """This process's subscriptions to balances, fed by the balance channel of its listener."""
 
-    def __init__(self, db: Database, *, retry_seconds: float = 1.0, health_check_seconds: float = 15.0):
+    def __init__(self, db: Database, listener: Listener):
         self.db = db
-        self.dsn, self.connect_kwargs = _asyncpg_dsn(db.url)
-        self.retry_seconds = retry_seconds
-        self.health_check_seconds = health_check_seconds
-        self.listening = asyncio.Event()
-        self.connections = 0
+        self.listener = listener
         self.reads = 0  # balance reads made, for tests and the benchmark
         self._subscribers: dict[int, set[Subscription]] = {}
         self._due: dict[int, BalanceNotice] = {}  # member -> latest notice not read yet
         self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._channel: ChannelSubscription | None = None
 
-    async def start(self, wait_seconds: float = 5.0) -> None:
-        self._tasks = [
-            asyncio.create_task(self._run(), name="balance-feed-listener"),
-            asyncio.create_task(self._flush_forever(), name="balance-feed-flusher"),
-        ]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.listening.wait(), wait_seconds)
+    async def start(self) -> None:
+        """Hear the balance channel (now, or once the listener connects) and start reading."""
+        self._flusher = asyncio.create_task(self._flush_forever(), name="balance-feed-flusher")
+        self._channel = await self.listener.subscribe(CHANNEL, self._heard, on_reconnect=self._resync)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._channel is not None:
+            await self.listener.unsubscribe(self._channel)
+            self._channel = None
+        if self._flusher is not None:
+            self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+                await self._flusher
+            self._flusher = None
 
     @property
     def subscriber_count(self) -> int:
@@ -121,7 +117,7 @@ class BalanceFeed:
             found = await queries.balances(conn, [member_id])
         return BalanceEvent(member_id, found[member_id], BalanceChangeReason.CURRENT, clock.now())
 
-    def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
+    def _heard(self, payload: str) -> None:
         try:
             notice = BalanceNotice.parse(payload)
         except (ValueError, KeyError, TypeError):
@@ -132,6 +128,8 @@ class BalanceFeed:
             self._wake.set()
 
     def _resync(self) -> None:
+        """The channel is heard on a new connection: what moved meanwhile went unheard, so every
+        watched member is read again (RESYNC). At the first connection nobody watches yet."""
         now = clock.now()
         for member_id in self._subscribers:
             self._due[member_id] = BalanceNotice(member_id, BalanceChangeReason.RESYNC, now)
@@ -162,36 +160,3 @@ class BalanceFeed:
             event = BalanceEvent(member_id, found[member_id], notice.reason, notice.occurred_at)
             for subscription in tuple(self._subscribers.get(member_id, ())):
                 subscription.offer(event)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._listen_once()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("balance feed lost its connection (%r); reconnecting", exc)
-            await asyncio.sleep(self.retry_seconds)
-
-    async def _listen_once(self) -> None:
-        conn = await asyncpg.connect(
-            self.dsn,
-            **self.connect_kwargs,
-            timeout=10,
-            server_settings={"application_name": APPLICATION_NAME},
-        )
-        lost = asyncio.Event()
-        try:
-            conn.add_termination_listener(lambda _conn: lost.set())
-            await conn.add_listener(CHANNEL, self._heard)
-            self.connections += 1
-            self.listening.set()
-            if self.connections > 1:  # what was sent while nobody listened went unheard
-                log.info("balance feed reconnected")
-                self._resync()
-            while not lost.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), self.health_check_seconds)
-                if not lost.is_set():  # a peer gone silently only shows when asked something
-                    await conn.execute("SELECT 1", timeout=5)
-        finally:
-            self.listening.clear()
-            conn.terminate()

@@ -5,8 +5,8 @@ batches) inside the transaction that makes the move, after the move is written. 
 delivers a notification only when, and if, that transaction commits (and drops one sent in a
 savepoint that is rolled back), so a subscriber never hears of a change that did not happen, and
 hears of it only once the balance it will read shows it. Every gateway process LISTENs on
-CHANNEL with one connection (`balance_feed.BalanceFeed`), so a member watching through one
-gateway hears of an earn made through another.
+CHANNEL over its one listener connection (`balance_feed.BalanceFeed` on `shared.listening`), so a
+member watching through one gateway hears of an earn made through another.
 
 The payload is small and says only who, why and when (`{"m": member_id, "r": reason, "at": …}`):
 the listener reads the balance itself, once per burst, for the members it has subscribers for.

@@ -8,25 +8,20 @@ id and member number (the opaque key the books are kept under), created_at, and 
 
 Every process caches "member at partner" answers (`service.cached_member_at_partner`); the
 erasing transaction sends `pg_notify(CHANNEL, member_number)`, which PostgreSQL delivers only
-once it commits, and each gateway's `MemberCacheListener` drops the member's entries as it hears
-it. The erasing process drops its own entries after the commit (`forget_member`), so nothing
-depends on the listener for the caller's next request.
+once it commits, and each gateway's listener (`subscribe`, on the process's one connection:
+`shared.listening`) drops the member's entries as it hears it. The erasing process drops its own
+entries after the commit (`forget_member`), so nothing depends on the listener for the caller's
+next request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import datetime
 
-import asyncpg
-
 from shared.cache import TimedCache
-from shared.database import Database, _asyncpg_dsn
+from shared.database import Database
+from shared.listening import Listener, Subscription
 from shared.sql import DbConnection, Sql
-
-log = logging.getLogger("coalition.members.erasure")
 
 CHANNEL = "coalition_member_erased"
 
@@ -76,56 +71,15 @@ def forget_member(cache: TimedCache, member_number: str) -> int:
     return cache.forget_where(about)
 
 
-class MemberCacheListener:
-    """One LISTEN connection per gateway process: drops an erased member from the process's
-    member cache the moment the erasure commits. Reconnects when the connection is lost; while it
-    is down, MEMBER_CACHE_SECONDS bounds how long an entry can outlive an erasure (and erasure
-    removes the links, so a stale entry at most lets an earn reach the ledger, which then finds
-    no member: the ledger re-reads the member inside every spend)."""
+async def subscribe(listener: Listener, db: Database) -> Subscription:
+    """Drop an erased member from `db`'s member cache the moment the erasure commits, from the
+    process's listener. Nothing to catch up on reconnecting: the link subscription
+    (`propagation.subscribe`) forgets every ("member", …) entry then, this member's among them;
+    without a listener MEMBER_CACHE_SECONDS bounds how long an entry can outlive an erasure (and
+    erasure removes the links, so a stale entry at most lets an earn reach the ledger, which then
+    finds no member: the ledger re-reads the member inside every spend)."""
 
-    def __init__(self, db: Database, *, retry_seconds: float = 1.0, health_check_seconds: float = 15.0):
-        self.db = db
-        self.dsn, self.connect_kwargs = _asyncpg_dsn(db.url)
-        self.retry_seconds = retry_seconds
-        self.health_check_seconds = health_check_seconds
-        self.listening = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    def erased(member_number: str) -> None:  # nobody waits on an erasure notice: no id to give back
+        forget_member(db.cache, member_number)
 
-    async def start(self, wait_seconds: float = 5.0) -> None:
-        self._task = asyncio.create_task(self._run(), name="member-cache-listener")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.listening.wait(), wait_seconds)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def _erased(self, conn: object, pid: int, channel: str, member_number: str) -> None:
-        forget_member(self.db.cache, member_number)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._listen_once()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("member cache listener lost its connection (%r); reconnecting", exc)
-            await asyncio.sleep(self.retry_seconds)
-
-    async def _listen_once(self) -> None:
-        conn = await asyncpg.connect(self.dsn, **self.connect_kwargs, timeout=10)
-        lost = asyncio.Event()
-        try:
-            conn.add_termination_listener(lambda _conn: lost.set())
-            await conn.add_listener(CHANNEL, self._erased)
-            self.listening.set()
-            while not lost.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), self.health_check_seconds)
-                if not lost.is_set():
-                    await conn.execute("SELECT 1", timeout=5)
-        finally:
-            self.listening.clear()
-            conn.terminate()
+    return await listener.subscribe(CHANNEL, erased)

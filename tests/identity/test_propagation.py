@@ -16,6 +16,7 @@ from services.identity import service as identity
 from services.identity.verifier import TokenVerifier
 from shared.database import Database
 from shared.errors import Unauthenticated
+from shared.listening import PROPAGATION_TIMEOUT_SECONDS, Listener
 from tests.e2e.conftest import run_cli
 from tests.factories import ADMIN, make_partner
 from tests.identity.conftest import count_statements
@@ -24,9 +25,10 @@ HEARING_BOUND_SECONDS = 2.0  # far above what it takes (milliseconds), far below
 
 
 @pytest.fixture
-async def listening(db: Database) -> AsyncIterator[tuple[TokenVerifier, propagation.ChangeListener]]:
+async def listening(db: Database) -> AsyncIterator[tuple[TokenVerifier, Listener]]:
     verifier = TokenVerifier(db, revocation_cache_seconds=3600, key_reload_interval=0)
-    listener = propagation.ChangeListener(db, verifier, retry_seconds=2.0)
+    listener = Listener(db, retry_seconds=2.0)
+    await propagation.subscribe(listener, verifier)
     await listener.start()
     assert listener.listening.is_set()
     try:
@@ -65,7 +67,8 @@ async def test_an_operation_returns_once_every_listener_has_applied_it(listening
     acknowledge, so the very next request to either is refused, no polling."""
     verifier, _ = listening
     other = TokenVerifier(db, revocation_cache_seconds=3600, key_reload_interval=0)
-    other_listener = propagation.ChangeListener(db, other)
+    other_listener = Listener(db)
+    await propagation.subscribe(other_listener, other)
     await other_listener.start()
     try:
         disabled, rotated, revoked = [await make_partner(db) for _ in range(3)]
@@ -78,7 +81,7 @@ async def test_an_operation_returns_once_every_listener_has_applied_it(listening
         started = time.monotonic()
         await identity.disable_client(db, ADMIN, disabled.client_id)
         # Acknowledged, not timed out waiting: the wait ends when the last listener answers.
-        assert time.monotonic() - started < propagation.PROPAGATION_TIMEOUT_SECONDS / 2
+        assert time.monotonic() - started < PROPAGATION_TIMEOUT_SECONDS / 2
         for each in (verifier, other):
             with pytest.raises(Unauthenticated, match="disabled"):
                 await each.authenticate(f"Bearer {tokens[disabled.client_id]}")

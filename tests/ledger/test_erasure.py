@@ -11,10 +11,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from services.gateway.app import listen
+from services.identity.verifier import TokenVerifier
 from services.ledger import erasure
 from services.members import credentials
 from services.members import service as members
-from services.members.erasure import MemberCacheListener
 from services.settlement import service as settlement
 from shared import clock
 from shared.database import Database
@@ -143,8 +144,7 @@ async def test_every_process_forgets_the_member_when_the_erasure_commits(
     db: Database, database_url: str
 ) -> None:
     other_process = Database(database_url, pool_size=2)  # another gateway's cache and listener
-    listener = MemberCacheListener(other_process)
-    await listener.start()
+    listener, feed = await listen(other_process, TokenVerifier(other_process))
     try:
         assert listener.listening.is_set()
         cafe = await make_partner(db)
@@ -161,6 +161,7 @@ async def test_every_process_forgets_the_member_when_the_erasure_commits(
         assert other_process.cache.get(key) is None
         assert other_process.cache.get(untouched) is not None
     finally:
+        await feed.stop()
         await listener.stop()
         await other_process.dispose()
 

@@ -169,6 +169,10 @@ class Listener:
                 await task
         self._task = None
 
+    def acknowledgements(self, notice: str) -> frozenset[int]:
+        """The backends heard acknowledging `notice` (among the last _REMEMBERED notices)."""
+        return frozenset(self._acks.get(notice, ()))
+
     async def acknowledged(self, notice: str, expected: int, *, bound: str = "") -> bool:
         """True once `expected` backends have acknowledged `notice`; False (logged, naming what
         `bound`s the others) when `propagation_timeout_seconds` pass first."""

@@ -21,8 +21,9 @@ What a subscriber can rely on:
   running listener), always after LISTEN is in force: a subscriber that re-reads (or forgets) its
   state there misses nothing.
 - A lost connection (a terminated backend, a restarting database) is noticed at once; a peer gone
-  silently (a network cut) by a `SELECT 1` every `health_check_seconds`. Either way the listener
-  reconnects every `retry_seconds` until the database answers.
+  silently (a network cut) by a `SELECT 1`, every `health_check_seconds`, that gets no answer
+  in `health_timeout_seconds`. Either way the listener reconnects every `retry_seconds`
+  until the database answers.
 
 "Applied everywhere": a handler may return a notice id (which the sender put in the payload, see
 `new_notice`) to say it has applied the change; the listener acknowledges it on ACK_CHANNEL. After
@@ -93,13 +94,15 @@ class Listener:
         *,
         retry_seconds: float = 1.0,
         health_check_seconds: float = 15.0,
+        health_timeout_seconds: float = 5.0,
         application_name: str = APPLICATION_NAME,
         propagation_timeout_seconds: float = PROPAGATION_TIMEOUT_SECONDS,
     ):
         self.url = db.url
         self.dsn, self.connect_kwargs = _asyncpg_dsn(db.url)
         self.retry_seconds = retry_seconds
-        self.health_check_seconds = health_check_seconds
+        self.health_check_seconds = health_check_seconds  # how often it asks the peer
+        self.health_timeout_seconds = health_timeout_seconds  # how long an answer may take
         self.application_name = application_name
         self.propagation_timeout_seconds = propagation_timeout_seconds  # bounds `applied_everywhere`
         self.listening = asyncio.Event()  # set while LISTEN is in force
@@ -249,6 +252,8 @@ class Listener:
                 await self._listen_once()
             except _LOST as exc:
                 log.warning("listener lost its connection (%r); reconnecting", exc)
+            except Exception:  # a bug must not leave the process deaf for good
+                log.exception("listener failed; reconnecting")
             await asyncio.sleep(self.retry_seconds)
 
     async def _listen_once(self) -> None:
@@ -281,7 +286,7 @@ class Listener:
                     await asyncio.wait_for(lost.wait(), self.health_check_seconds)
                 if not lost.is_set():  # a peer gone silently only shows when asked something
                     async with self._lock:
-                        await conn.execute("SELECT 1", timeout=5)
+                        await conn.execute("SELECT 1", timeout=self.health_timeout_seconds)
         finally:
             self.listening.clear()
             self._conn = None

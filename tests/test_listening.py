@@ -8,6 +8,7 @@ the session keep running (application name `coalition-listener`) are not counted
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from shared import sql
 from shared.database import Database, _asyncpg_dsn
@@ -214,6 +216,77 @@ async def test_a_silent_peer_is_waited_for_no_longer_than_the_timeout(db, listen
         assert listener.acknowledgements(notice) == {listener.backend_pid}
     finally:
         await silent.close()
+
+
+class FreezingProxy:
+    """A TCP relay to the database that can go silent on the connections it carries, as a network
+    cut does: nothing is closed, bytes just stop arriving. New connections are relayed again."""
+
+    def __init__(self, url: str):
+        parsed = make_url(url)
+        socket_dir = parsed.query.get("host")
+        self._socket = f"{socket_dir}/.s.PGSQL.{parsed.port or 5432}" if isinstance(socket_dir, str) else None
+        self._upstream = (parsed.host or "127.0.0.1", parsed.port or 5432)
+        self._url = parsed
+        self._frozen: set[asyncio.StreamWriter] = set()
+        self._open: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        """The URL that goes through the proxy."""
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return self._url.set(host="127.0.0.1", port=port, query={}).render_as_string(hide_password=False)
+
+    def freeze(self) -> None:
+        self._frozen.update(self._open)
+
+    async def close(self) -> None:
+        for writer in self._open:
+            writer.close()
+        if self.server is not None:
+            self.server.close()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._socket:
+            up_reader, up_writer = await asyncio.open_unix_connection(self._socket)
+        else:
+            up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        self._open += [writer, up_writer]
+
+        async def pipe(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, mark: asyncio.StreamWriter
+        ) -> None:
+            while data := await src.read(65536):
+                if mark not in self._frozen:  # frozen: swallowed, like packets into a cut cable
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        with contextlib.suppress(OSError):
+            await asyncio.gather(pipe(reader, up_writer, writer), pipe(up_reader, writer, writer))
+
+
+async def test_a_peer_gone_silent_is_found_by_the_health_check(database_url):
+    proxy = FreezingProxy(database_url)
+    through = Database(await proxy.start(), pool_size=1)
+    listener = Listener(through, retry_seconds=0.1, health_check_seconds=0.2, health_timeout_seconds=0.3)
+    channel = unique("silent_peer")
+    heard: list[str] = []
+    caught_up: list[int] = []
+    await listener.subscribe(channel, heard.append, on_reconnect=lambda: caught_up.append(1))
+    try:
+        await listener.start()
+        assert listener.connections == 1
+        proxy.freeze()  # no error, no close: only the health query can tell
+        await until(lambda: listener.connections == 2 and listener.listening.is_set(), "a reconnection")
+        assert caught_up == [1, 1]
+        await notify(through, channel, "after")  # through the proxy, on a new, unfrozen connection
+        await until(lambda: heard == ["after"], "a notification on the new connection")
+    finally:
+        await listener.stop()
+        await proxy.close()
+        await through.dispose()
 
 
 async def test_without_a_running_listener_applied_everywhere_returns_at_once():

@@ -1,6 +1,6 @@
 """Read throughput: a partner's `member(memberNumber) { balance }` against `/healthz`, same run.
 
-    .venv/bin/python bench/read.py [--concurrency 32] [--seconds 15] [--workers 1]
+    .venv/bin/python bench/read.py [--concurrency 32] [--seconds 15] [--workers 1] [--client wrk|python]
 
 `/healthz` is a Starlette route that runs `SELECT 1` through SQLAlchemy: one round trip to
 PostgreSQL and next to no Python. A balance read is one round trip too (issue 10), so the ratio
@@ -15,9 +15,12 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -53,6 +56,51 @@ class Result:
 
 
 Request = Callable[[Connection, int, int], Awaitable[bool]]
+
+# wrk's Lua: `done` prints what the figures need (latency percentiles in microseconds, and every
+# failure: non-2xx answers and socket errors); the balance script sends each request for the next
+# member.
+WRK_DONE = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %f %d %d %d\\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50), latency:percentile(99), e.status + e.connect + e.read + e.timeout))
+end
+"""
+WRK_BALANCE = """
+local numbers = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  local body = '{"query": "%s", "variables": {"n": "' .. numbers[(i %% #numbers) + 1] .. '"}}'
+  return wrk.format("POST", "/graphql", {["Authorization"] = "Bearer %s",
+    ["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+class WrkResult(Result):
+    def __init__(self, name: str, requests: int, elapsed: float, p50_us: int, p99_us: int, errors: int):
+        self.name, self.elapsed, self.errors = name, elapsed, errors
+        self.latencies = [0.0] * requests  # only the count is used for the line
+        self.rate = requests / elapsed
+        self.p50, self.p99 = p50_us / 1000, p99_us / 1000
+
+
+def _wrk(name: str, url: str, script: str, concurrency: int, seconds: float) -> WrkResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", lua.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    found = re.search(r"RESULT (\d+) ([\d.]+) (\d+) (\d+) (\d+)", out)
+    assert found, out
+    requests, elapsed, p50, p99, errors = found.groups()
+    return WrkResult(name, int(requests), float(elapsed), int(p50), int(p99), int(errors))
 
 
 async def _run(
@@ -108,6 +156,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=1, help="server processes (make run: 1)")
     parser.add_argument("--members", type=int, default=200)
+    parser.add_argument(
+        "--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python"
+    )
     args = parser.parse_args()
 
     url = await recreate_database(resolve_database_url(), "coalition_bench_read")
@@ -150,12 +201,19 @@ async def main() -> None:
         ).json()["access_token"]
         print(
             f"concurrency {args.concurrency}, {args.seconds:.0f}s each, {args.workers} server worker(s), "
-            f"{os.cpu_count()} cores, {len(numbers)} members"
+            f"{os.cpu_count()} cores, {len(numbers)} members, load client {args.client}"
         )
-        results = []
-        for name, request in (("healthz", healthz), ("balance", balance)):
-            await _run(name, base, token, request, args.concurrency, 2)  # warm-up: pool, caches
-            results.append(await _run(name, base, token, request, args.concurrency, args.seconds))
+        results: list[Result] = []
+        if args.client == "wrk":
+            listed = ",".join(f'"{n}"' for n in numbers)
+            script = WRK_BALANCE % (listed, QUERY, token) + WRK_DONE
+            for name, path, lua in (("healthz", "/healthz", WRK_DONE), ("balance", "/graphql", script)):
+                _wrk(name, base + path, lua, args.concurrency, 2)  # warm-up: pool, caches
+                results.append(_wrk(name, base + path, lua, args.concurrency, args.seconds))
+        else:
+            for name, request in (("healthz", healthz), ("balance", balance)):
+                await _run(name, base, token, request, args.concurrency, 2)  # warm-up: pool, caches
+                results.append(await _run(name, base, token, request, args.concurrency, args.seconds))
     finally:
         server.terminate()
         server.wait(timeout=10)

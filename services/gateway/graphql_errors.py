@@ -14,10 +14,9 @@ logged with its traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from graphql import ASTValidationRule, GraphQLError, ValidationContext
-from strawberry.extensions import SchemaExtension
 
 from services.gateway.availability import outage_of
 from shared.errors import AccessError, DomainError
@@ -58,16 +57,6 @@ def complete(errors: Iterable[GraphQLError]) -> None:
         if rid is not None:
             extensions["requestId"] = rid
         error.extensions = extensions
-
-
-class CompleteErrors(SchemaExtension):
-    """Listed before the masking extension, so it sees the errors as the client will."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
-            complete(result.errors)
 
 
 def coded_rule(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:

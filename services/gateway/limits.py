@@ -14,12 +14,10 @@ Introspection fields cost nothing: codegen tools need them and they touch no dat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    ASTValidationRule,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -38,7 +36,7 @@ from graphql import (
     is_list_type,
     value_from_ast_untyped,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from shared.list_sizes import LIST_SIZE, ListSize
 from shared.pagination import DEFAULT_PAGE_SIZE
@@ -137,59 +135,29 @@ class QueryCost:
         return 1 + size * self.of(named, node.selection_set, inner_page, seen)
 
 
-class GatewayLimits(SchemaExtension):
-    """Token, depth, alias and cost limits as one extension (each extension costs a few percent
-    of a small request, so the limits share one)."""
-
-    def __init__(
-        self,
-        *,
-        max_tokens: int,
-        rules: tuple[type[ASTValidationRule], ...],
-        max_cost: int,
-        cost_partners: int,
-    ) -> None:
-        self.max_tokens = max_tokens
-        self.rules = rules
-        self.max_cost = max_cost
-        self.cost_partners = cost_partners
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        context.parse_options["max_tokens"] = self.max_tokens
-        # The same rule classes every request, so the validation cache (keyed on them) hits.
-        context.validation_rules = context.validation_rules + self.rules
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        # Strawberry decides whether to execute before extensions' post-yield code runs, so the
-        # check happens here, after the validation cache (listed earlier) has validated.
-        self._check()
-        yield
-
-    def _check(self) -> None:
-        context = self.execution_context
-        if context.pre_execution_errors or context.graphql_document is None:
-            return
-        definitions = context.graphql_document.definitions
-        principal = getattr(context.context, "principal", None)
-        cost = QueryCost(
-            schema=context.schema._schema,
-            fragments={d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)},
-            variables=context.variables or {},
-            partners=self.cost_partners,
-            partner_view=principal is not None and not principal.is_admin,
-        )
-        for operation in definitions:
-            if not isinstance(operation, OperationDefinitionNode):
-                continue
-            found = cost.of_operation(operation)
-            if found > self.max_cost:
-                context.pre_execution_errors = [
-                    GraphQLError(
-                        f"query cost {found} exceeds the limit of {self.max_cost}: ask for "
-                        "smaller pages or fewer nested lists",
-                        extensions={"code": "QUERY_TOO_COMPLEX"},
-                    )
-                ]
-                return
+def cost_error(context: ExecutionContext, *, max_cost: int, partners: int) -> GraphQLError | None:
+    """QUERY_TOO_COMPLEX when one of the document's operations costs more than `max_cost` for
+    this caller and these variables, else None."""
+    document = context.graphql_document
+    if document is None:
+        return None
+    definitions = document.definitions
+    principal = getattr(context.context, "principal", None)
+    cost = QueryCost(
+        schema=context.schema._schema,
+        fragments={d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)},
+        variables=context.variables or {},
+        partners=partners,
+        partner_view=principal is not None and not principal.is_admin,
+    )
+    for operation in definitions:
+        if not isinstance(operation, OperationDefinitionNode):
+            continue
+        found = cost.of_operation(operation)
+        if found > max_cost:
+            return GraphQLError(
+                f"query cost {found} exceeds the limit of {max_cost}: ask for "
+                "smaller pages or fewer nested lists",
+                extensions={"code": "QUERY_TOO_COMPLEX"},
+            )
+    return None

@@ -6,18 +6,12 @@ from typing import Annotated
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from services.gateway.availability import OutageAwareMaskErrors
-from services.gateway.graphql_errors import TOO_COMPLEX, CompleteErrors, coded_rule, log_errors
-from services.gateway.limits import GatewayLimits
+from services.gateway.graphql_errors import TOO_COMPLEX, coded_rule, log_errors
+from services.gateway.operation import OperationPolicy
 from services.identity.schema import IdentityMutation
 from services.ledger.schema import (
     ErasureMutation,
@@ -184,19 +178,15 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         types=[Partner, Member],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
+        # Caches, limits, masking (a database outage is answered UNAVAILABLE, see availability.py)
+        # and error completion in one extension: each extension costs every request.
         extensions=[
-            # First, so it runs last: every error the client gets has its code and request id.
-            CompleteErrors,
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
-            # After the validation cache: its cost check reads what validation decided.
-            lambda: GatewayLimits(
+            OperationPolicy(
                 max_tokens=settings.max_tokens,
                 rules=rules,
                 max_cost=settings.max_query_cost,
                 cost_partners=settings.query_cost_partners,
-            ),
-            # A database outage is not masked but answered UNAVAILABLE (503): see availability.py.
-            lambda: OutageAwareMaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+                should_mask_error=_should_mask,
+            )
         ],
     )

@@ -89,7 +89,8 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> tuple[Principal, dict[str, Any]]:
         """The principal and claims of a valid, unexpired, unrevoked token, or Unauthenticated."""
-        await self._refresh()
+        if time.monotonic() - self._revoked_loaded_at >= self.revocation_cache_seconds:
+            await self._refresh()  # tested here first: most requests need no coroutine for it
         hit = self._verified.get(token)
         if hit is not None:
             principal, claims = hit

@@ -45,7 +45,7 @@ from services.identity.keys import (
 from services.identity.member_apps import MemberApp, create_member_app, register_member_app
 from services.identity.member_tokens import revoke_member_tokens
 from services.identity.models import OAuthClient, RevokedToken
-from services.identity.propagation import ChangeListener
+from services.identity.propagation import ChangeListener, applied_everywhere
 from services.identity.verifier import TokenVerifier
 from shared.access import ADMIN_SCOPES
 from shared.error_codes import UserErrorCode
@@ -61,6 +61,7 @@ __all__ = [
     "Revocation",
     "RotatedSecret",
     "TokenVerifier",
+    "applied_everywhere",
     "authenticate_client",
     "create_client",
     "create_member_app",

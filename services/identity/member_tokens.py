@@ -176,6 +176,26 @@ async def revoke_family(session: AsyncSession, family_id: str) -> list[str]:
     return notices
 
 
+async def revoke_refresh_token(
+    session: AsyncSession, client: OAuthClient, refresh_token: str
+) -> list[str] | None:
+    """RFC 7009 for a member app's own refresh token: its whole family is revoked (every refresh
+    token of that sign-in, and the access tokens issued with them: section 2.1, "SHOULD also
+    invalidate all access tokens based on the same authorization grant"). Returns the notices to
+    wait for, or None when the token is no refresh token of `client` (unknown, or another app's:
+    left alone, and the endpoint answers 200 all the same). The caller commits."""
+    found = (
+        await session.execute(
+            select(RefreshFamily.id, RefreshFamily.client_id)
+            .join(RefreshToken, RefreshToken.family_id == RefreshFamily.id)
+            .where(RefreshToken.token_hash == _hash(refresh_token))
+        )
+    ).first()
+    if found is None or not hmac.compare_digest(found.client_id, client.client_id):
+        return None
+    return await revoke_family(session, found.id)
+
+
 async def exchange_code(
     session: AsyncSession,
     client: OAuthClient,

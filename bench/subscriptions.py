@@ -1,7 +1,7 @@
 """Live balances: how long from an earn to its event on another gateway process, and how many idle
 subscribed sockets one gateway process holds.
 
-    .venv/bin/python bench/subscriptions.py [--events 1000] [--sockets 3000]
+    .venv/bin/python bench/subscriptions.py [--events 1000] [--sockets 5000]
 
 Two `coalition serve` processes (A and B) on one scratch database, behind one issuer name.
 
@@ -9,9 +9,12 @@ Two `coalition serve` processes (A and B) on one scratch database, behind one is
   other through B's GraphQL API (`recordPurchase`, over HTTP). For each: the time from B's answer
   (the earn has committed) to the event on A, and from the request being sent to the event (the
   whole earn included). The first can be negative: the NOTIFY may beat B's HTTP answer.
-- Capacity: `--sockets` members each open a socket to A and subscribe; A's resident memory
-  (VmRSS) is read before and after, then one earn per sampled member checks the sockets still
-  answer. The fd limit is raised for this process and the servers it starts.
+- Capacity: `--sockets` members each open a socket to A and subscribe (one member per socket:
+  a member may hold 10 sockets per process, `sockets.MAX_SOCKETS_PER_MEMBER`); A's resident
+  memory (VmRSS) is read before and after, then one earn per sampled member checks the sockets
+  still answer. Each socket is a file descriptor on both ends: this process raises its own soft
+  limit (its children, the servers, inherit it, and `coalition serve` raises its own anyway:
+  `raise_open_file_limit`), and says so up front when the hard limit is too low.
 """
 
 from __future__ import annotations
@@ -59,6 +62,17 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def _open_files_limit(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise RuntimeError("no open files limit")
+
+
+def _open_fds(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
 async def _token(http: httpx.AsyncClient, base: str, client_id: str, secret: str) -> str:
@@ -153,7 +167,8 @@ async def _capacity(db: Database, a: Gateway, b: Gateway, sockets: int) -> None:
                 assert message["payload"]["data"]["balanceChanged"]["reason"] == "EARN", message
         per_socket = (after - before) / sockets
         print(
-            f"capacity: {len(opened)} subscribed sockets open on A in {took:.1f} s;"
+            f"capacity: {len(opened)} subscribed sockets open on A in {took:.1f} s"
+            f" (A's open files limit {_open_files_limit(a.popen.pid)}, {_open_fds(a.popen.pid)} open);"
             f" A's RSS {before / 1024:.0f} -> {after / 1024:.0f} MiB,"
             f" {per_socket:.1f} KiB per socket; {len(sample)} sampled sockets"
             " each heard its member's earn"
@@ -183,11 +198,16 @@ async def _prepare(url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1000)
-    parser.add_argument("--sockets", type=int, default=3000)
+    parser.add_argument("--sockets", type=int, default=5000)
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, max(soft, 4 * args.sockets + 1024))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    needed = args.sockets + 1024  # this process's end of every socket, its pools and files
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        sys.exit(f"--sockets {args.sockets} needs {needed} open files; the hard limit is {hard} (ulimit -Hn)")
+    wanted = 4 * args.sockets + 1024  # room to spare: the servers inherit it
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
     base = resolve_database_url()
     url = asyncio.run(recreate_database(base, DATABASE))
     logs = Path(mkdtemp(prefix="coalition-bench-subscriptions-"))

@@ -22,8 +22,8 @@ import pytest
 
 from services.gateway.app import create_app
 from services.identity import keys as identity_keys
+from services.identity import member_tokens, tokens
 from services.identity import service as identity
-from services.identity import tokens
 from shared.access import ADMIN_SCOPES, MEMBER_SCOPE
 from shared.database import Database, drop_database, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
@@ -113,10 +113,10 @@ async def member_token(db: Database, member_id: int, client_id: str = "test-memb
     member's global ID), signed with the active key, for tests of what a member may do."""
     async with db.sessions() as session:
         key = await identity_keys.active_signing_key(session)
+        claims = await member_tokens.member_token_claims(
+            session, client_id=client_id, scope=MEMBER_SCOPE, member_id=member_id
+        )
     assert key is not None, "the gateway fixture creates the signing key"
-    claims = tokens.access_token_claims(
-        client_id=client_id, scope=MEMBER_SCOPE, partner_id=None, member_id=member_id
-    )
     return tokens.sign(claims, key)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import resource
+from pathlib import Path
 
 from sqlalchemy import text
 
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import run_cli, start_gateway
 from tests.factories import earn, enroll, make_partner
 
 CREATE_CAFE = [
@@ -176,3 +178,23 @@ def test_prices_say_their_unit_in_help(database_url):
     text = " ".join(shown.stdout.split())
     assert "--issue-price ISSUE_PRICE EUR per point, e.g. 0.010" in text
     assert "--redeem-price REDEEM_PRICE EUR per point, e.g. 0.008" in text
+
+
+def test_serve_raises_its_open_file_limit(database_url, tmp_path):
+    """Every subscription is a socket: started with the soft limit many systems give (1,024),
+    `coalition serve` raises its own towards 65,536, as far as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(1024, soft)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        gateway = start_gateway(database_url, tmp_path / "gateway.log")  # inherits the low limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        limits = Path(f"/proc/{gateway.popen.pid}/limits").read_text()
+        served_soft = int(re.search(r"^Max open files\s+(\d+)", limits, re.M).group(1))
+        expected = 65_536 if hard == resource.RLIM_INFINITY else min(65_536, hard)
+        assert served_soft == expected and (served_soft > low or hard <= low)
+        assert f"open files limit {expected}" in gateway.output()
+    finally:
+        gateway.stop()

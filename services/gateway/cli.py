@@ -15,6 +15,7 @@ import inspect
 import json
 import logging
 import os
+import resource
 import sys
 from collections.abc import Sequence
 
@@ -85,6 +86,28 @@ def _register_gateway(subparsers: argparse._SubParsersAction) -> None:
     revision.set_defaults(handler=db_revision)
 
 
+# Enough for every socket a gateway process is meant to hold (MAX_SOCKETS_PER_CLIENT is 5,000 for
+# one partner alone) with room for its database pool, without asking for "unlimited".
+WANTED_OPEN_FILES = 65_536
+
+
+def raise_open_file_limit(wanted: int = WANTED_OPEN_FILES) -> int:
+    """Raises this process's soft limit on open files towards `wanted`, as far as the hard limit
+    allows, and returns it. Every subscription is a socket, and the soft limit many systems start
+    with (1,024) would refuse connections long before the gateway's own caps; the hard limit is
+    the operator's to set (`ulimit -Hn`, systemd's LimitNOFILE), so it is never exceeded. uvicorn's
+    worker processes inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft
+
+
 def serve_command(args: argparse.Namespace) -> int:
     """Runs uvicorn; the database is resolved (the embedded server started) here, once, and handed
     to the workers as DATABASE_URL, so workers never race to start it."""
@@ -108,6 +131,8 @@ def serve_command(args: argparse.Namespace) -> int:
     # Once, whatever the number of workers, as a log line in the log's own format.
     configure_logging()
     logging.getLogger("coalition.mail").info(where_mail_goes)
+    open_files = raise_open_file_limit()
+    logging.getLogger("coalition.gateway").info("open files limit %d (each socket is one)", open_files)
     uvicorn.run(
         "services.gateway.app:create_app",
         factory=True,

@@ -17,7 +17,12 @@ from starlette.routing import Route
 from services.identity import propagation, service, tokens
 from services.identity.authorize_http import AuthenticateMember, authorize_page, sign_in
 from services.identity.keys import active_signing_key, ensure_signing_key
-from services.identity.member_grants_http import MEMBER_GRANTS, member_token
+from services.identity.member_grants_http import (
+    MEMBER_GRANTS,
+    is_public_revocation,
+    member_revoke,
+    member_token,
+)
 from services.identity.models import OAuthClient
 from services.identity.oauth_forms import MAX_FORM_BYTES, NO_STORE, _form, _oauth_error
 from services.identity.oauth_server import AUTH_METHODS, Preloaded, Server, build_server, issue
@@ -119,9 +124,11 @@ async def token(request: Request) -> Response:
         return _oauth_error("server_error", "the token could not be issued; try again later", 500)
 
 
-async def _token_request(request: Request) -> tuple[OAuthClient, str] | Response:
+async def _token_request(
+    request: Request, form: dict[str, str] | None = None
+) -> tuple[OAuthClient, str] | Response:
     """Client authentication and the `token` parameter, as revocation and introspection need."""
-    authenticated = await _authenticated(request)
+    authenticated = await _authenticated(request, form)
     if isinstance(authenticated, Response):
         return authenticated
     client, form = authenticated
@@ -131,8 +138,14 @@ async def _token_request(request: Request) -> tuple[OAuthClient, str] | Response
 
 
 async def revoke(request: Request) -> Response:
-    """RFC 7009: 200 whether or not there was anything to revoke, so it reveals nothing."""
-    checked = await _token_request(request)
+    """RFC 7009: 200 whether or not there was anything to revoke, so it reveals nothing. A client
+    id without a secret is a member app revoking its own tokens (`member_grants_http`)."""
+    form = await _form(request)
+    if isinstance(form, Response):
+        return form
+    if is_public_revocation(request, form):
+        return await member_revoke(request, form)
+    checked = await _token_request(request, form)
     if isinstance(checked, Response):
         return checked
     client, token = checked
@@ -172,7 +185,7 @@ async def metadata(request: Request) -> Response:
             "authorization_response_iss_parameter_supported": True,
             "scopes_supported": sorted(ALL_SCOPES),
             "token_endpoint_auth_methods_supported": [*AUTH_METHODS, "none"],
-            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": [*AUTH_METHODS, "none"],  # member apps
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "access_token_signing_alg_values_supported": [tokens.ALGORITHM],
         }

@@ -12,7 +12,7 @@ hold the family (a stolen token, OAuth 2.0 Security BCP section 4.14.2): the who
 revoked, and so are the access tokens issued with it (their ids go to `revoked_tokens` with a
 NOTIFY, as RFC 7009 revocation does), and the answer is `invalid_grant`.
 
-`revoke_member_tokens` (erasure, "log out everywhere") revokes every family of the member and
+`revoke_member_tokens` (erasure, a password set or reset) revokes every family of the member and
 records "every token of this member issued up to now is refused", which every gateway's verifier
 hears through `propagation`.
 """
@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from joserfc.jwk import ECKey
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,10 +99,33 @@ async def create_code(
     return code
 
 
+async def member_token_claims(
+    session: AsyncSession, *, client_id: str, scope: str, member_id: int
+) -> dict[str, Any]:
+    """The claims of a new access token for a member, never refused by the member's revocation
+    mark. The mark refuses every token with `iat <= revoked_before`, and `iat` is whole seconds, so
+    a token issued in the same second as the mark (a member who resets the password and signs in
+    at once) would be refused too: such a token says the next second instead, at most a second or
+    two ahead of the clock, well inside the verifier's CLOCK_SKEW_SECONDS. Only tokens of families
+    the revocation did not revoke get here (a revoked family refreshes nothing), so nothing issued
+    before the revocation gains by it; and a later mark never falls before that second
+    (`revoke_member_tokens`)."""
+    mark = await session.scalar(
+        select(MemberTokenRevocation.revoked_before).where(MemberTokenRevocation.member_id == member_id)
+    )
+    return tokens.access_token_claims(
+        client_id=client_id,
+        scope=scope,
+        partner_id=None,
+        member_id=member_id,
+        not_before_second=None if mark is None else int(mark.timestamp()) + 1,
+    )
+
+
 async def _issue(session: AsyncSession, family: RefreshFamily, key: ECKey) -> dict[str, Any]:
     """A new access token and refresh token in `family` (the rows added to the session)."""
-    claims = tokens.access_token_claims(
-        client_id=family.client_id, scope=family.scope, partner_id=None, member_id=family.member_id
+    claims = await member_token_claims(
+        session, client_id=family.client_id, scope=family.scope, member_id=family.member_id
     )
     refresh = secrets.token_urlsafe(32)
     now = clock.now()
@@ -151,6 +174,26 @@ async def revoke_family(session: AsyncSession, family_id: str) -> list[str]:
         )
         notices.append(await propagation.notify_revoked(session, jti, expires_at.timestamp()))
     return notices
+
+
+async def revoke_refresh_token(
+    session: AsyncSession, client: OAuthClient, refresh_token: str
+) -> list[str] | None:
+    """RFC 7009 for a member app's own refresh token: its whole family is revoked (every refresh
+    token of that sign-in, and the access tokens issued with them: section 2.1, "SHOULD also
+    invalidate all access tokens based on the same authorization grant"). Returns the notices to
+    wait for, or None when the token is no refresh token of `client` (unknown, or another app's:
+    left alone, and the endpoint answers 200 all the same). The caller commits."""
+    found = (
+        await session.execute(
+            select(RefreshFamily.id, RefreshFamily.client_id)
+            .join(RefreshToken, RefreshToken.family_id == RefreshFamily.id)
+            .where(RefreshToken.token_hash == _hash(refresh_token))
+        )
+    ).first()
+    if found is None or not hmac.compare_digest(found.client_id, client.client_id):
+        return None
+    return await revoke_family(session, found.id)
 
 
 async def exchange_code(
@@ -219,7 +262,9 @@ async def refresh(
             select(RefreshToken, RefreshFamily)
             .join(RefreshFamily, RefreshFamily.id == RefreshToken.family_id)
             .where(RefreshToken.token_hash == _hash(refresh_token))
-            .with_for_update(of=RefreshToken)
+            # The family too: `revoke_member_tokens` waits for a refresh in flight, so the token
+            # it mints is older than the revocation mark (and one after it sees the family revoked).
+            .with_for_update(of=(RefreshToken, RefreshFamily))
         )
     ).first()
     if found is None:
@@ -242,21 +287,37 @@ async def revoke_member_tokens(session: AsyncSession, member_id: int) -> str:
     """Every token of the member stops working: each refresh family is revoked, unused codes are
     voided, and every access token issued to the member until now is refused by every gateway
     (a per-member "issued at or before T" mark, heard through LISTEN/NOTIFY once the caller
-    commits). Returns the notice id for `propagation.applied_everywhere`."""
+    commits). Returns the notice id for `propagation.applied_everywhere`. Used by erasure and by
+    every password change (reset, support's set-password).
+
+    The order closes the races with grants in flight: the codes first (an exchange in flight holds
+    its code's row, so this waits for it to commit), then the families (a refresh in flight holds
+    its family's row; the new statement also sees a family that exchange just created), and the
+    clock for the mark last, so a token those grants minted has `iat` at or before the mark."""
     now = clock.now()
-    await session.execute(
-        update(RefreshFamily)
-        .where(RefreshFamily.member_id == member_id, RefreshFamily.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
     await session.execute(
         update(AuthorizationCode)
         .where(AuthorizationCode.member_id == member_id, AuthorizationCode.consumed_at.is_(None))
         .values(consumed_at=now)
     )
     await session.execute(
-        insert(MemberTokenRevocation)
-        .values(member_id=member_id, revoked_before=now)
-        .on_conflict_do_update(index_elements=[MemberTokenRevocation.member_id], set_={"revoked_before": now})
+        update(RefreshFamily)
+        .where(RefreshFamily.member_id == member_id, RefreshFamily.revoked_at.is_(None))
+        .values(revoked_at=now)
     )
-    return await propagation.notify_member_revoked(session, member_id, now.timestamp())
+    stmt = insert(MemberTokenRevocation).values(member_id=member_id, revoked_before=clock.now())
+    # A token issued since an earlier mark may say the second after it (`member_token_claims`),
+    # so a new mark never falls before that second: it covers every token issued before it.
+    mark = await session.scalar(
+        stmt.on_conflict_do_update(
+            index_elements=[MemberTokenRevocation.member_id],
+            set_={
+                "revoked_before": func.greatest(
+                    stmt.excluded.revoked_before,
+                    func.date_trunc("second", MemberTokenRevocation.revoked_before) + timedelta(seconds=1),
+                )
+            },
+        ).returning(MemberTokenRevocation.revoked_before)
+    )
+    assert mark is not None
+    return await propagation.notify_member_revoked(session, member_id, mark.timestamp())

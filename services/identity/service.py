@@ -45,6 +45,7 @@ from services.identity.keys import (
 from services.identity.member_apps import MemberApp, create_member_app, register_member_app
 from services.identity.member_tokens import revoke_member_tokens
 from services.identity.models import OAuthClient, RevokedToken
+from services.identity.propagation import applied_everywhere
 from services.identity.propagation import subscribe as subscribe_verifier
 from services.identity.verifier import TokenVerifier
 from shared.access import ADMIN_SCOPES
@@ -60,6 +61,7 @@ __all__ = [
     "Revocation",
     "RotatedSecret",
     "TokenVerifier",
+    "applied_everywhere",
     "authenticate_client",
     "create_client",
     "create_member_app",

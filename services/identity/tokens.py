@@ -62,11 +62,16 @@ def access_token_claims(
     secret_version: int = 0,
     issuer: str | None = None,
     member_id: int | None = None,
+    not_before_second: int | None = None,
 ) -> dict[str, Any]:
     """The claims of a new token, stamped with the application clock. A member's token (scope
-    `member`) names the member as `sub`, by global ID (RFC 9068 section 2.2: the resource owner)."""
+    `member`) names the member as `sub`, by global ID (RFC 9068 section 2.2: the resource owner).
+    `not_before_second`: the earliest whole second `iat` may say (a member's token issued in the
+    second of a revocation mark, which refuses that whole second, says the next one instead)."""
     settings = get_settings()
     issued_at = int(clock.now().timestamp())
+    if not_before_second is not None:
+        issued_at = max(issued_at, not_before_second)
     claims: dict[str, Any] = {
         "iss": issuer or settings.issuer,
         "sub": client_id if member_id is None else to_global_id("Member", member_id),

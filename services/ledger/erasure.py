@@ -22,7 +22,7 @@ from datetime import datetime
 
 from services.identity import propagation
 from services.identity import service as identity
-from services.ledger import journal
+from services.ledger import journal, live
 from services.members import erasure as member_erasure
 from services.members import service as members
 from shared import audit_log, clock
@@ -68,6 +68,9 @@ async def erase_member(db: Database, principal: Principal, member_number: str) -
             by_issuer = await _forfeit_points(conn, member_id, now)
             await member_erasure.erase_personal_data(conn, member_id, member_number, now)
             forfeited = sum(by_issuer.values())
+            # Heard by every watcher at commit: a partner's memberBalanceChanged ends on it (the
+            # link is gone), whether or not any points were left to forfeit.
+            await live.notify(conn, member_id, live.BalanceChangeReason.ERASURE, now)
             await audit_log.record_on(
                 conn,
                 principal,

@@ -38,6 +38,7 @@ class BalanceChangeReason(StrEnum):
     REVERSE = "REVERSE"  # points taken back for a refund
     CANCEL_REDEMPTION = "CANCEL_REDEMPTION"  # a redemption undone: its points came back
     EXPIRY = "EXPIRY"  # points that expired unspent (the worker)
+    ERASURE = "ERASURE"  # the member was erased: what remained was forfeited
     CURRENT = "CURRENT"  # the first event of a subscription: the balance as it starts
     RESYNC = "RESYNC"  # the feed lost its connection: the current balance, moves may be unnamed
 

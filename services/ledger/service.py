@@ -33,6 +33,7 @@ from services.ledger.queries import (
     transactions,
 )
 from services.members import service as members
+from shared import sql
 from shared.access import Principal
 from shared.database import Database
 from shared.error_codes import UserErrorCode
@@ -58,6 +59,7 @@ __all__ = [
     "record_purchase",
     "redeem_points",
     "redeem_reward",
+    "require_still_watchable",
     "reverse_purchase",
     "transactions",
     "update_expiry_policy",
@@ -216,3 +218,15 @@ async def member_balance_to_watch(db: Database, principal: Principal, member_num
     if found is None:
         raise members.member_not_found()
     return found.id
+
+
+async def require_still_watchable(db: Database, principal: Principal, member_id: int) -> None:
+    """Before each event of a partner's running `memberBalanceChanged`: the member must still be
+    linked to the partner (unlinking and erasure delete the link), else the same MEMBER_NOT_FOUND
+    a stranger gets, which ends the subscription. Asked of the database, not of the member cache,
+    so it holds even while a gateway's link listener is down. Not counted as a lookup miss: the
+    partner guessed nothing."""
+    async with sql.connection(db) as conn:
+        linked = await members.is_linked(conn, member_id, principal.partner_id or 0)
+    if not linked:
+        raise members.member_not_found()

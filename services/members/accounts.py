@@ -25,6 +25,7 @@ from html import escape
 
 from sqlalchemy import delete, select, text
 
+from services.identity import service as identity
 from services.members import credentials
 from services.members.models import ActivationCode, Enrollment, Member
 from services.members.service import check_member_number
@@ -143,7 +144,10 @@ def _invalid(message: str) -> DomainError:
 
 async def confirm(db: Database, member_number: str, code: str, password: str, client_address: str) -> int:
     """Sets the password when `code` is the member's pending code; returns the member id.
-    A wrong code counts against the code (the fifth voids it); a weak password leaves it usable."""
+    A wrong code counts against the code (the fifth voids it); a weak password leaves it usable.
+
+    A new password ends every session of the member (`credentials.set_password_in`, in the same
+    transaction), and the answer waits until every gateway process has applied that."""
     member_number, code = member_number.strip(), code.strip()
     v = Validator()
     check_member_number(v, member_number)
@@ -162,6 +166,7 @@ async def confirm(db: Database, member_number: str, code: str, password: str, cl
         "too many tries",
     )
     refusal: DomainError | None = None
+    revoked: str | None = None
     async with db.sessions() as session, session.begin():
         pending = (
             await session.execute(
@@ -191,10 +196,12 @@ async def confirm(db: Database, member_number: str, code: str, password: str, cl
             )
         else:
             # Raises PASSWORD_TOO_WEAK before anything is written: the code stays usable.
-            await credentials.set_password_in(session, member_id, password)
+            revoked = await credentials.set_password_in(session, member_id, password)
             await session.execute(delete(ActivationCode).where(ActivationCode.member_id == member_id))
     if refusal is not None:  # raised after the commit, so the wrong try counts
         raise refusal
+    assert revoked is not None
+    await identity.applied_everywhere(db, revoked)
     return member_id
 
 
@@ -271,7 +278,8 @@ async def member_profile(db: Database, principal: Principal, member_number: str)
 
 async def support_set_password(db: Database, principal: Principal, member_number: str, password: str) -> int:
     """Support sets a password (the member proved who they are some other way): the same rules,
-    any pending code voided, the change in the admin audit log (without the password)."""
+    any pending code voided, every session of the member ended as by `confirm`, the change in the
+    admin audit log (without the password)."""
     principal.require_admin("admin:partners")
     member_number = _checked_number(member_number)
     async with db.sessions() as session, session.begin():
@@ -280,7 +288,8 @@ async def support_set_password(db: Database, principal: Principal, member_number
         )
         if member_id is None:
             raise _member_not_found()
-        await credentials.set_password_in(session, member_id, password)
+        revoked = await credentials.set_password_in(session, member_id, password)
         await session.execute(delete(ActivationCode).where(ActivationCode.member_id == member_id))
         await audit_log.record(session, principal, "members.set_password", member_number, {})
+    await identity.applied_everywhere(db, revoked)
     return int(member_id)

@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.identity import service as identity
 from services.members.models import Member
 from shared import clock
 from shared.database import Database
@@ -74,14 +75,22 @@ async def _verify(stored: str, password: str) -> bool:
 
 
 async def set_password(db: Database, member_id: int, password: str) -> None:
-    """Sets a member's password after the rules; erased members have none to set."""
+    """Sets a member's password after the rules; erased members have none to set. Every session
+    of the member ends with it, on every gateway before this returns (see `set_password_in`)."""
     async with db.sessions() as session, session.begin():
-        await set_password_in(session, member_id, password)
+        revoked = await set_password_in(session, member_id, password)
+    await identity.applied_everywhere(db, revoked)
 
 
-async def set_password_in(session: AsyncSession, member_id: int, password: str) -> None:
+async def set_password_in(session: AsyncSession, member_id: int, password: str) -> str:
     """`set_password` in the caller's transaction (activation consumes its code in the same one,
-    so a refused password leaves the code usable and a stored one leaves no code behind)."""
+    so a refused password leaves the code usable and a stored one leaves no code behind).
+
+    A new password, set by the member (activation, reset) or by support, ends every session of
+    the member: a reset is what a member does when someone else may know the old password, and
+    that someone may hold tokens too. In this same transaction identity revokes every refresh
+    family and marks every access token issued until now as refused (`revoke_member_tokens`).
+    Returns the notice to pass to `identity.applied_everywhere` once the caller has committed."""
     number = await session.scalar(
         select(Member.member_number).where(Member.id == member_id, Member.erased_at.is_(None))
     )
@@ -94,6 +103,7 @@ async def set_password_in(session: AsyncSession, member_id: int, password: str) 
         .where(Member.id == member_id)
         .values(password_hash=hashed, password_changed_at=clock.now())
     )
+    return await identity.revoke_member_tokens(session, member_id)
 
 
 def _username_clause(username: str) -> ColumnElement[bool]:

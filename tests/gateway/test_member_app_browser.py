@@ -1,8 +1,9 @@
 """The member web app in a real browser (Debian's Chromium, driven by Playwright) against a real
-`coalition serve`: a member logs in through the real login page (authorization code + PKCE, done
+`coalition serve`: a member signs in through the real login page (authorization code + PKCE, done
 by the page itself), sees their balance, history and partners; a partner earns through the API
 and the balance on the page changes without a reload (the subscription); the spend code shows
-with its QR code and countdown. A phone-sized screenshot goes to docs/member-app.png.
+with its QR code and countdown; "Sign out" ends the sign-in at the server. A phone-sized
+screenshot goes to docs/member-app.png.
 
 The page may reach nothing but the gateway: any other host is refused and fails the test, and so
 does any script error or Content-Security-Policy violation it logs.
@@ -178,8 +179,8 @@ async def test_log_in_see_the_balance_and_watch_it_change_live(
 
     page, watch = await open_app(browser, gateway)
     try:
-        # (a) Logged out: one button, which sends the browser to the login page with PKCE.
-        login = page.get_by_role("button", name="Log in")
+        # (a) Signed out: one button, which sends the browser to the login page with PKCE.
+        login = page.get_by_role("button", name="Sign in")
         await login.wait_for(timeout=TIMEOUT_MS)
         async with page.expect_navigation(url=re.compile(r"/oauth/authorize\?"), timeout=TIMEOUT_MS):
             await login.click()
@@ -249,6 +250,33 @@ async def test_log_in_see_the_balance_and_watch_it_change_live(
             "() => !document.querySelector('#links').textContent.includes('Browser Café Lumen')",
             timeout=TIMEOUT_MS,
         )
+
+        # (g) Sign out: the tab forgets the tokens and the server ends the sign-in (RFC 7009 revoke
+        # of the refresh token as a public client): neither token works any more, anywhere.
+        stored = await page.evaluate("() => JSON.parse(sessionStorage.getItem('coalition.app.session'))")
+        await page.get_by_role("button", name="Sign out").click()
+        await page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+        assert await page.locator("#notice").inner_text() == "You are signed out."
+        assert await page.evaluate("() => sessionStorage.getItem('coalition.app.session')") is None
+        async with httpx.AsyncClient(base_url=gateway.base) as client:
+            refreshed = await client.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": stored["refreshToken"],
+                    "client_id": app_server.client_id,
+                },
+            )
+            assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+            viewer = await client.post(
+                "/graphql",
+                json={"query": "{ viewer { clientId } }"},
+                headers={"Authorization": f"Bearer {stored['accessToken']}"},
+            )
+            assert viewer.status_code == 401
+        await page.reload()  # and a reload does not sign the member back in
+        await page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+        assert await page.locator("#signed-in").is_hidden()
 
         assert watch.refused == [], f"the page asked for hosts other than the gateway: {watch.refused}"
         assert watch.errors == [], watch.errors

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from services.identity import service as identity
-from services.ledger import live
+from services.ledger import erasure, live
 from services.ledger.live import BalanceChangeReason
 from services.ledger.scheduled import activate_due_lots, expire_due_lots, release_expired_holds
 from shared import clock, sql
@@ -26,6 +26,7 @@ from shared.settings import get_settings
 from tests.conftest import member_token
 from tests.e2e.conftest import Gateway, start_gateway
 from tests.factories import (
+    ADMIN,
     authorize,
     cancel,
     capture,
@@ -177,6 +178,74 @@ async def test_a_partner_watches_a_linked_member_and_not_a_stranger(db, ws_serve
         errors = message["payload"]["errors"]
         refused.append([e["code"] for e in errors[0]["extensions"]["userErrors"]])
     assert refused == [["MEMBER_NOT_FOUND"], ["MEMBER_NOT_FOUND"]]  # the same answer for both
+
+
+UNLINK = """mutation($id: ID!) { unlinkPartner(input: {partnerId: $id}) {
+  unlinked { name } userErrors { code field } } }"""
+
+
+def refusal(message: dict[str, Any]) -> dict[str, Any]:
+    """What a refused subscription answers, without the request id (it differs per request)."""
+    assert message["type"] == "next" and message["payload"].get("data") is None, message
+    [error] = message["payload"]["errors"]
+    extensions = {k: v for k, v in error["extensions"].items() if k != "requestId"}
+    return {"message": error["message"], "extensions": extensions}
+
+
+async def stranger_refusal(gateway: Gateway, token: str) -> dict[str, Any]:
+    async with subscribed(ws_url(gateway), token, PARTNER_BALANCE, {"n": "000000000000"}) as (socket, _op):
+        return refusal(await socket.receive())
+
+
+async def test_a_partners_subscription_ends_when_the_member_unlinks_it(db, ws_server):
+    cafe, member, member_tok = await member_of(db)
+    bakery = await make_partner(db)
+    n = member.member_number
+    await earn(db, cafe, n, "10")
+    await earn(db, bakery, n, "3")  # the card presented at the bakery links it too
+    cafe_token, bakery_token = await partner_token(ws_server, cafe), await partner_token(ws_server, bakery)
+    async with (
+        subscribed(ws_url(ws_server), cafe_token, PARTNER_BALANCE, {"n": n}) as (socket, op),
+        subscribed(ws_url(ws_server), bakery_token, PARTNER_BALANCE, {"n": n}) as (bakery_socket, bakery_op),
+    ):
+        assert (await event(socket, op, "memberBalanceChanged"))["available"] == 13
+        assert (await event(bakery_socket, bakery_op, "memberBalanceChanged"))["available"] == 13
+        await earn(db, cafe, n, "5")
+        assert (await event(socket, op, "memberBalanceChanged"))["available"] == 18
+        assert (await event(bakery_socket, bakery_op, "memberBalanceChanged"))["available"] == 18
+
+        async with httpx.AsyncClient(base_url=ws_server.base) as client:
+            unlinked = await client.post(
+                "/graphql",
+                json={"query": UNLINK, "variables": {"id": to_global_id("Partner", cafe.id)}},
+                headers={"Authorization": f"Bearer {member_tok}"},
+            )
+        assert unlinked.json()["data"]["unlinkPartner"] == {"unlinked": {"name": cafe.name}, "userErrors": []}
+        await no_event(socket, 0.3)  # the unlink moves no points: nothing yet
+
+        await earn(db, bakery, n, "4")  # a points move at another partner
+        ended = await socket.receive()
+        assert refusal(ended) == await stranger_refusal(ws_server, cafe_token)  # a stranger's answer
+        assert refusal(ended)["extensions"]["userErrors"][0]["code"] == "MEMBER_NOT_FOUND"
+        assert (await socket.receive())["type"] == "complete"  # and no balance after it
+        # The bakery, still linked, hears the move as usual.
+        got = await event(bakery_socket, bakery_op, "memberBalanceChanged")
+        assert (got["available"], got["reason"]) == (22, "EARN")
+
+
+async def test_a_partners_subscription_ends_when_the_member_is_erased(db, ws_server):
+    cafe, member, _ = await member_of(db)
+    await earn(db, cafe, member.member_number, "10")
+    token = await partner_token(ws_server, cafe)
+    async with subscribed(ws_url(ws_server), token, PARTNER_BALANCE, {"n": member.member_number}) as (
+        socket,
+        op,
+    ):
+        assert (await event(socket, op, "memberBalanceChanged"))["available"] == 10
+        await erasure.erase_member(db, ADMIN, member.member_number)  # forfeits the 10: an ERASURE move
+        ended = await socket.receive()
+        assert refusal(ended) == await stranger_refusal(ws_server, token)
+        assert (await socket.receive())["type"] == "complete"
 
 
 async def test_a_partner_cannot_use_the_members_subscription_and_needs_members_read(db, ws_server):

@@ -16,15 +16,17 @@ from tests.e2e.conftest import COALITION
 
 
 @contextmanager
-def serving(database_url: str, port: int, issuer: str) -> Iterator[str]:
+def serving(database_url: str, port: int, issuer: str, **env_extra: str) -> Iterator[str]:
     """`coalition serve` on `port` behind the public address `issuer`, until the block ends.
-    The periodic re-read is an hour: only LISTEN/NOTIFY can propagate a change in time."""
+    The periodic re-read is an hour: only LISTEN/NOTIFY can propagate a change in time.
+    `env_extra`: more settings for the server (SMTP_URL=…)."""
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "OAUTH_ISSUER": issuer,
         "REVOCATION_CACHE_SECONDS": "3600",
+        **env_extra,
     }
     # A file, not a pipe: nobody reads the pipe while the server runs, and an access-log line per
     # request would fill it and block the server.

@@ -32,7 +32,7 @@ async def test_authorization_server_metadata(identity_app):
     assert set(doc["scopes_supported"]) == ALL_SCOPES
     methods = {"client_secret_basic", "client_secret_post"}
     assert set(doc["token_endpoint_auth_methods_supported"]) == methods | {"none"}  # member apps
-    assert set(doc["revocation_endpoint_auth_methods_supported"]) == methods
+    assert set(doc["revocation_endpoint_auth_methods_supported"]) == methods | {"none"}  # member apps
     assert set(doc["introspection_endpoint_auth_methods_supported"]) == methods
     assert doc["access_token_signing_alg_values_supported"] == ["ES256"]
     # Every advertised endpoint is served here (unauthenticated POSTs are refused, not missing).

@@ -5,6 +5,7 @@ with Authlib's own OAuth client for the happy path."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,10 +16,11 @@ from starlette.applications import Starlette
 from services.gateway.app import create_app
 from services.identity import propagation
 from services.identity import service as identity
+from shared import clock
 from shared.database import Database
 from shared.ids import to_global_id
 from shared.settings import get_settings
-from tests.identity.conftest import jwt_part
+from tests.identity.conftest import clock_at, jwt_part
 from tests.identity.signin import (
     REDIRECT_URI,
     authorize_params,
@@ -360,3 +362,45 @@ async def test_a_fresh_verifier_reads_the_member_revocation_from_the_database(
         await verifier.verify(token)
     principal, _ = await verifier.verify(others)
     assert principal.member_id == other.id
+
+
+async def test_a_sign_in_in_the_second_of_a_revocation_is_not_refused(
+    browser: httpx.AsyncClient, db: Database
+) -> None:
+    """`iat` is whole seconds and a revocation refuses its whole second: a member who resets the
+    password and signs in at once gets a token stamped the next second, which works; a second
+    revocation within that second still covers it."""
+    client_id = await member_app(db)
+    member = await member_with_password(db)
+    moment = clock.now().replace(microsecond=500_000) + timedelta(seconds=1)
+    second = int(moment.timestamp())
+
+    async def signed_in() -> dict[str, str]:
+        code, verifier = await sign_in(browser, client_id, member.email)
+        answer = await exchange(browser, client_id, code, verifier)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    async def revoke() -> None:
+        async with db.sessions() as session:
+            notice = await identity.revoke_member_tokens(session, member.id)
+            await session.commit()
+        await propagation.applied_everywhere(db, notice)
+
+    with clock_at(moment):
+        before = await signed_in()
+        assert jwt_part(before["access_token"], 1)["iat"] == second
+        await revoke()
+        assert (await viewer(browser, before["access_token"])).status_code == 401
+        after = await signed_in()
+        assert jwt_part(after["access_token"], 1)["iat"] == second + 1
+        assert (await viewer(browser, after["access_token"])).status_code == 200
+        refreshed = (await refresh(browser, client_id, after["refresh_token"])).json()
+        assert (await viewer(browser, refreshed["access_token"])).status_code == 200
+
+        await revoke()  # again, still within the same second of the clock
+        assert (await viewer(browser, after["access_token"])).status_code == 401
+        assert (await viewer(browser, refreshed["access_token"])).status_code == 401
+        last = await signed_in()
+        assert jwt_part(last["access_token"], 1)["iat"] == second + 2
+        assert (await viewer(browser, last["access_token"])).status_code == 200

@@ -1,13 +1,15 @@
 """Live balances over GraphQL subscriptions (graphql-transport-ws on /graphql).
 
 Each subscription is one mailbox in the process's `BalanceFeed`; the access check is the ledger
-service's (`own_balance_to_watch`, `member_balance_to_watch`), made once when the subscription
-starts. The socket itself is watched by the gateway: a token revoked or expired closes it.
+service's (`own_balance_to_watch`, `member_balance_to_watch`), made when the subscription starts,
+and for a partner again before every event (`require_still_watchable`: a member who unlinked the
+partner, or was erased, is no longer its to watch). The socket itself is watched by the gateway:
+a token revoked or expired closes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -36,6 +38,8 @@ BalanceChangeReasonType = graphql_enum(
         BalanceChangeReason.CANCEL_REDEMPTION: "A redemption undone: its points came back"
         " (cancelRedemption).",
         BalanceChangeReason.EXPIRY: "Points that expired unspent.",
+        BalanceChangeReason.ERASURE: "The member was erased (eraseMember): what remained was forfeited."
+        " A partner's subscription ends instead (MEMBER_NOT_FOUND); a member's socket closes (4401).",
         BalanceChangeReason.CURRENT: "The first event of every subscription: the balance as the"
         " subscription starts (every later move is reported after it).",
         BalanceChangeReason.RESYNC: "The server's feed reconnected after a loss: this is the current"
@@ -70,12 +74,20 @@ class BalanceChange:
         )
 
 
-async def _watch(feed: BalanceFeed, member_id: int) -> AsyncGenerator[BalanceChange, None]:
+async def _watch(
+    feed: BalanceFeed, member_id: int, still_allowed: Callable[[], Awaitable[None]] | None = None
+) -> AsyncGenerator[BalanceChange, None]:
+    """The member's balance events. `still_allowed` runs after each event's balance was read and
+    before it is sent; raising ends the subscription with that error. The check comes after the
+    read, so a balance that is sent was read while the caller still could see it."""
     # Subscribed before the first read: a move committed after that read is heard of.
     async with feed.subscribe(member_id) as subscription:
         yield BalanceChange.of(await feed.current(member_id))
         while True:
-            yield BalanceChange.of(await subscription.next())
+            event = await subscription.next()
+            if still_allowed is not None:
+                await still_allowed()
+            yield BalanceChange.of(event)
 
 
 def _feed(info: GraphQLInfo) -> BalanceFeed:
@@ -103,7 +115,9 @@ class LedgerSubscription:
 
     @subscription(
         "A linked member's balance, each time a points move changes it (a till showing the balance"
-        " live). An unknown number and a member not linked to the caller are refused alike.",
+        " live). An unknown number and a member not linked to the caller are refused alike; once"
+        " the member unlinks the caller or is erased, the subscription ends with the same"
+        " MEMBER_NOT_FOUND at the next move, and that move's balance is not sent.",
         access=partner("members:read", ", for members linked to it"),
         codes=(*MEMBER_CODES, UserErrorCode.REQUIRED),
     )
@@ -114,8 +128,11 @@ class LedgerSubscription:
             str, strawberry.argument(description="The 12-digit coalition number, as on the card.")
         ],
     ) -> AsyncGenerator[BalanceChange, None]:
-        member_id = await ledger.member_balance_to_watch(
-            info.context.db, info.context.principal, member_number
-        )
-        async for change in _watch(_feed(info), member_id):
+        db, principal = info.context.db, info.context.principal
+        member_id = await ledger.member_balance_to_watch(db, principal, member_number)
+
+        async def still_linked() -> None:  # unlinked or erased since: MEMBER_NOT_FOUND ends it
+            await ledger.require_still_watchable(db, principal, member_id)
+
+        async for change in _watch(_feed(info), member_id, still_linked):
             yield change

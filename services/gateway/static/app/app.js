@@ -161,7 +161,7 @@ let auth;
 
 function failed(error) {
   if (error instanceof LoggedOut) {
-    signedOut("Your session has ended. Please log in again.");
+    signedOut("Your session has ended. Please sign in again.");
     return;
   }
   notice(error instanceof ApiError ? error.message : "Something went wrong. Please try again.");
@@ -285,13 +285,31 @@ async function showSpendCode() {
 
 // ---- session -------------------------------------------------------------------------------
 
-function signedOut(message, { revoke = false } = {}) {
+function signedOut(message) {
   state.stopLive?.();
   state.stopLive = null;
   stopCountdown();
-  auth?.logout({ revoke });
+  auth?.logout();
   notice(message || "");
   show("signed-out");
+}
+
+/** "Sign out": the tokens are forgotten at once, and the server is asked to end the session
+ * (the refresh token revoked, and with it every access token of this sign-in), so a copy of the
+ * tokens left anywhere (a backup of the tab, a shared computer's memory) is worth nothing. */
+async function signOut() {
+  const button = $("sign-out");
+  button.disabled = true;
+  state.stopLive?.();
+  state.stopLive = null;
+  stopCountdown();
+  const ended = await auth.signOut();
+  button.disabled = false;
+  signedOut(
+    ended
+      ? "You are signed out."
+      : "You are signed out on this device, but the server could not be reached to end the session."
+  );
 }
 
 async function signedIn() {
@@ -329,10 +347,10 @@ async function start() {
   }
   auth = new Auth(config.clientId, config.scope || "member");
   api = new Api(auth);
-  auth.onLoggedOut = () => signedOut("Your session has ended. Please log in again.");
+  auth.onLoggedOut = () => signedOut("Your session has ended. Please sign in again.");
 
   $("login").addEventListener("click", () => auth.login().catch(failed));
-  $("logout").addEventListener("click", () => signedOut("You are logged out.", { revoke: true }));
+  $("sign-out").addEventListener("click", () => signOut().catch(failed));
   $("more").addEventListener("click", more);
   $("show-code").addEventListener("click", showSpendCode);
   $("require-code").addEventListener("change", toggleRequireCode);
@@ -355,7 +373,7 @@ async function start() {
   try {
     await signedIn();
   } catch (error) {
-    if (error instanceof LoggedOut) signedOut("Your session has ended. Please log in again.");
+    if (error instanceof LoggedOut) signedOut("Your session has ended. Please sign in again.");
     else {
       show("signed-in");
       failed(error);

@@ -1,8 +1,9 @@
-// Logging in: OAuth 2 authorization code with PKCE (RFC 7636, S256) against this gateway, as a
+// Signing in and out: OAuth 2 authorization code with PKCE (RFC 7636, S256) against this gateway, as a
 // public client (no secret). The verifier and state wait in sessionStorage across the redirect to
 // the login page; the tokens live in sessionStorage too (this tab only, gone when it closes), so a
 // reload keeps the member logged in. The access token is refreshed before it expires; refresh
-// tokens rotate on every use, so the new one always replaces the old at once.
+// tokens rotate on every use, so the new one always replaces the old at once. "Sign out" revokes
+// the refresh token (RFC 7009), which ends the whole sign-in at the server.
 
 const PENDING = "coalition.app.login"; // {state, verifier, redirectUri} while on the login page
 const SESSION = "coalition.app.session"; // {accessToken, refreshToken, expiresAt}
@@ -82,7 +83,7 @@ export class Auth {
     sessionStorage.removeItem(PENDING);
     if (!pending || params.get("state") !== pending.state) {
       // Not an answer to a login this tab started: never exchange a code someone else chose.
-      throw new Error("That login link is not from this tab. Please log in again.");
+      throw new Error("That login link is not from this tab. Please sign in again.");
     }
     if (params.has("error")) {
       const why = params.get("error_description") || params.get("error");
@@ -174,14 +175,26 @@ export class Auth {
     return session.accessToken;
   }
 
-  /** Forgets the tokens. With `revoke`, also asks the server to revoke the refresh token
-   * (RFC 7009, as a public client naming itself); best effort: the tokens are gone here anyway. */
-  logout({ revoke = false } = {}) {
+  /** Forgets the tokens (a refused refresh, a session that has ended). */
+  logout() {
     clearTimeout(this.timer);
-    const session = this.session();
     sessionStorage.removeItem(SESSION);
-    if (revoke && session?.refreshToken) {
-      fetch(REVOKE, {
+  }
+
+  /**
+   * Signs out: forgets the tokens at once, then revokes the refresh token at the server (RFC 7009
+   * as a public client naming itself; that ends the whole sign-in, its access tokens included).
+   * Resolves to whether the server confirmed; the tokens are gone from this tab either way.
+   */
+  async signOut() {
+    // A refresh in flight would store its new tokens after they were forgotten: let it land first
+    // (revoking any token of the sign-in, rotated or not, ends all of it).
+    if (this.refreshing) await this.refreshing.catch(() => {});
+    const session = this.session();
+    this.logout();
+    if (!session?.refreshToken) return true;
+    try {
+      const response = await fetch(REVOKE, {
         method: "POST",
         headers: { "Content-Type": "application/x-www-form-urlencoded" },
         body: new URLSearchParams({
@@ -189,8 +202,13 @@ export class Auth {
           token_type_hint: "refresh_token",
           client_id: this.clientId,
         }),
-        keepalive: true,
-      }).catch(() => {});
+        cache: "no-store",
+        keepalive: true, // finishes even if the member closes the tab right away
+        signal: AbortSignal.timeout(10_000),
+      });
+      return response.ok;
+    } catch {
+      return false;
     }
   }
 }

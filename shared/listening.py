@@ -98,6 +98,7 @@ class Listener:
         application_name: str = APPLICATION_NAME,
         propagation_timeout_seconds: float = PROPAGATION_TIMEOUT_SECONDS,
     ):
+        self.db = db
         self.url = db.url
         self.dsn, self.connect_kwargs = _asyncpg_dsn(db.url)
         self.retry_seconds = retry_seconds
@@ -296,8 +297,11 @@ class Listener:
 
 
 def running_listener(db: Database) -> Listener | None:
-    """A listener of this process on `db` that is connected now, if any."""
-    return next((one for one in _running.get(db.url, ()) if one.listening.is_set()), None)
+    """A listener of this process on `db` that is connected now, if any: one made with this very
+    Database first (a process holding two, as tests do, asks the one it means), else any on the
+    same database URL."""
+    connected = [one for one in _running.get(db.url, ()) if one.listening.is_set()]
+    return next((one for one in connected if one.db is db), connected[0] if connected else None)
 
 
 async def applied_everywhere(db: Database, notice: str, *, bound: str = "") -> bool:

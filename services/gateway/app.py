@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp
 
+from services.earning import cache as earning_cache
 from services.gateway import member_app
 from services.gateway.availability import RETRY_AFTER_SECONDS, DatabaseOutages, outage_of
 from services.gateway.guard import RequireToken, principal_of
@@ -74,6 +75,13 @@ async def reconciliation_upload(request: Request) -> Response:
     return await settlement_http.upload_reconciliation(request, principal_of(request))
 
 
+def listen_for_rule_changes(db: Database) -> AbstractAsyncContextManager[None]:
+    """Every process forgets a partner's cached earn rules when they change. The one line to swap
+    for shared/listening.py: `Listener.subscribe(earning_cache.CHANNEL, cache.on_rules_changed,
+    on_reconnect=cache.on_reconnect)` with `cache = earning_cache.rules_cache(db)`."""
+    return earning_cache.listen(db)
+
+
 def create_app(database_url: str | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -98,7 +106,8 @@ def create_app(database_url: str | None = None) -> Starlette:
         app.state.balance_feed = BalanceFeed(db)
         await app.state.balance_feed.start()
         try:
-            yield
+            async with listen_for_rule_changes(db):
+                yield
         finally:
             await app.state.balance_feed.stop()
             await member_listener.stop()

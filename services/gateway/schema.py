@@ -15,6 +15,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from services.earning.schema import EarningMutation, EarningQuery
 from services.gateway.availability import OutageAwareMaskErrors
 from services.gateway.graphql_errors import TOO_COMPLEX, CompleteErrors, coded_rule, log_errors
 from services.gateway.limits import GatewayLimits
@@ -110,6 +111,7 @@ class Query(
     MembersQuery,
     MeQuery,
     LedgerQuery,
+    EarningQuery,
     MemberDataQuery,
     CatalogQuery,
     SettlementQuery,
@@ -129,6 +131,7 @@ class Mutation(
     CatalogMutation,
     MembersMutation,
     MeMutation,
+    EarningMutation,
     LedgerMutation,
     ErasureMutation,
     SettlementMutation,

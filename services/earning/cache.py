@@ -36,7 +36,7 @@ VERSIONS = Sql(
     " points_per_unit, min_spend, cap_per_purchase, cap_per_member_day, cap_per_member_month,"
     " valid_from, valid_until, archived FROM earn_rule_versions WHERE partner_id = :p"
 )
-NOTIFY = Sql("SELECT pg_notify(:channel, CAST(:p AS text))")
+NOTIFY = Sql("SELECT pg_notify(:channel, CAST(CAST(:p AS bigint) AS text))")
 
 
 async def notify_changed(conn: DbConnection, partner_id: int) -> None:

@@ -66,7 +66,7 @@ def decider(lines: tuple[RefundLine, ...] | None) -> ledger.DecideRefund:
             amount_after += Decimal(line["amount"]) * after.get(line["sku"], 0) / int(line["quantity"])
         return ledger.RefundDecision(
             points=math.floor(taken) - purchase.points_reversed,
-            amount=quantize_money(amount_after, purchase.currency) - purchase.amount_reversed,
+            amount=quantize_money(amount_after - purchase.amount_reversed, purchase.currency),
             lines_refunded={sku: qty for sku, qty in after.items() if qty},
         )
 

@@ -138,6 +138,7 @@ def check_terms(v: Validator, terms: dict[str, Any]) -> None:
 def _check_decimal(v: Validator, value: Decimal | None, field: str, maximum: Decimal) -> None:
     if value is None:
         return
+    value = Decimal(value)
     v.check(
         value.is_finite() and 0 <= value < maximum and decimals_of(value) <= 6,
         field,

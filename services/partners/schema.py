@@ -276,7 +276,6 @@ class PartnersMutation:
                 redeem_price=input.redeem_price,
                 issue_fee_per_point=input.issue_fee_per_point,
                 breakage_share=input.breakage_share,
-                time_zone=input.time_zone,
             )
         except DomainError as exc:
             return UpdatePartnerContractPayload(user_errors=user_errors(exc.errors))
@@ -310,6 +309,7 @@ class PartnersMutation:
                 earn_rounding=input.earn_rounding.value,
                 issue_fee_per_point=input.issue_fee_per_point,
                 breakage_share=input.breakage_share,
+                time_zone=input.time_zone,
             )
         except DomainError as exc:
             return CreatePartnerPayload(user_errors=user_errors(exc.errors))

@@ -83,3 +83,13 @@ def test_periods_follow_the_zone_through_a_dst_change():
     assert month == (datetime(2026, 2, 28, 23, tzinfo=UTC), datetime(2026, 3, 31, 22, tzinfo=UTC))
     day, _ = _periods(datetime(2026, 12, 31, 23, 30, tzinfo=UTC), "Europe/Paris")
     assert day[0] == datetime(2026, 12, 31, 23, tzinfo=UTC)
+
+
+async def test_a_partner_time_zone_must_be_an_iana_name(db):
+    try:
+        await make_partner(db, time_zone="Mars/Olympus")
+    except Exception as exc:  # DomainError
+        errors = exc.errors
+    assert [(e.code.value, e.field) for e in errors] == [("INVALID", "timeZone")]
+    paris = await make_partner(db, time_zone="Europe/Paris")
+    assert paris.id > 0

@@ -56,7 +56,7 @@ def _report(name: str, latencies: list[float], elapsed: float) -> float:
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
     print(
-        f"{name:<10} {len(latencies):>7} earns in {elapsed:5.1f}s  {rate:8.0f} earns/s"
+        f"{name:<11} {len(latencies):>7} earns in {elapsed:5.1f}s  {rate:8.0f} earns/s"
         f"  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
     )
     return rate
@@ -90,6 +90,7 @@ async def _twenty_rules(db: Database, partner: SeededPartner) -> None:
 async def _graphql_run(
     base: str, token: str, numbers: list[str], concurrency: int, seconds: float, *, lines: bool = False
 ) -> tuple[list[float], float]:
+    run = uuid.uuid4().hex[:6]  # keys and order ids of their own, whatever ran before
     host, port = base.removeprefix("http://").split(":")
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
@@ -107,9 +108,9 @@ async def _graphql_run(
                     "query": MUTATION,
                     "variables": {
                         "input": {
-                            "idempotencyKey": f"g-{index}-{n}",
+                            "idempotencyKey": f"g-{run}-{index}-{n}",
                             "memberNumber": numbers[(index + n) % len(numbers)],
-                            "orderId": f"g-{index}-{n}",
+                            "orderId": f"g-{run}-{index}-{n}",
                             "amount": {"amount": "12.90", "currency": "EUR"},
                             **({"lines": LINES} if lines else {}),
                         }
@@ -242,6 +243,10 @@ async def main() -> None:
         x_lat, x_elapsed = await _graphql_run(
             base, ruled_token, ruled_numbers, args.concurrency, args.seconds, lines=True
         )
+        # The same partner, the flat run's request (no lines): what the rules alone cost.
+        y_lat, y_elapsed = await _graphql_run(
+            base, ruled_token, ruled_numbers, args.concurrency, args.seconds
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -255,8 +260,10 @@ async def main() -> None:
     )
     graphql_rate = _report("flat", g_lat, g_elapsed)
     rules_rate = _report("20 rules", x_lat, x_elapsed)
+    bare_rate = _report("20r, 1 line", y_lat, y_elapsed)
     raw_rate = _report("raw", r_lat, r_elapsed)
-    print(f"ratio 20 rules/flat = {rules_rate / graphql_rate:.2f}")
+    print(f"ratio 20 rules (3 lines)/flat = {rules_rate / graphql_rate:.2f}")
+    print(f"ratio 20 rules (no lines)/flat = {bare_rate / graphql_rate:.2f}")
     print(f"ratio graphql/raw = {graphql_rate / raw_rate:.2f}")
 
 

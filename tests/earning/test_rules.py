@@ -207,3 +207,17 @@ async def test_the_readme_cafe(db):
     outcome = await earn(db, cafe, member.member_number, "29.40", lines=lines)
     assert outcome.result["points"] == 24
     assert items(outcome) == [("Coffee double", 14), ("No gift cards", 0), ("5 per croissant", 10)]
+
+
+async def test_a_partner_with_rules_still_earns_in_two_statements(db):
+    shop = await make_partner(db, earn_rate="1")
+    member = await enroll(db, shop)
+    for i in range(10):
+        await rule(db, shop, f"sku {i}", sku=f"sku-{i}", multiplier="2")
+    await rule(db, shop, "cap", cap_per_purchase=1000)
+    lines = (line("sku-1", "3.00"), line("other", "2.00", category="x"))
+    await earn(db, shop, member.member_number, "5.00", lines=lines)  # warms the caches
+    async with sql_statements(db) as statements:
+        outcome = await earn(db, shop, member.member_number, "5.00", lines=lines)
+    assert outcome.result["points"] == 8
+    assert len(statements) == 2, statements  # rules come from the process's cache, never the database

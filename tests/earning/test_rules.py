@@ -9,7 +9,7 @@ from services.earning import service as earning
 from shared import clock
 from shared.error_codes import UserErrorCode
 from tests.earning.helpers import items, line, rule, total
-from tests.factories import earn, enroll, make_partner
+from tests.factories import earn, enroll, make_partner, unique
 from tests.sql_statements import sql_statements
 
 
@@ -221,3 +221,24 @@ async def test_a_partner_with_rules_still_earns_in_two_statements(db):
         outcome = await earn(db, shop, member.member_number, "5.00", lines=lines)
     assert outcome.result["points"] == 8
     assert len(statements) == 2, statements  # rules come from the process's cache, never the database
+
+
+async def test_a_retry_replays_the_breakdown_and_other_lines_are_another_input(db):
+    shop = await make_partner(db, earn_rate="1")
+    member = await enroll(db, shop)
+    await rule(db, shop, "tea x2", category="tea", multiplier="2")
+    lines = (line("green", "4.00", category="tea"), line("cake", "3.00"))
+    key, order = unique("key"), unique("order")
+    first = await earn(
+        db, shop, member.member_number, "7.00", lines=lines, key=key, order_id=order, promo_codes=("X",)
+    )
+    retry = await earn(
+        db, shop, member.member_number, "7.00", lines=lines, key=key, order_id=order, promo_codes=("X",)
+    )
+    assert retry.result == first.result and retry.result["points"] == 11
+    assert [e.code for e in retry.errors] == [UserErrorCode.PROMO_CODE_INVALID]
+    other = (line("green", "5.00", category="tea"), line("cake", "2.00"))
+    reused = await earn(
+        db, shop, member.member_number, "7.00", lines=other, key=key, order_id=order, promo_codes=("X",)
+    )
+    assert [e.code for e in reused.errors] == [UserErrorCode.IDEMPOTENCY_KEY_REUSED]

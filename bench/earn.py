@@ -1,9 +1,11 @@
-"""Earn throughput: `recordPurchase` over HTTP with real tokens vs the same SQL through raw asyncpg.
+"""Earn throughput: `recordPurchase` over HTTP with real tokens, for a flat partner (no rules: the
+base rate, one line) and for a partner with 20 earn rules (purchases of 3 lines), vs the same SQL
+through raw asyncpg.
 
     .venv/bin/python bench/earn.py [--concurrency 32] [--seconds 15] [--workers 2]
 
-Both runs happen in this one invocation, against a fresh database on the same server, so the
-ratio GraphQL/raw is what the gateway costs on this machine today.
+All runs happen in this one invocation, against a fresh database on the same server, so the
+ratios rules/flat and GraphQL/raw are what the rules and the gateway cost on this machine today.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -27,12 +30,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadclient import Connection
+from services.earning import service as earning
 from services.ledger.earn import EARN, OPERATION, Earn
 from shared import clock
 from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
 from shared.money import Money
-from tests.factories import enroll, make_partner
+from tests.factories import SeededPartner, enroll, make_partner
 
 MUTATION = (
     "mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) "
@@ -52,15 +56,41 @@ def _report(name: str, latencies: list[float], elapsed: float) -> float:
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
     print(
-        f"{name:<10} {len(latencies):>7} earns in {elapsed:5.1f}s  {rate:8.0f} earns/s"
+        f"{name:<11} {len(latencies):>7} earns in {elapsed:5.1f}s  {rate:8.0f} earns/s"
         f"  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
     )
     return rate
 
 
+LINES = [
+    {"sku": "latte", "category": "coffee", "quantity": 2, "amount": {"amount": "7.00", "currency": "EUR"}},
+    {"sku": "bun", "category": "bakery", "quantity": 1, "amount": {"amount": "2.90", "currency": "EUR"}},
+    {"sku": "card", "category": "giftcard", "quantity": 1, "amount": {"amount": "3.00", "currency": "EUR"}},
+]
+
+
+async def _twenty_rules(db: Database, partner: SeededPartner) -> None:
+    """17 SKU and category rules (3 of them match the bench's lines), a minimum spend, a cap per
+    purchase and an exclusion: 20 rules in force, none per member (those take the locked path)."""
+    terms: list[dict[str, Any]] = [
+        {"name": f"sku {i}", "sku": f"sku-{i}", "multiplier": Decimal("1.5")} for i in range(14)
+    ]
+    terms += [
+        {"name": "coffee x2", "category": "coffee", "multiplier": Decimal(2)},
+        {"name": "3 per bun", "sku": "bun", "points_per_unit": Decimal(3)},
+        {"name": "tea x2", "category": "tea", "multiplier": Decimal(2)},
+        {"name": "no gift cards", "category": "giftcard", "multiplier": Decimal(0)},
+        {"name": "min 1", "min_spend": Decimal(1)},
+        {"name": "cap 500", "cap_per_purchase": 500},
+    ]
+    for t in terms:
+        await earning.create_rule(db, partner.principal, partner_id=None, terms=t)
+
+
 async def _graphql_run(
-    base: str, token: str, numbers: list[str], concurrency: int, seconds: float
+    base: str, token: str, numbers: list[str], concurrency: int, seconds: float, *, lines: bool = False
 ) -> tuple[list[float], float]:
+    run = uuid.uuid4().hex[:6]  # keys and order ids of their own, whatever ran before
     host, port = base.removeprefix("http://").split(":")
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
@@ -78,10 +108,11 @@ async def _graphql_run(
                     "query": MUTATION,
                     "variables": {
                         "input": {
-                            "idempotencyKey": f"g-{index}-{n}",
+                            "idempotencyKey": f"g-{run}-{index}-{n}",
                             "memberNumber": numbers[(index + n) % len(numbers)],
-                            "orderId": f"g-{index}-{n}",
+                            "orderId": f"g-{run}-{index}-{n}",
                             "amount": {"amount": "12.90", "currency": "EUR"},
+                            **({"lines": LINES} if lines else {}),
                         }
                     },
                 }
@@ -169,6 +200,9 @@ async def main() -> None:
     db = Database(url, pool_size=4)
     partner = await make_partner(db, name=f"Bench {uuid.uuid4().hex[:6]}")
     enrolled = [await enroll(db, partner) for _ in range(args.members)]
+    ruled = await make_partner(db, name=f"Bench rules {uuid.uuid4().hex[:6]}")
+    await _twenty_rules(db, ruled)
+    ruled_members = [await enroll(db, ruled) for _ in range(args.members)]
     await db.dispose()
 
     port = _free_port()
@@ -189,18 +223,30 @@ async def main() -> None:
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
-        token = httpx.post(
-            f"{base}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(partner.client_id, partner.client_secret),
-        ).json()["access_token"]
+        token, ruled_token = (
+            httpx.post(
+                f"{base}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(p.client_id, p.client_secret),
+            ).json()["access_token"]
+            for p in (partner, ruled)
+        )
         numbers = [m.member_number for m in enrolled]
+        ruled_numbers = [m.member_number for m in ruled_members]
         print(
             f"concurrency {args.concurrency}, {args.seconds:.0f}s each, {args.workers} server workers, "
             f"{os.cpu_count()} cores"
         )
         await _graphql_run(base, token, numbers, args.concurrency, 2)  # warm-up
+        await _graphql_run(base, ruled_token, ruled_numbers, args.concurrency, 2, lines=True)
         g_lat, g_elapsed = await _graphql_run(base, token, numbers, args.concurrency, args.seconds)
+        x_lat, x_elapsed = await _graphql_run(
+            base, ruled_token, ruled_numbers, args.concurrency, args.seconds, lines=True
+        )
+        # The same partner, the flat run's request (no lines): what the rules alone cost.
+        y_lat, y_elapsed = await _graphql_run(
+            base, ruled_token, ruled_numbers, args.concurrency, args.seconds
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -212,8 +258,12 @@ async def main() -> None:
         args.concurrency,
         args.seconds,
     )
-    graphql_rate = _report("graphql", g_lat, g_elapsed)
+    graphql_rate = _report("flat", g_lat, g_elapsed)
+    rules_rate = _report("20 rules", x_lat, x_elapsed)
+    bare_rate = _report("20r, 1 line", y_lat, y_elapsed)
     raw_rate = _report("raw", r_lat, r_elapsed)
+    print(f"ratio 20 rules (3 lines)/flat = {rules_rate / graphql_rate:.2f}")
+    print(f"ratio 20 rules (no lines)/flat = {bare_rate / graphql_rate:.2f}")
     print(f"ratio graphql/raw = {graphql_rate / raw_rate:.2f}")
 
 

@@ -19,6 +19,7 @@ PARTNER_SCOPES = frozenset(
         "members:read",
         "members:write",
         "catalog:write",
+        "rules:write",
         "settlement:read",
         "settlement:reconcile",
     }

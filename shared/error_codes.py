@@ -78,6 +78,11 @@ class UserErrorCode(Documented):
         "The purchase is fully refunded: nothing is left to reverse.",
         "Nothing: every point it earned was taken back already.",
     )
+    AMOUNT_MISMATCH = (
+        auto(),
+        "The purchase's amount is not the sum of its lines' amounts; the message gives both.",
+        "Send as amount exactly the sum of lines[].amount (or leave lines out).",
+    )
     AUTHORIZATION_NOT_ACTIVE = (
         auto(),
         "The authorization was captured, voided or has expired (the message says which).",
@@ -229,6 +234,11 @@ class UserErrorCode(Documented):
         " redemptions do not count).",
         "Ask for a smaller quantity, or nothing more of this reward.",
     )
+    LINE_NOT_FOUND = (
+        auto(),
+        "The purchase has no line with this sku (or was recorded without lines).",
+        "Name lines by the sku recordPurchase received, or refund a purchase without lines by amount.",
+    )
     MEMBER_CODE_INVALID = (
         auto(),
         "The member code is wrong, already used or expired (codes live 2 minutes and serve one spend)."
@@ -292,6 +302,12 @@ class UserErrorCode(Documented):
         "Settle a period that starts where the last finalized one ended; late events of a"
         " finalized period are settled by the next run.",
     )
+    PROMO_CODE_INVALID = (
+        auto(),
+        "No promotion has this promo code. The purchase was still recorded and earned its points without it.",
+        "Check the code with the customer; the points the code would have given cannot be added to"
+        " this purchase afterwards.",
+    )
     PURCHASE_NOT_FOUND = (
         auto(),
         "You recorded no purchase with this orderId.",
@@ -326,6 +342,11 @@ class UserErrorCode(Documented):
         auto(),
         "No reward of yours has this id (another partner's looks the same).",
         "Send the id of one of your rewards.",
+    )
+    RULE_NOT_FOUND = (
+        auto(),
+        "No earn rule of yours has this id (another partner's rule looks exactly like none).",
+        "Send the id of one of your EarnRules, as earnRules lists them.",
     )
     RUN_FINAL = (
         auto(),

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from services.earning import service as earning
+from services.earning.models import Channel
 from services.ledger import audit as ledger_audit
 from services.ledger import holds
 from services.ledger import service as ledger
@@ -93,15 +95,23 @@ async def earn(
     key: str | None = None,
     currency: str = "EUR",
     occurred_at: datetime | None = None,
+    lines: tuple[earning.LineInput, ...] | None = None,
+    promo_codes: tuple[str, ...] | None = None,
+    channel: Channel | None = None,
 ) -> ledger.Outcome:
-    return await ledger.record_purchase(
+    return await earning.record_purchase(
         db,
         partner.principal,
-        idempotency_key=key if key is not None else unique("key"),
-        member_number=member_number,
-        order_id=order_id if order_id is not None else unique("order"),
-        amount=Money(Decimal(amount), currency),
-        occurred_at=occurred_at,
+        earning.PurchaseInput(
+            idempotency_key=key if key is not None else unique("key"),
+            member_number=member_number,
+            order_id=order_id if order_id is not None else unique("order"),
+            amount=Money(Decimal(amount), currency),
+            occurred_at=occurred_at,
+            lines=lines,
+            promo_codes=promo_codes,
+            channel=channel,
+        ),
     )
 
 
@@ -134,13 +144,15 @@ async def reverse(
     *,
     key: str | None = None,
     currency: str = "EUR",
+    lines: tuple[earning.RefundLine, ...] | None = None,
 ) -> ledger.Outcome:
-    return await ledger.reverse_purchase(
+    return await earning.reverse_purchase(
         db,
         partner.principal,
         idempotency_key=key if key is not None else unique("key"),
         order_id=order_id,
         amount=Money(Decimal(amount), currency) if amount is not None else None,
+        lines=lines,
     )
 
 

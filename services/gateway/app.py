@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp
 
+from services.earning import cache as earning_cache
 from services.gateway import member_app
 from services.gateway.availability import RETRY_AFTER_SECONDS, DatabaseOutages, outage_of
 from services.gateway.guard import RequireToken, principal_of
@@ -78,12 +79,14 @@ async def reconciliation_upload(request: Request) -> Response:
 async def listen(db: Database, verifier: identity.TokenVerifier) -> tuple[Listener, BalanceFeed]:
     """This process's one LISTEN connection, every service's channel on it, started: it hears at
     once of revocations, disabled clients and rotated secrets (the verifier), of links undone and
-    members erased (the member cache), and of balances moved (the live feed). Every gateway
-    subscribes the same channels, which `applied_everywhere` counts on."""
+    members erased (the member cache), of earn rules changed (the rules cache) and of balances
+    moved (the live feed). Every gateway subscribes the same channels, which `applied_everywhere`
+    counts on."""
     listener = Listener(db)
     await identity.subscribe_verifier(listener, verifier)
     await member_links.subscribe(listener, db)
     await member_erasure.subscribe(listener, db)
+    await earning_cache.subscribe(listener, db)
     feed = BalanceFeed(db, listener)
     await feed.start()
     await listener.start()

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from services.earning import service as earning
 from services.identity import member_apps
 from services.identity import service as identity
 from services.ledger import service as ledger
@@ -166,14 +167,16 @@ async def _shop(
     cafe, books, airline = shops
     now = clock.now()
     for n, (who, amount) in enumerate([(cafe, "42.50"), (books, "120.00"), (airline, "310.00")]):
-        earned = await ledger.record_purchase(
+        earned = await earning.record_purchase(
             db,
             who,
-            idempotency_key=f"demo-{name}-{n}",
-            member_number=member_number,
-            order_id=f"demo-{index}-{n}",
-            amount=Money(Decimal(amount), "EUR"),
-            occurred_at=now - timedelta(days=20 - n),
+            earning.PurchaseInput(
+                idempotency_key=f"demo-{name}-{n}",
+                member_number=member_number,
+                order_id=f"demo-{index}-{n}",
+                amount=Money(Decimal(amount), "EUR"),
+                occurred_at=now - timedelta(days=20 - n),
+            ),
         )
         _refuse_errors(earned, f"{name}'s purchase {n}")
     if spend:

@@ -10,6 +10,7 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from services.earning.schema import EarningMutation, EarningQuery
 from services.gateway.graphql_errors import TOO_COMPLEX, coded_rule, log_errors
 from services.gateway.operation import OperationPolicy
 from services.identity.schema import IdentityMutation
@@ -104,6 +105,7 @@ class Query(
     MembersQuery,
     MeQuery,
     LedgerQuery,
+    EarningQuery,
     MemberDataQuery,
     CatalogQuery,
     SettlementQuery,
@@ -123,6 +125,7 @@ class Mutation(
     CatalogMutation,
     MembersMutation,
     MeMutation,
+    EarningMutation,
     LedgerMutation,
     ErasureMutation,
     SettlementMutation,

@@ -2,6 +2,7 @@
 
 import shared.audit_log as audit_log_models
 import shared.rate_limit as rate_limit_models
+from services.earning import models as earning_models
 from services.identity import models as identity_models
 from services.ledger import models as ledger_models
 from services.members import models as members_models
@@ -10,6 +11,7 @@ from services.settlement import models as settlement_models
 
 __all__ = [
     "audit_log_models",
+    "earning_models",
     "identity_models",
     "ledger_models",
     "members_models",

@@ -7,8 +7,11 @@ settlement sees them in the period they happen.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_FLOOR
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from services.ledger import accounts, journal, live
@@ -28,13 +31,41 @@ from shared.sql import DbConnection, Sql
 
 PURCHASE_MEMBER = Sql("SELECT member_id FROM purchases WHERE partner_id = :p AND order_id = :o")
 PURCHASE = Sql(
-    "SELECT id, amount, currency, points_earned, points_reversed, amount_reversed, entry_id, lot_id"
+    "SELECT id, amount, currency, points_earned, points_reversed, amount_reversed, entry_id, lot_id,"
+    " earn_detail::text AS earn_detail, lines_refunded::text AS lines_refunded"
     " FROM purchases WHERE partner_id = :p AND order_id = :o"
 )
 RECORD_REFUND = Sql(
     "UPDATE purchases SET points_reversed = points_reversed + :points,"
-    " amount_reversed = amount_reversed + :amount WHERE id = :id"
+    " amount_reversed = amount_reversed + :amount,"
+    " lines_refunded = COALESCE(CAST(:lines AS jsonb), lines_refunded) WHERE id = :id"
 )
+
+
+@dataclass(frozen=True)
+class PurchaseToRefund:
+    """A purchase as a refund's caller sees it, under the member's wallet lock."""
+
+    amount: Decimal
+    currency: str
+    points_earned: int
+    points_reversed: int
+    amount_reversed: Decimal
+    detail: dict[str, Any] | None  # the earning service's document, as it stored it
+    lines_refunded: dict[str, Any] | None  # its reversal counter per line
+
+
+@dataclass(frozen=True)
+class RefundDecision:
+    """What a refund takes back, decided by the caller from the purchase's own document."""
+
+    points: int
+    amount: Decimal
+    lines_refunded: dict[str, Any] | None
+
+
+# Decides a refund (or None: pro rata on the amount) inside its transaction, under the lock.
+DecideRefund = Callable[[PurchaseToRefund, Decimal | None], RefundDecision | None]
 LOT_REMAINING = Sql("SELECT remaining FROM lots WHERE id = :id AND expired_at IS NULL AND expires_at > :now")
 OPEN_DEBT = Sql(
     "INSERT INTO member_debts (member_id, creditor_partner_id, entry_id, points, remaining)"
@@ -59,9 +90,12 @@ async def reverse_purchase(
     idempotency_key: str,
     order_id: str,
     amount: Money | None,
+    decide: DecideRefund | None = None,
+    request_extra: dict[str, Any] | None = None,
 ) -> Outcome:
     """A full or partial refund takes back the points pro rata, cumulatively floored (so the
-    refunds of a whole purchase take back exactly what it earned, never more).
+    refunds of a whole purchase take back exactly what it earned, never more) — unless `decide`
+    (the earning service's refund by line) says what to take back from the purchase's document.
 
     Points still in the purchase's lot come from it; points already spent are clawed back from the
     member's other points (available first, then pending); what is left becomes a debt that later
@@ -77,6 +111,7 @@ async def reverse_purchase(
         "order": order_id,
         "amount": str(amount.amount) if amount else None,
         "currency": amount.currency if amount else None,
+        **(request_extra or {}),
     }
 
     async def work(conn: DbConnection) -> dict[str, Any]:
@@ -108,11 +143,17 @@ async def reverse_purchase(
                 f"{purchase['currency']} of this purchase is left to refund",
                 "amount.amount",
             )
-        refunded = purchase["amount_reversed"] + refund
-        total = (purchase["points_earned"] * refunded / purchase["amount"]).to_integral_value(
-            rounding=ROUND_FLOOR
-        )
-        points = int(total) - purchase["points_reversed"]
+        decided = None
+        if decide is not None:
+            decided = decide(_to_refund(purchase), amount.amount if amount else None)
+        if decided is not None:
+            refund, points, lines = decided.amount, decided.points, decided.lines_refunded
+        else:
+            refunded = purchase["amount_reversed"] + refund
+            total = (purchase["points_earned"] * refunded / purchase["amount"]).to_integral_value(
+                rounding=ROUND_FLOOR
+            )
+            points, lines = int(total) - purchase["points_reversed"], None
         entry_id = await _take_back(
             conn,
             partner_id=partner_id,
@@ -124,7 +165,13 @@ async def reverse_purchase(
             related_entry_id=purchase["entry_id"],
             now=now,
         )
-        await RECORD_REFUND.execute(conn, points=points, amount=refund, id=purchase["id"])
+        await RECORD_REFUND.execute(
+            conn,
+            points=points,
+            amount=refund,
+            lines=json.dumps(lines) if lines is not None else None,
+            id=purchase["id"],
+        )
         await live.notify(conn, member_id, BalanceChangeReason.REVERSE, now)
         return {
             "reversal_id": entry_id,
@@ -141,6 +188,18 @@ async def reverse_purchase(
             request=request,
             work=work,
         )
+    )
+
+
+def _to_refund(row: Any) -> PurchaseToRefund:
+    return PurchaseToRefund(
+        amount=row["amount"],
+        currency=row["currency"],
+        points_earned=row["points_earned"],
+        points_reversed=row["points_reversed"],
+        amount_reversed=row["amount_reversed"],
+        detail=json.loads(row["earn_detail"]) if row["earn_detail"] else None,
+        lines_refunded=json.loads(row["lines_refunded"]) if row["lines_refunded"] else None,
     )
 
 

@@ -1,4 +1,11 @@
-"""Earning points for a purchase: one statement on the usual path.
+"""Booking the points of a purchase: one statement on the usual path.
+
+The ledger keeps the books and knows no rules: how many points a purchase earns is decided by the
+caller (services/earning) and passed in, with an opaque document (`detail`: the purchase's lines
+and earn breakdown) that the ledger stores with the purchase and hands back, never reads. A caller
+whose decision depends on what the member earned before (a cap per member and day) passes
+`decide` instead: it runs inside the transaction, under the member's wallet lock, so concurrent
+earns of one member see each other exactly.
 
 The usual earn (a known member, no open debt, a new order id, a fresh idempotency key) is a single
 statement in autocommit: it locks the wallet row, claims the order id with the purchase row, hangs
@@ -17,6 +24,8 @@ store the same answer, so a replay cannot tell them apart.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +43,7 @@ from shared.access import Principal
 from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, InputError, Validator
-from shared.money import Money, points_for
+from shared.money import Money
 from shared.sql import DbConnection, Sql, connection
 
 OPERATION = "recordPurchase"
@@ -54,10 +63,10 @@ WITH w AS (
   FROM w
 ), pur AS (
   INSERT INTO purchases (partner_id, order_id, member_id, amount, currency, points_earned,
-                         entry_id, lot_id, occurred_at)
+                         entry_id, lot_id, occurred_at, earn_detail)
   SELECT CAST(:p AS bigint), CAST(:order_id AS text), CAST(:m AS bigint), CAST(:amount AS numeric),
          CAST(:currency AS text), CAST(:points AS bigint), entry_id, lot_id,
-         CAST(:occurred AS timestamptz)
+         CAST(:occurred AS timestamptz), CAST(:detail AS jsonb)
   FROM ids
   ON CONFLICT (partner_id, order_id) DO NOTHING
   RETURNING entry_id, lot_id
@@ -93,7 +102,7 @@ WITH w AS (
          jsonb_build_object('ok', jsonb_build_object(
            'transaction_id', pur.entry_id, 'points', CAST(:points AS bigint),
            'partner_id', CAST(:p AS bigint), 'occurred_at', CAST(:occurred_text AS text),
-           'available_at', CAST(:available_text AS text)))
+           'available_at', CAST(:available_text AS text), 'detail', CAST(:detail AS jsonb)))
   FROM pur WHERE CAST(:claim AS boolean)
 )
 SELECT pur.entry_id, pur.lot_id, (SELECT debt FROM w) AS debt FROM pur
@@ -127,6 +136,7 @@ class Earn:
     expires_at: datetime
     recorded_at: datetime
     extend_until: datetime | None = None
+    detail: str | None = None  # the caller's document (JSON text), stored as it is
 
     def params(self) -> dict[str, Any]:
         return {
@@ -143,6 +153,7 @@ class Earn:
             "extend_until": self.extend_until,
             "occurred_text": self.occurred_at.isoformat(),
             "available_text": self.available_at.isoformat(),
+            "detail": self.detail,
         }
 
     def answer(self, entry_id: int) -> dict[str, Any]:
@@ -153,7 +164,20 @@ class Earn:
             "partner_id": self.partner_id,
             "occurred_at": self.occurred_at.isoformat(),
             "available_at": self.available_at.isoformat(),
+            "detail": json.loads(self.detail) if self.detail is not None else None,
         }
+
+
+@dataclass(frozen=True)
+class EarnDecision:
+    """What the caller decided a purchase earns, and the document stored with it."""
+
+    points: int
+    detail: str | None = None  # JSON text; None for a plain purchase (nothing to explain)
+
+
+# Decides the points inside the earn's transaction, after the member's wallet is locked.
+Decide = Callable[[DbConnection, int], Awaitable[EarnDecision]]
 
 
 async def earn_points(
@@ -167,8 +191,11 @@ async def earn_points(
     amount: Money,
     occurred_at: datetime,
     request: dict[str, Any],
+    decision: EarnDecision | None,
+    decide: Decide | None = None,
 ) -> dict[str, Any]:
-    """`{"ok": …}` or `{"errors": […]}`, as `run_idempotent` answers."""
+    """`{"ok": …}` or `{"errors": […]}`, as `run_idempotent` answers. Exactly one of `decision`
+    (known before any lock: the one-statement path) and `decide` (needs the lock: the general path)."""
     request_hash = fingerprint(OPERATION, request)
     async with connection(db) as conn:
         partner = await partners.cached_partner(db, conn, partner_id)
@@ -191,24 +218,25 @@ async def earn_points(
                 "occurredAt",
             )
 
-        def terms(member_id: int) -> Earn:
+        def terms(member_id: int, decided: EarnDecision) -> Earn:
             assert partner is not None
             return Earn(
                 partner_id=partner_id,
                 member_id=member_id,
                 order_id=order_id,
                 amount=amount,
-                points=points_for(amount.amount, partner.earn_rate, partner.earn_rounding),
+                points=decided.points,
                 occurred_at=occurred_at,
                 available_at=occurred_at + timedelta(days=partner.return_window_days),
                 expires_at=expiry.expiry_for(occurred_at, now),
                 recorded_at=now,
                 extend_until=clock.add_months(now, expiry.months) if expiry.activity_extends else None,
+                detail=decided.detail,
             )
 
         found = await members.cached_member_at_partner(db, conn, member_number, partner_id)
-        if found is not None:
-            earn = terms(found.member_id)
+        if found is not None and decision is not None:
+            earn = terms(found.member_id, decision)
             try:
                 row = await (EARN_EXTENDING if earn.extend_until else EARN).fetchrow(
                     conn,
@@ -235,7 +263,8 @@ async def earn_points(
         if member is None:
             raise members.member_not_found()
         await journal.lock_wallet(conn, member.member_id)  # opens the wallet of a first earn
-        earn = terms(member.member_id)
+        decided = decision if decision is not None else await _decide_locked(decide, conn, member.member_id)
+        earn = terms(member.member_id, decided)
         row = await (EARN_EXTENDING if earn.extend_until else EARN).fetchrow(
             conn,
             **earn.params(),
@@ -269,6 +298,35 @@ async def earn_points(
     )
 
 
+async def _decide_locked(decide: Decide | None, conn: DbConnection, member_id: int) -> EarnDecision:
+    if decide is None:
+        raise TypeError("earn_points needs a decision or a decide function")
+    return await decide(conn, member_id)
+
+
+def check_purchase(
+    v: Validator,
+    *,
+    idempotency_key: str,
+    member_number: str,
+    order_id: str,
+    amount: Money,
+    occurred_at: datetime | None,
+) -> None:
+    """The checks of a purchase's own fields, for the ledger and for the earning service's
+    preview (which must refuse exactly what recordPurchase refuses)."""
+    check_common(v, idempotency_key, order_id)
+    members.check_member_number(v, member_number)
+    check_money(v, amount, "amount", required_currency=None)
+    if occurred_at is not None and v.instant(occurred_at, "occurredAt"):
+        v.check(
+            occurred_at <= clock.now() + clock.CLOCK_SKEW,
+            "occurredAt",
+            UserErrorCode.IN_FUTURE,
+            "occurredAt must not be in the future",
+        )
+
+
 async def record_purchase(
     db: Database,
     principal: Principal,
@@ -278,22 +336,25 @@ async def record_purchase(
     order_id: str,
     amount: Money,
     occurred_at: datetime | None = None,
+    decision: EarnDecision | None,
+    decide: Decide | None = None,
+    request_extra: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Points for a purchase: earn rate x amount, rounded once per purchase; a lot that is
-    pending until the partner's return window has passed."""
+    """Books the points the caller decided for a purchase: a lot that is pending until the
+    partner's return window has passed. `request_extra` (the purchase's lines, promo codes…) is
+    part of what the idempotency key names; left out when empty, so a plain purchase's
+    fingerprint is what it always was."""
     partner_id = principal.require_partner("points:earn")
     now = clock.now()
     v = Validator()
-    check_common(v, idempotency_key, order_id)
-    members.check_member_number(v, member_number)
-    check_money(v, amount, "amount", required_currency=None)
-    if occurred_at is not None and v.instant(occurred_at, "occurredAt"):
-        v.check(
-            occurred_at <= now + clock.CLOCK_SKEW,
-            "occurredAt",
-            UserErrorCode.IN_FUTURE,
-            "occurredAt must not be in the future",
-        )
+    check_purchase(
+        v,
+        idempotency_key=idempotency_key,
+        member_number=member_number,
+        order_id=order_id,
+        amount=amount,
+        occurred_at=occurred_at,
+    )
     v.raise_if_any()
     request = {
         "member": member_number,
@@ -301,6 +362,7 @@ async def record_purchase(
         "amount": str(amount.amount),
         "currency": amount.currency,
         "occurred_at": occurred_at,
+        **(request_extra or {}),
     }
     try:
         response = await earn_points(
@@ -313,6 +375,8 @@ async def record_purchase(
             amount=amount,
             occurred_at=occurred_at or now,
             request=request,
+            decision=decision,
+            decide=decide,
         )
     except InputError as exc:
         return Outcome(result=None, errors=exc.errors)

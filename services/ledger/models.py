@@ -202,9 +202,15 @@ class MemberDebt(Base):
 
 
 class Purchase(Base):
+    """A purchase the ledger booked points for. `earn_detail` is the earning service's document
+    (lines, earn breakdown), stored and handed back, never read by the ledger; `lines_refunded`
+    is its reversal counter per line (what refunds by line took back so far)."""
+
     __tablename__ = "purchases"
     __table_args__ = (
         UniqueConstraint("partner_id", "order_id"),
+        # What a member earned at a partner in a period (caps per member and day or month).
+        Index("ix_purchases_member_partner_occurred", "member_id", "partner_id", "occurred_at"),
         CheckConstraint("points_reversed >= 0 AND points_reversed <= points_earned", name="reversal_bounded"),
         CheckConstraint("amount_reversed >= 0 AND amount_reversed <= amount", name="refund_bounded"),
     )
@@ -221,6 +227,8 @@ class Purchase(Base):
     entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
     lot_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("lots.id"))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    earn_detail: Mapped[dict | None] = mapped_column(JSONB, nullable=True)
+    lines_refunded: Mapped[dict | None] = mapped_column(JSONB, nullable=True)
 
 
 class Redemption(Base):

@@ -16,12 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.ledger import earn, holds, policy, rewards, spending
-from services.ledger.corrections import cancel_redemption, reverse_purchase
+from services.ledger.corrections import (
+    DecideRefund,
+    PurchaseToRefund,
+    RefundDecision,
+    cancel_redemption,
+    reverse_purchase,
+)
+from services.ledger.earn import Decide, EarnDecision, check_purchase
 from services.ledger.holds import capture_redemption, void_redemption
-from services.ledger.outcomes import Outcome
+from services.ledger.outcomes import Outcome, check_money
 from services.ledger.policy import Policy
+from services.ledger.purchases import earn_details, earned_in_periods
 from services.ledger.queries import (
     Balance,
     ExpiringPoints,
@@ -42,15 +51,24 @@ from shared.money import Money
 
 __all__ = [
     "Balance",
+    "Decide",
+    "DecideRefund",
+    "EarnDecision",
     "ExpiringPoints",
     "MemberExpiry",
     "Outcome",
     "Policy",
+    "PurchaseToRefund",
+    "RefundDecision",
     "TransactionView",
     "authorize_redemption",
     "balance",
     "cancel_redemption",
     "capture_redemption",
+    "check_money",
+    "check_purchase",
+    "earn_details",
+    "earned_in_periods",
     "expiring_points",
     "expiry_policy",
     "member_balance_to_watch",
@@ -91,9 +109,12 @@ async def record_purchase(
     order_id: str,
     amount: Money,
     occurred_at: datetime | None = None,
+    decision: EarnDecision | None,
+    decide: Decide | None = None,
+    request_extra: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Points for a purchase: earn rate x amount, rounded once per purchase; a lot that is
-    pending until the partner's return window has passed."""
+    """Books the points the earning service decided for a purchase (`decision`, or `decide`
+    under the member's wallet lock): a lot pending until the partner's return window has passed."""
     return await _by_member_number(
         db,
         principal,
@@ -105,6 +126,9 @@ async def record_purchase(
             order_id=order_id,
             amount=amount,
             occurred_at=occurred_at,
+            decision=decision,
+            decide=decide,
+            request_extra=request_extra,
         ),
     )
 

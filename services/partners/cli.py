@@ -67,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=Decimal(0),
         help="fraction of expired points' value owed to the coalition, 0 to 1 (default 0)",
     )
+    create.add_argument(
+        "--time-zone", default="UTC", help="IANA name where its days begin, e.g. Europe/Paris (default UTC)"
+    )
     create.set_defaults(handler=create_partner)
 
 
@@ -85,6 +88,7 @@ async def create_partner(args: argparse.Namespace) -> int:
                 earn_rounding=args.earn_rounding,
                 issue_fee_per_point=args.issue_fee_per_point,
                 breakage_share=args.breakage_share,
+                time_zone=args.time_zone,
             )
         except DomainError as exc:
             return print_user_errors(exc)

@@ -36,6 +36,8 @@ class Partner(Base):
     earn_rate: Mapped[Decimal] = mapped_column(Numeric(18, 6))
     earn_rounding: Mapped[str] = mapped_column(Text, server_default="FLOOR")
     return_window_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    # IANA name: where its days and months begin (caps per member and day, promotions' hours).
+    time_zone: Mapped[str] = mapped_column(Text, server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -103,6 +103,14 @@ class Partner(Node):
         terms = self._terms(info)
         return terms.return_window_days if terms else None
 
+    @strawberry.field(
+        description="Its IANA time zone: where its days and months begin (caps per member and day"
+        " or month)." + TERMS_HIDDEN
+    )
+    def time_zone(self, info: GraphQLInfo) -> str | None:
+        terms = self._terms(info)
+        return terms.time_zone if terms else None
+
     @strawberry.field(description="When the partner was onboarded." + TERMS_HIDDEN)
     def created_at(self, info: GraphQLInfo) -> datetime | None:
         terms = self._terms(info)
@@ -172,6 +180,11 @@ class CreatePartnerInput:
     )
     breakage_share: decimal.Decimal = strawberry.field(
         default=decimal.Decimal(0), description="Contract.breakageShare, 0 to 1."
+    )
+    time_zone: str = strawberry.field(
+        default="UTC",
+        description="Its IANA time zone name (Europe/Paris): where its days and months begin, for"
+        " earn caps per member and day or month (INVALID otherwise).",
     )
 
 
@@ -296,6 +309,7 @@ class PartnersMutation:
                 earn_rounding=input.earn_rounding.value,
                 issue_fee_per_point=input.issue_fee_per_point,
                 breakage_share=input.breakage_share,
+                time_zone=input.time_zone,
             )
         except DomainError as exc:
             return CreatePartnerPayload(user_errors=user_errors(exc.errors))

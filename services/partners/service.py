@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +44,17 @@ def backend_client_name(partner_name: str) -> str:
 MAX_RETURN_WINDOW_DAYS = 366
 
 
+def is_time_zone(name: str) -> bool:
+    """An IANA time zone this machine's tz database knows (what zoneinfo can load)."""
+    if not name or name != name.strip() or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class PartnerView:
     id: int
@@ -52,6 +64,7 @@ class PartnerView:
     earn_rounding: str
     return_window_days: int
     created_at: datetime
+    time_zone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ def _view(row: Partner) -> PartnerView:
         earn_rounding=row.earn_rounding,
         return_window_days=row.return_window_days,
         created_at=row.created_at,
+        time_zone=row.time_zone,
     )
 
 
@@ -107,6 +121,7 @@ async def create_partner(
     earn_rounding: str = Rounding.FLOOR,
     issue_fee_per_point: Decimal = Decimal(0),
     breakage_share: Decimal = Decimal(0),
+    time_zone: str = "UTC",
 ) -> NewPartner:
     """Creates the partner, its first contract and its API credentials, in one transaction (the
     ledger opens the partner's accounts the first time it books for it)."""
@@ -141,6 +156,12 @@ async def create_partner(
         UserErrorCode.INVALID,
         "earnRounding must be FLOOR or HALF_UP",
     )
+    v.check(
+        is_time_zone(time_zone),
+        "timeZone",
+        UserErrorCode.INVALID,
+        f"timeZone {time_zone!r} is not an IANA time zone name (Europe/Paris, UTC…)",
+    )
     v.raise_if_any()
     terms = {
         "currency": currency,
@@ -151,6 +172,7 @@ async def create_partner(
         "earn_rounding": earn_rounding,
         "issue_fee_per_point": issue_fee_per_point,
         "breakage_share": breakage_share,
+        "time_zone": time_zone,
     }
     async with db.sessions() as session, session.begin():
         return await _create(session, principal, name.strip(), **terms)
@@ -169,6 +191,7 @@ async def _create(
     earn_rounding: str,
     issue_fee_per_point: Decimal,
     breakage_share: Decimal,
+    time_zone: str,
 ) -> NewPartner:
     if await session.scalar(select(Partner.id).where(Partner.name == name)) is not None:
         raise DomainError.single(UserErrorCode.NAME_TAKEN, f"a partner named {name!r} exists", "name")
@@ -179,6 +202,7 @@ async def _create(
         earn_rate=earn_rate,
         earn_rounding=earn_rounding,
         return_window_days=return_window_days,
+        time_zone=time_zone,
     )
     session.add(partner)
     try:
@@ -215,6 +239,7 @@ async def _create(
             "redeem_price": str(redeem_price),
             "earn_rate": str(earn_rate),
             "return_window_days": return_window_days,
+            "time_zone": time_zone,
             "client_id": credentials.client_id,
         },
     )
@@ -236,7 +261,7 @@ async def list_partners(
 
 
 PARTNERS = Sql(
-    "SELECT id, name, currency, earn_rate, earn_rounding, return_window_days, created_at"
+    "SELECT id, name, currency, earn_rate, earn_rounding, return_window_days, created_at, time_zone"
     " FROM partners WHERE id = ANY(CAST(:ids AS bigint[]))"
 )
 CONTRACT_AT = Sql(

@@ -46,6 +46,7 @@ ID_TYPES = {
     "partnerId": "Partner",
     "redemptionId": "Redemption",
     "authorizationId": "Authorization",
+    "ruleId": "EarnRule",
 }
 SCALARS: dict[str, Any] = {
     "String": "",

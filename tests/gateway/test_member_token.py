@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphql import GraphQLNonNull, GraphQLObjectType, get_named_type
+from graphql import GraphQLInputObjectType, GraphQLNonNull, GraphQLObjectType, get_named_type
 
 from services.gateway.error_docs import declared_operations
 from services.gateway.schema import build_schema
@@ -18,7 +18,7 @@ from shared.access import MEMBER_SCOPE
 from shared.ids import to_global_id
 from tests.conftest import member_token
 from tests.factories import earn, enroll, make_partner
-from tests.gateway.test_declared_scopes import document
+from tests.gateway.test_declared_scopes import document, refused_value
 
 SCHEMA = build_schema()._schema
 OPERATIONS = {op.name: op.operation for op in declared_operations(SCHEMA)}
@@ -55,12 +55,15 @@ def _query(name: str, other_number: str) -> tuple[str, dict[str, Any]]:
     for arg, spec in graphql_field.args.items():
         if not isinstance(spec.type, GraphQLNonNull):
             continue
-        type_name = get_named_type(spec.type).name
-        values[arg] = {
-            "String": other_number,
-            "ID": to_global_id(ID_TYPES.get(name, "Member"), 1),
-            "Duration": "P30D",
-        }[type_name]
+        named = get_named_type(spec.type)
+        if isinstance(named, GraphQLInputObjectType):  # previewEarn: an input refused anyway
+            values[arg] = refused_value(arg, spec.type)
+        else:
+            values[arg] = {
+                "String": other_number,
+                "ID": to_global_id(ID_TYPES.get(name, "Member"), 1),
+                "Duration": "P30D",
+            }[named.name]
         declared.append(f"${arg}: {spec.type}")
     args = ", ".join(f"{a}: ${a}" for a in values)
     selection = " { __typename }" if isinstance(get_named_type(graphql_field.type), GraphQLObjectType) else ""

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.ledger import service as ledger
+from services.earning import service as earning
 from services.members import service as members
 from services.partners import catalog
 from shared import clock
@@ -157,13 +157,15 @@ async def test_member_not_found_answers_are_rate_limited_per_client_in_every_pro
             await redeem(db, shop, new_member_number(), 1)
         # Another gateway process learns of it from PostgreSQL, not from this process's memory.
         with pytest.raises(RateLimited):
-            await ledger.record_purchase(
+            await earning.record_purchase(
                 other_process,
                 shop.principal,
-                idempotency_key=unique("k"),
-                member_number=known.member_number,
-                order_id=unique("o"),
-                amount=Money(Decimal(1), "EUR"),
+                earning.PurchaseInput(
+                    idempotency_key=unique("k"),
+                    member_number=known.member_number,
+                    order_id=unique("o"),
+                    amount=Money(Decimal(1), "EUR"),
+                ),
             )
         # Another client is not affected.
         assert await members.find_member(db, neighbour.principal, known.member_number) is None

@@ -6,13 +6,13 @@ once here, exactly as `services/ledger/idempotency.py`, `outcomes.py` and the ea
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import strawberry
 
 from services.ledger.models import ExpiryMode
-from services.ledger.schema.types import Authorization, ExpiryPolicy, Redemption, Reversal, Transaction
-from shared.graphql_types import MoneyInput, Points, UserError
+from services.ledger.schema.types import Authorization, ExpiryPolicy, Redemption
+from shared.graphql_types import Points, UserError
 
 IDEMPOTENCY_KEY = (
     "Your id for this attempt at the operation, so a retry cannot move points twice: any text of 1"
@@ -60,44 +60,6 @@ class UpdateExpiryPolicyPayload:
     )
 
 
-@strawberry.input(description="A purchase at the calling partner, to earn points for.")
-class RecordPurchaseInput:
-    idempotency_key: str = strawberry.field(description=IDEMPOTENCY_KEY)
-    member_number: str = strawberry.field(
-        description=MEMBER_NUMBER + " An earn that gives points links the member to you (the card"
-        " presented at the till is consent)."
-    )
-    order_id: str = strawberry.field(
-        description=f"Your id for the purchase (the till's order or receipt number): {ORDER_TEXT}."
-        " Unique per partner among your purchases: a second purchase with it is DUPLICATE_ORDER (a"
-        " retry of the same purchase sends the same idempotencyKey instead). reversePurchase names"
-        " the purchase by it, and reconciliation files match on it."
-    )
-    amount: MoneyInput = strawberry.field(
-        description="What the customer paid, in your currency (CURRENCY_MISMATCH otherwise). Points"
-        " are earnRate times amount, rounded once for the purchase as your earnRounding says."
-    )
-    occurred_at: datetime | None = strawberry.field(
-        default=None,
-        description="When the purchase happened, with its offset (2026-11-01T09:30:00Z); omitted:"
-        " now. At most 5 minutes in the future (IN_FUTURE), and not so long ago that its points"
-        " would already have expired (TOO_OLD). The return window (the points are pending until"
-        " occurredAt + returnWindowDays) and the expiry count from it, and settlement and"
-        " reconciliation date the purchase by it, whenever it was recorded.",
-    )
-
-
-@strawberry.type(description="The answer to recordPurchase.")
-class RecordPurchasePayload:
-    transaction: Transaction | None = strawberry.field(
-        default=None, description="The EARN transaction; null on userErrors."
-    )
-    points_earned: Points | None = strawberry.field(
-        default=None, description="Points the purchase earned (may be 0: nothing is then linked)."
-    )
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=ENTRY_PAYLOAD)
-
-
 @strawberry.input(description="Points a linked member spends at the calling partner now.")
 class RedeemPointsInput:
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY_KEY)
@@ -114,23 +76,6 @@ class RedeemPointsInput:
 @strawberry.type(description="The answer to redeemPoints, captureRedemption and redeemReward.")
 class RedeemPointsPayload:
     redemption: Redemption | None = strawberry.field(default=None, description="Null on userErrors.")
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=ENTRY_PAYLOAD)
-
-
-@strawberry.input(description="A refund of one of the calling partner's purchases.")
-class ReversePurchaseInput:
-    idempotency_key: str = strawberry.field(description=IDEMPOTENCY_KEY)
-    order_id: str = strawberry.field(description="The purchase's orderId, as recordPurchase received it.")
-    amount: MoneyInput | None = strawberry.field(
-        default=None,
-        description="The amount refunded, in the purchase's currency, at most what is left of it;"
-        " omitted: all that is left.",
-    )
-
-
-@strawberry.type(description="The answer to reversePurchase.")
-class ReversePurchasePayload:
-    reversal: Reversal | None = strawberry.field(default=None, description="Null on userErrors.")
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=ENTRY_PAYLOAD)
 
 

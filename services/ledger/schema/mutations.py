@@ -20,13 +20,9 @@ from services.ledger.schema.inputs import (
     CancelRedemptionInput,
     CancelRedemptionPayload,
     CaptureRedemptionInput,
-    RecordPurchaseInput,
-    RecordPurchasePayload,
     RedeemPointsInput,
     RedeemPointsPayload,
     RedeemRewardInput,
-    ReversePurchaseInput,
-    ReversePurchasePayload,
     UpdateExpiryPolicyInput,
     UpdateExpiryPolicyPayload,
     VoidRedemptionInput,
@@ -34,14 +30,12 @@ from services.ledger.schema.inputs import (
 from services.ledger.schema.types import (
     Authorization,
     ExpiryPolicy,
-    Reversal,
-    earn_transaction,
     redemption_of,
 )
 from shared.access import MEMBER_SCOPE
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
-from shared.graphql_types import GraphQLInfo, Money, user_errors
+from shared.graphql_types import GraphQLInfo, user_errors
 from shared.ids import to_global_id
 from shared.operations import INPUT, KEY_CODES, MEMBER_CODES, Access, admin, mutation, partner
 
@@ -80,43 +74,6 @@ HOLD_CODES = (
 @strawberry.type
 class LedgerMutation:
     @mutation(
-        "Points for a purchase at the calling partner: earnRate times amount, rounded once, pending until"
-        " the return window has passed. Exactly once per idempotencyKey.",
-        access=partner("points:earn"),
-        codes=(
-            *KEY_CODES,
-            *MEMBER_CODES,
-            UserErrorCode.UNKNOWN_CURRENCY,
-            UserErrorCode.INVALID_AMOUNT,
-            UserErrorCode.CURRENCY_MISMATCH,
-            UserErrorCode.IN_FUTURE,
-            UserErrorCode.TOO_OLD,
-            UserErrorCode.DUPLICATE_ORDER,
-            UserErrorCode.PARTNER_NOT_FOUND,
-        ),
-    )
-    async def record_purchase(
-        self, info: GraphQLInfo, input: Annotated[RecordPurchaseInput, INPUT]
-    ) -> RecordPurchasePayload:
-        outcome = await _outcome(
-            service.record_purchase(
-                info.context.db,
-                info.context.principal,
-                idempotency_key=input.idempotency_key,
-                member_number=input.member_number,
-                order_id=input.order_id,
-                amount=input.amount.to_domain(),
-                occurred_at=input.occurred_at,
-            )
-        )
-        if outcome.result is None:
-            return RecordPurchasePayload(user_errors=user_errors(outcome.errors))
-        return RecordPurchasePayload(
-            transaction=earn_transaction(outcome.result, input.order_id),
-            points_earned=outcome.result["points"],
-        )
-
-    @mutation(
         "Spend a linked member's available points at the calling partner now, first to expire first."
         " Exactly once per idempotencyKey.",
         access=partner("points:redeem"),
@@ -139,44 +96,6 @@ class LedgerMutation:
         if outcome.result is None:
             return RedeemPointsPayload(user_errors=user_errors(outcome.errors))
         return RedeemPointsPayload(redemption=redemption_of(outcome.result))
-
-    @mutation(
-        "Refund all or part of one of the calling partner's purchases: its points are taken back, pro"
-        " rata and cumulatively floored; points already spent come from the member's other points,"
-        " and what is still missing becomes a debt later earns repay. Exactly once per idempotencyKey.",
-        access=partner("points:reverse"),
-        codes=(
-            *KEY_CODES,
-            UserErrorCode.UNKNOWN_CURRENCY,
-            UserErrorCode.INVALID_AMOUNT,
-            UserErrorCode.PURCHASE_NOT_FOUND,
-            UserErrorCode.CURRENCY_MISMATCH,
-            UserErrorCode.ALREADY_REVERSED,
-            UserErrorCode.REFUND_EXCEEDS_PURCHASE,
-        ),
-    )
-    async def reverse_purchase(
-        self, info: GraphQLInfo, input: Annotated[ReversePurchaseInput, INPUT]
-    ) -> ReversePurchasePayload:
-        outcome = await _outcome(
-            service.reverse_purchase(
-                info.context.db,
-                info.context.principal,
-                idempotency_key=input.idempotency_key,
-                order_id=input.order_id,
-                amount=input.amount.to_domain() if input.amount else None,
-            )
-        )
-        if outcome.result is None:
-            return ReversePurchasePayload(user_errors=user_errors(outcome.errors))
-        r = outcome.result
-        return ReversePurchasePayload(
-            reversal=Reversal(
-                id=strawberry.ID(to_global_id("Reversal", r["reversal_id"])),
-                points=r["points"],
-                refunded=Money.of(r["refunded"]),
-            )
-        )
 
     @mutation(
         "Undo one of the calling partner's redemptions: the points go back to their lots (a reward's"

@@ -9,6 +9,7 @@ import strawberry
 
 from services.ledger import service
 from services.ledger.models import EntryKind, EntryStatus, ExpiryMode, HoldStatus
+from services.ledger.schema.breakdown import EarnBreakdownItem, breakdown_loader
 from services.partners.schema import Partner, partner_loader
 from shared import clock
 from shared.graphql_types import GraphQLInfo, Money, Node, Points, graphql_enum
@@ -104,6 +105,15 @@ class Transaction(Node):
     @strawberry.field(description="Where it happened.")
     async def partner(self, info: GraphQLInfo) -> Partner | None:
         return await partner_loader(info).load(self.partner_id)
+
+    @strawberry.field(
+        description="For an EARN: why the purchase earned what it did, as recorded with it (the same"
+        " list recordPurchase returned); null for other kinds."
+    )
+    async def earn_breakdown(self, info: GraphQLInfo) -> list[EarnBreakdownItem] | None:
+        if self.kind != TransactionKind.EARN or self.order_id is None:
+            return None
+        return await breakdown_loader(info).load((self.partner_id, self.order_id))
 
 
 def earn_transaction(result: dict[str, Any], order_id: str) -> Transaction:

@@ -1,0 +1,243 @@
+"""The earning service's front door: what a purchase earns (`record_purchase`, `preview_earn`),
+refunds by line (`reverse_purchase`), and a partner's earn rules (`rule_changes`).
+
+The engine (`engine.evaluate`) decides; the ledger books (`ledger.record_purchase` with the
+points and the document to store). The usual earn stays the ledger's one statement: rules come
+from the per-process cache (`cache`), the engine is pure Python, and only a partner with a cap per
+member takes the ledger's general path, so the member's earnings in the period are read under the
+member's wallet lock in the earn's own transaction (exact under concurrency).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.earning import cache, purchases, refunds, rule_changes
+from services.earning.engine import Basket, MemberHistory, Result, Terms, evaluate
+from services.earning.purchases import LineInput, PurchaseInput
+from services.earning.refunds import RefundLine
+from services.earning.rules import PartnerRules, RuleVersion
+from services.ledger import service as ledger
+from services.members import service as members
+from services.partners import service as partners
+from shared import clock, sql
+from shared.access import Principal
+from shared.database import Database
+from shared.error_codes import UserErrorCode
+from shared.errors import InputError, UserError, Validator
+from shared.money import Money
+from shared.sql import DbConnection
+
+__all__ = [
+    "LineInput",
+    "Preview",
+    "PurchaseInput",
+    "RefundLine",
+    "RuleVersion",
+    "archive_rule",
+    "create_rule",
+    "earn_rules",
+    "preview_earn",
+    "record_purchase",
+    "reverse_purchase",
+    "update_rule",
+]
+
+
+@dataclass(frozen=True)
+class Preview:
+    points: int
+    detail: dict[str, Any] | None = field(default=None)
+
+
+async def _partner_and_rules(
+    db: Database, partner_id: int
+) -> tuple[partners.PartnerView | None, PartnerRules]:
+    """Both from the process's caches; a connection only when one of them misses."""
+    partner = db.cache.get(("partner", partner_id))
+    rules = cache.rules_cache(db).peek(partner_id)
+    if partner is None or rules is None:
+        async with sql.connection(db) as conn:
+            partner = await partners.cached_partner(db, conn, partner_id)
+            rules = await cache.rules_cache(db).rules(conn, partner_id)
+    return partner, rules
+
+
+def _periods(at: datetime, time_zone: str) -> list[tuple[datetime, datetime]]:
+    """The purchase's day and month in the partner's time zone, as UTC instants [start, end)."""
+    zone = ZoneInfo(time_zone)
+    local = at.astimezone(zone)
+    day = datetime(local.year, local.month, local.day, tzinfo=zone)
+    next_day = (day + timedelta(days=1, hours=3)).replace(hour=0)  # through a DST change
+    month = datetime(local.year, local.month, 1, tzinfo=zone)
+    next_month = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=zone)
+    return [(day, next_day), (month, next_month)]
+
+
+async def _history(
+    conn: DbConnection, member_id: int, partner: partners.PartnerView, at: datetime
+) -> MemberHistory:
+    day, month = await ledger.earned_in_periods(conn, member_id, partner.id, _periods(at, partner.time_zone))
+    return MemberHistory(day=day, month=month)
+
+
+def _check(purchase: PurchaseInput) -> Basket:
+    v = Validator()
+    basket = purchases.check(v, purchase)
+    v.raise_if_any()
+    return basket
+
+
+async def record_purchase(db: Database, principal: Principal, purchase: PurchaseInput) -> ledger.Outcome:
+    """Earns what the rules in force at occurredAt say (see `engine`), booked by the ledger with
+    the breakdown; unknown promo codes come back as userErrors next to the recorded purchase.
+    Bad input raises DomainError before anything is looked up."""
+    partner_id = principal.require_partner("points:earn")
+    basket = _check(purchase)  # bad input raises, before anything is looked up
+    partner, rules = await _partner_and_rules(db, partner_id)
+    at = purchase.occurred_at or clock.now()
+    terms = Terms(
+        partner.earn_rate if partner else 0, partner.earn_rounding if partner else "FLOOR", rules.in_force(at)
+    )
+
+    def decided(result: Result) -> ledger.EarnDecision:
+        return ledger.EarnDecision(result.points, purchases.document(purchase, basket, result))
+
+    decision, decide = None, None
+    if terms.member_caps and partner is not None:
+        found_partner = partner
+
+        async def decide(conn: DbConnection, member_id: int) -> ledger.EarnDecision:
+            return decided(evaluate(basket, terms, await _history(conn, member_id, found_partner, at)))
+
+    else:
+        decision = decided(evaluate(basket, terms))
+    outcome = await ledger.record_purchase(
+        db,
+        principal,
+        idempotency_key=purchase.idempotency_key,
+        member_number=purchase.member_number,
+        order_id=purchase.order_id,
+        amount=purchase.amount,
+        occurred_at=purchase.occurred_at,
+        decision=decision,
+        decide=decide,
+        request_extra=purchase.request_extra(),
+    )
+    if outcome.result is None:
+        return outcome
+    warnings = purchases.promo_code_errors(outcome.result.get("detail"))
+    return ledger.Outcome(result=outcome.result, errors=[*outcome.errors, *warnings])
+
+
+async def preview_earn(db: Database, principal: Principal, purchase: PurchaseInput) -> Preview:
+    """What `record_purchase` would earn now, by the same engine and rules, writing nothing.
+    Refuses (DomainError) what it would refuse about the purchase and the member."""
+    partner_id = principal.require_partner("points:earn")
+    basket = _check(purchase)
+    await members.refuse_if_rate_limited(db, principal)
+    partner, rules = await _partner_and_rules(db, partner_id)
+    if partner is None:
+        raise InputError.single(UserErrorCode.PARTNER_NOT_FOUND, "the calling partner no longer exists")
+    if purchase.amount.currency != partner.currency:
+        raise InputError.single(
+            UserErrorCode.CURRENCY_MISMATCH, f"amount.currency must be {partner.currency}", "amount.currency"
+        )
+    at = purchase.occurred_at or clock.now()
+    terms = Terms(partner.earn_rate, partner.earn_rounding, rules.in_force(at))
+    async with sql.connection(db) as conn:
+        member = await members.cached_member_at_partner(db, conn, purchase.member_number, partner_id)
+        if member is None:
+            member = await members.member_at_partner(conn, purchase.member_number, partner_id)
+        if member is None:
+            await members.note_lookup_miss(db, principal)
+            raise members.member_not_found()
+        history = await _history(conn, member.member_id, partner, at) if terms.member_caps else None
+    result = evaluate(basket, terms, history)
+    detail = purchases.document(purchase, basket, result)
+    return Preview(result.points, json.loads(detail) if detail else None)
+
+
+async def reverse_purchase(
+    db: Database,
+    principal: Principal,
+    *,
+    idempotency_key: str,
+    order_id: str,
+    amount: Money | None,
+    lines: tuple[RefundLine, ...] | None = None,
+) -> ledger.Outcome:
+    """A refund by amount (pro rata, as the ledger does it) or by line (exactly what those lines
+    earned under the rules of the purchase: `refunds`)."""
+    principal.require_partner("points:reverse")
+    v = Validator()
+    if lines is not None:
+        v.check(bool(lines), "lines", UserErrorCode.INVALID, "lines, when sent, names at least one line")
+        v.check(amount is None, "lines", UserErrorCode.INVALID, "send lines or amount, not both")
+        seen: set[str] = set()
+        for i, line in enumerate(lines):
+            v.text(line.sku, f"lines[{i}].sku", max_length=purchases.MAX_KEY)
+            v.check(line.sku not in seen, f"lines[{i}].sku", UserErrorCode.INVALID, "a sku named twice")
+            seen.add(line.sku)
+            v.check(
+                0 < line.quantity <= purchases.MAX_QUANTITY,
+                f"lines[{i}].quantity",
+                UserErrorCode.INVALID_AMOUNT,
+                f"lines[{i}].quantity must be between 1 and {purchases.MAX_QUANTITY:,}",
+            )
+    v.raise_if_any()
+    extra = {"lines": [[line.sku, line.quantity] for line in lines]} if lines is not None else None
+    return await ledger.reverse_purchase(
+        db,
+        principal,
+        idempotency_key=idempotency_key,
+        order_id=order_id,
+        amount=amount,
+        decide=refunds.decider(lines),
+        request_extra=extra,
+    )
+
+
+async def earn_rules(db: Database, principal: Principal, partner_id: int | None) -> list[RuleVersion]:
+    """Each of the partner's rules as it stands now (its version in effect now, or its first
+    version if that starts later), archived ones included."""
+    rules = await rule_changes.partner_rules(db, principal, partner_id)
+    now = clock.now()
+    return [
+        rules.version_at(rule_id, now) or versions[0] for rule_id, versions in sorted(rules.versions.items())
+    ]
+
+
+async def create_rule(
+    db: Database, principal: Principal, *, partner_id: int | None, terms: dict[str, Any]
+) -> RuleVersion:
+    return await rule_changes.create_rule(db, principal, partner_id=partner_id, terms=terms)
+
+
+async def update_rule(
+    db: Database,
+    principal: Principal,
+    *,
+    rule_id: int,
+    changes: dict[str, Any],
+    effective_from: datetime | None,
+) -> RuleVersion:
+    return await rule_changes.change_rule(
+        db, principal, rule_id=rule_id, changes=changes, effective_from=effective_from
+    )
+
+
+async def archive_rule(
+    db: Database, principal: Principal, *, rule_id: int, effective_from: datetime | None
+) -> RuleVersion:
+    return await rule_changes.change_rule(
+        db, principal, rule_id=rule_id, changes={}, effective_from=effective_from, archive=True
+    )
+
+
+def promo_code_errors(detail: dict[str, Any] | None) -> list[UserError]:
+    return purchases.promo_code_errors(detail)

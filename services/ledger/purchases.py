@@ -1,0 +1,62 @@
+"""Reading purchases back for the earning service: what a member earned at a partner in a period
+(its caps per member), and the documents stored with purchases (their earn breakdown).
+
+Both are read contracts of the ledger's purchases; the ledger does not interpret either.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from shared import sql
+from shared.database import Database
+from shared.sql import DbConnection, Sql
+
+# One statement for every period: points earned net of refunds, by purchases that occurred in it.
+EARNED_IN_PERIODS = Sql(
+    "SELECT p.i, COALESCE((SELECT sum(points_earned - points_reversed) FROM purchases"
+    "  WHERE member_id = :m AND partner_id = :partner AND occurred_at >= p.s AND occurred_at < p.e), 0)"
+    " AS points FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]))"
+    " WITH ORDINALITY AS p(s, e, i) ORDER BY p.i"
+)
+DETAILS = Sql(
+    "SELECT p.partner_id, p.order_id, p.points_earned, p.earn_detail::text AS detail"
+    " FROM purchases p JOIN unnest(CAST(:partners AS bigint[]), CAST(:orders AS text[])) AS k(pid, oid)"
+    " ON p.partner_id = k.pid AND p.order_id = k.oid"
+)
+
+
+async def earned_in_periods(
+    conn: DbConnection, member_id: int, partner_id: int, periods: list[tuple[datetime, datetime]]
+) -> list[int]:
+    """Points the member earned at the partner (net of refunds) by purchases that occurred in each
+    [start, end). Called under the member's wallet lock, it is exact: every earn of the member
+    serializes on that lock, so none can slip in between this read and the write it decides."""
+    rows = await EARNED_IN_PERIODS.fetch(
+        conn,
+        m=member_id,
+        partner=partner_id,
+        starts=[start for start, _ in periods],
+        ends=[end for _, end in periods],
+    )
+    return [int(r["points"]) for r in rows]
+
+
+async def earn_details(
+    db: Database, keys: list[tuple[int, str]]
+) -> dict[tuple[int, str], tuple[int, dict[str, Any] | None]]:
+    """By (partner id, order id): the points the purchase earned and the document stored with it
+    (None for a plain purchase), in one statement for any number (a page of transactions)."""
+    if not keys:
+        return {}
+    async with sql.connection(db) as conn:
+        rows = await DETAILS.fetch(conn, partners=[k[0] for k in keys], orders=[k[1] for k in keys])
+    return {
+        (r["partner_id"], r["order_id"]): (
+            r["points_earned"],
+            json.loads(r["detail"]) if r["detail"] is not None else None,
+        )
+        for r in rows
+    }

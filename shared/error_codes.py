@@ -88,6 +88,11 @@ class UserErrorCode(Documented):
         "No authorization of yours has this id (another partner's looks the same).",
         "Send the id authorizeRedemption returned.",
     )
+    BATCH_TOO_LARGE = (
+        auto(),
+        "recordPurchases takes at most 1,000 purchases in one request; nothing was recorded.",
+        "Split the batch into requests of 1,000 purchases or fewer.",
+    )
     CLIENT_NOT_FOUND = (
         auto(),
         "No OAuth client has this client id.",
@@ -228,6 +233,13 @@ class UserErrorCode(Documented):
         "The member would own more of this reward than its maxPerMember allows (cancelled"
         " redemptions do not count).",
         "Ask for a smaller quantity, or nothing more of this reward.",
+    )
+    LOOKUP_LIMIT_REACHED = (
+        auto(),
+        "A batch (recordPurchases) named more unknown member numbers than a client may get"
+        " MEMBER_NOT_FOUND answers for in the window (MEMBER_MISS_LIMIT); this purchase and every"
+        " later one in the batch were not looked at and nothing was recorded for them.",
+        "Fix the unknown numbers and send the refused purchases again with the same idempotencyKey.",
     )
     MEMBER_CODE_INVALID = (
         auto(),

@@ -199,3 +199,28 @@ async def void(db: Database, partner: SeededPartner, authorization_id: str) -> l
     return await holds.void_redemption(
         db, partner.principal, idempotency_key=unique("key"), authorization_id=authorization_id
     )
+
+
+def purchase(
+    member_number: str,
+    amount: str,
+    *,
+    order_id: str | None = None,
+    key: str | None = None,
+    currency: str = "EUR",
+    occurred_at: datetime | None = None,
+) -> ledger.PurchaseItem:
+    """One purchase of a recordPurchases batch."""
+    return ledger.PurchaseItem(
+        idempotency_key=key if key is not None else unique("key"),
+        member_number=member_number,
+        order_id=order_id if order_id is not None else unique("order"),
+        amount=Money(Decimal(amount), currency),
+        occurred_at=occurred_at,
+    )
+
+
+async def earn_batch(
+    db: Database, partner: SeededPartner, purchases: list[ledger.PurchaseItem]
+) -> list[ledger.Outcome]:
+    return await ledger.record_purchases(db, partner.principal, purchases)

@@ -269,6 +269,42 @@ async def earn_points(
     )
 
 
+def check_purchase(
+    v: Validator,
+    idempotency_key: str,
+    member_number: str,
+    order_id: str,
+    amount: Money,
+    occurred_at: datetime | None,
+    now: datetime,
+) -> None:
+    """The input checks of a purchase, before anything is looked up (single and bulk earns)."""
+    check_common(v, idempotency_key, order_id)
+    members.check_member_number(v, member_number)
+    check_money(v, amount, "amount", required_currency=None)
+    if occurred_at is not None and v.instant(occurred_at, "occurredAt"):
+        v.check(
+            occurred_at <= now + clock.CLOCK_SKEW,
+            "occurredAt",
+            UserErrorCode.IN_FUTURE,
+            "occurredAt must not be in the future",
+        )
+
+
+def purchase_request(
+    member_number: str, order_id: str, amount: Money, occurred_at: datetime | None
+) -> dict[str, Any]:
+    """What an idempotency key is bound to: the same purchase sent through recordPurchase or
+    recordPurchases (or the import) fingerprints the same, so a retry through either replays."""
+    return {
+        "member": member_number,
+        "order": order_id,
+        "amount": str(amount.amount),
+        "currency": amount.currency,
+        "occurred_at": occurred_at,
+    }
+
+
 async def record_purchase(
     db: Database,
     principal: Principal,
@@ -284,24 +320,9 @@ async def record_purchase(
     partner_id = principal.require_partner("points:earn")
     now = clock.now()
     v = Validator()
-    check_common(v, idempotency_key, order_id)
-    members.check_member_number(v, member_number)
-    check_money(v, amount, "amount", required_currency=None)
-    if occurred_at is not None and v.instant(occurred_at, "occurredAt"):
-        v.check(
-            occurred_at <= now + clock.CLOCK_SKEW,
-            "occurredAt",
-            UserErrorCode.IN_FUTURE,
-            "occurredAt must not be in the future",
-        )
+    check_purchase(v, idempotency_key, member_number, order_id, amount, occurred_at, now)
     v.raise_if_any()
-    request = {
-        "member": member_number,
-        "order": order_id,
-        "amount": str(amount.amount),
-        "currency": amount.currency,
-        "occurred_at": occurred_at,
-    }
+    request = purchase_request(member_number, order_id, amount, occurred_at)
     try:
         response = await earn_points(
             db,

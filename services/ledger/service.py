@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from services.ledger import earn, holds, policy, rewards, spending
+from services.ledger import bulk_earn, earn, holds, policy, rewards, spending
+from services.ledger.bulk_earn import PointsRule, PurchaseItem, flat_rate
 from services.ledger.corrections import cancel_redemption, reverse_purchase
 from services.ledger.holds import capture_redemption, void_redemption
 from services.ledger.outcomes import Outcome
@@ -36,8 +37,9 @@ from services.members import service as members
 from shared.access import Principal
 from shared.database import Database
 from shared.error_codes import UserErrorCode
-from shared.errors import Forbidden, Validator
+from shared.errors import DomainError, Forbidden, Validator
 from shared.money import Money
+from shared.settings import get_settings
 
 __all__ = [
     "Balance",
@@ -45,6 +47,7 @@ __all__ = [
     "MemberExpiry",
     "Outcome",
     "Policy",
+    "PurchaseItem",
     "TransactionView",
     "authorize_redemption",
     "balance",
@@ -52,10 +55,12 @@ __all__ = [
     "capture_redemption",
     "expiring_points",
     "expiry_policy",
+    "import_purchases",
     "member_balance_to_watch",
     "own_balance_to_watch",
     "points_expiring_soon",
     "record_purchase",
+    "record_purchases",
     "redeem_points",
     "redeem_reward",
     "reverse_purchase",
@@ -104,6 +109,65 @@ async def record_purchase(
             amount=amount,
             occurred_at=occurred_at,
         ),
+    )
+
+
+MAX_BATCH = 1000  # recordPurchases: what one request may carry (the gateway's body limit fits it)
+
+
+async def record_purchases(
+    db: Database, principal: Principal, purchases: list[PurchaseItem], *, points: PointsRule = flat_rate
+) -> list[Outcome]:
+    """Many purchases at once (`bulk_earn`): one outcome each, in input order; one bad purchase
+    does not fail the others. Guarded like a single earn: a client over its limit of unknown
+    member numbers is refused outright (RATE_LIMITED), a batch may name no more unknown numbers
+    than the limit allows (later purchases get LOOKUP_LIMIT_REACHED), and each unknown number
+    counts against the client."""
+    partner_id = principal.require_partner("points:earn")
+    if len(purchases) > MAX_BATCH:
+        raise DomainError.single(
+            UserErrorCode.BATCH_TOO_LARGE,
+            f"purchases holds {len(purchases)} purchases; at most {MAX_BATCH} per request",
+            "purchases",
+        )
+    await members.refuse_if_rate_limited(db, principal)
+    outcomes = await bulk_earn.earn_many(
+        db,
+        client_id=principal.client_id,
+        partner_id=partner_id,
+        purchases=purchases,
+        points=points,
+        lookup_allowance=get_settings().member_miss_limit,
+    )
+    misses = sum(1 for o in outcomes if any(e.code == UserErrorCode.MEMBER_NOT_FOUND for e in o.errors))
+    if misses:
+        await members.note_lookup_misses(db, principal, misses)
+    return outcomes
+
+
+def import_client_id(partner_id: int) -> str:
+    """The idempotency scope of `coalition import purchases` for a partner: its own, so an import's
+    keys never meet the partner's API keys, nor another partner's import of the same file."""
+    return f"import:partner:{partner_id}"
+
+
+async def import_purchases(
+    db: Database,
+    principal: Principal,
+    partner_id: int,
+    purchases: list[PurchaseItem],
+    *,
+    points: PointsRule = flat_rate,
+) -> list[Outcome]:
+    """A partner's purchases recorded by a coalition admin (the CSV import): the admin acts for the
+    partner, and is not rate-limited (admins may see every member)."""
+    principal.require_admin("admin:partners")
+    return await bulk_earn.earn_many(
+        db,
+        client_id=import_client_id(partner_id),
+        partner_id=partner_id,
+        purchases=purchases,
+        points=points,
     )
 
 

@@ -13,6 +13,7 @@ import strawberry
 from services.ledger.models import ExpiryMode
 from services.ledger.schema.types import Authorization, ExpiryPolicy, Redemption, Reversal, Transaction
 from shared.graphql_types import MoneyInput, Points, UserError
+from shared.list_sizes import list_size
 
 IDEMPOTENCY_KEY = (
     "Your id for this attempt at the operation, so a retry cannot move points twice: any text of 1"
@@ -96,6 +97,31 @@ class RecordPurchasePayload:
         default=None, description="Points the purchase earned (may be 0: nothing is then linked)."
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=ENTRY_PAYLOAD)
+
+
+@strawberry.input(description="Many purchases at the calling partner, to earn points for at once.")
+class RecordPurchasesInput:
+    purchases: list[RecordPurchaseInput] = strawberry.field(
+        description="Up to 1,000 purchases (BATCH_TOO_LARGE, naming `purchases`, otherwise: nothing is"
+        " recorded). Each is exactly a recordPurchase input, with its own idempotencyKey: it gets the"
+        " answer recordPurchase would give it, and a retry of it through either mutation replays."
+    )
+
+
+@strawberry.type(description="The answer to recordPurchases.")
+class RecordPurchasesPayload:
+    # Costed as one result by the gateway's query cost limit: the list is as long as the input
+    # the caller sent (at most 1,000 purchases, within the body limit), so a small document cannot
+    # multiply it; what the limit guards against is amplification (docs/decisions.md).
+    results: list[RecordPurchasePayload] = strawberry.field(
+        default_factory=list,
+        description="One answer per purchase, in input order: its transaction, or its userErrors (one"
+        " bad purchase fails only itself). Empty when the batch itself is refused (userErrors).",
+        metadata=list_size(fixed=1),
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why the batch as a whole was refused; empty otherwise."
+    )
 
 
 @strawberry.input(description="Points a linked member spends at the calling partner now.")

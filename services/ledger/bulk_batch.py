@@ -121,6 +121,7 @@ class BatchItem:
     enrolled: bool = False
     earn: earn.Earn | None = None
     response: dict[str, Any] | None = None  # what is stored under its key (and answered)
+    replayed: bool = False  # the response is the key's stored answer
 
 
 def user_error(code: UserErrorCode, field: str, message: str) -> dict[str, str | None]:
@@ -154,6 +155,7 @@ async def write_batch(
         to_claim: list[BatchItem] = []
         for item in batch:
             previous = stored.get(item.purchase.idempotency_key)
+            item.replayed = previous is not None
             if previous is not None:
                 item.response = _replayed(previous, item.request_hash)
             elif item.earn is None:  # unknown member: the answer is stored as a single earn stores it

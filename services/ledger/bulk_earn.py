@@ -33,6 +33,7 @@ attempt replays that key — exactly `run_idempotent`'s remedy for a single earn
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -158,7 +159,7 @@ async def earn_many(
         for item in batch:
             if item.index not in deferred:
                 assert item.response is not None
-                outcomes[item.index] = Outcome.of(item.response)
+                outcomes[item.index] = replace(Outcome.of(item.response), replayed=item.replayed)
 
     for item in sorted(later + later_too, key=lambda i: i.index):
         outcomes[item.index] = Outcome.of(await _one_by_one(db, client_id, partner_id, item, now))

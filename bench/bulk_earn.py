@@ -181,6 +181,16 @@ def _import(url: str, partner_id: int, path: Path) -> tuple[float, int, str]:
     return elapsed, usage.ru_maxrss // 1024, out
 
 
+def _audit(url: str) -> str:
+    """`coalition audit` over everything the run wrote: its last line (all hold, or violations)."""
+    coalition = str(Path(sys.executable).parent / "coalition")
+    done = subprocess.run(
+        [coalition, "audit"], env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True
+    )
+    lines = done.stdout.strip().splitlines()
+    return f"audit exit {done.returncode}: {lines[-1] if lines else done.stderr.strip()}"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
@@ -206,6 +216,7 @@ async def main() -> None:
             _line("import (10,000 rows)", 10_000, s_elapsed)
             _line(f"import ({args.rows:,} rows)", args.rows, b_elapsed)
             print(f"peak RSS of the import: {s_rss} MiB for 10,000 rows, {b_rss} MiB for {args.rows:,} rows")
+            print(_audit(url))
             return
 
         http_rows = _rows(numbers, args.rows, "h", 1)
@@ -257,6 +268,7 @@ async def main() -> None:
     _line("recordPurchases (HTTP)", args.rows, http_seconds, baseline)
     _line("import (CLI)", args.rows, import_seconds, baseline)
     print(f"peak RSS of the import: {rss} MiB")
+    print(_audit(url))
 
 
 if __name__ == "__main__":

@@ -99,6 +99,8 @@ async def earn_many(
     purchase of the batch is refused with LOOKUP_LIMIT_REACHED before anything is looked up for
     it, so a batch probes no more numbers than as many single calls would before RATE_LIMITED.
     """
+    if not purchases:
+        return []
     now = clock.now()
     outcomes: list[Outcome | None] = [None] * len(purchases)
     async with connection(db) as conn:
@@ -146,7 +148,8 @@ async def earn_many(
         batch = [i for i in batch if outcomes[i.index] is None]
         later = [i for i in later if outcomes[i.index] is None]
 
-        for attempt in range(MAX_ATTEMPTS):
+        later_too: list[BatchItem] = []
+        for attempt in range(MAX_ATTEMPTS if batch else 0):
             try:
                 later_too = await bulk_batch.write_batch(
                     conn, client_id, partner_id, issuance, batch, now, expiry, partner

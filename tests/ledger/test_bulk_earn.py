@@ -329,3 +329,16 @@ async def test_concurrent_batches_and_single_earns_on_shared_members_lose_nothin
         assert all(o.errors == [] for o in outcomes)
     assert {p.id: (await balance(db, p.id)).available for p in people} == expected
     assert await violations(db) == []
+
+
+async def test_the_same_batch_sent_twice_at_once_records_each_purchase_once(db):
+    partner = await make_partner(db)
+    people = [await enroll(db, partner) for _ in range(5)]
+    items = [purchase(p.member_number, "10") for p in people for _ in range(4)]
+    first, second = await asyncio.gather(earn_batch(db, partner, items), earn_batch(db, partner, items))
+    assert [o.result for o in first] == [o.result for o in second]
+    assert all(o.errors == [] for o in first)
+    # One of them wrote, the other waited for its wallet locks and replayed every answer.
+    assert sorted([all(o.replayed for o in first), all(o.replayed for o in second)]) == [False, True]
+    assert [(await balance(db, p.id)).available for p in people] == [40] * 5
+    assert await violations(db) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import signal
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from shared.ids import new_member_number
 from shared.sql import connection
 from tests.e2e.conftest import COALITION, run_cli
+from tests.earning.helpers import rule
 from tests.factories import balance, enroll, make_partner, unique, violations
 
 A1_LINE = '[{"sku": "A1", "amount": "3"}]'
@@ -151,3 +153,67 @@ async def test_a_file_without_the_columns_is_refused_naming_them(db, database_ur
     done = run_cli(database_url, "import", "purchases", "--partner", str(partner.id), str(path))
     assert done.returncode == 2
     assert "memberNumber" in done.stderr and "orderId" in done.stderr
+
+
+async def test_an_import_earns_under_the_partners_rules_with_its_lines(db, database_url, tmp_path):
+    """The lines column is recordPurchase's lines: rules per SKU and category apply to it, the
+    breakdown is stored with the purchase, and a line that cannot be one is refused naming it."""
+    partner = await make_partner(db, earn_rate="1")
+    await rule(db, partner, "double coffee", sku="COFFEE", multiplier="2")
+    await rule(db, partner, "5 a book", category="books", points_per_unit="5")
+    member = await enroll(db, partner)
+    prefix = unique("sale")
+    coffee = '[{"sku": "COFFEE", "amount": "3.40"}, {"sku": "CAKE", "unitPrice": "2.95"}]'
+    books = '[{"sku": "NOVEL", "category": "books", "quantity": 2, "amount": "12.00"}]'
+    rows = [
+        [member.member_number, f"{prefix}-1", "6.35", "EUR", "", coffee],  # 6.80 + 2.95: 9
+        [member.member_number, f"{prefix}-2", "12.00", "EUR", "", books],  # 2 x 5: 10
+        [member.member_number, f"{prefix}-3", "5.00", "EUR", "", books],  # AMOUNT_MISMATCH
+        [
+            member.member_number,
+            f"{prefix}-4",
+            "3",
+            "EUR",
+            "",
+            '[{"sku": "A", "quantity": 1.5, "amount": "3"}]',
+        ],
+        [member.member_number, f"{prefix}-5", "3", "EUR", "", '["A"]'],
+        [member.member_number, f"{prefix}-6", "12.90", "EUR", "", ""],  # no lines: the base rate, 12
+    ]
+    path = tmp_path / "rules.csv"
+    write_file(path, rows)
+    failures = tmp_path / "rules.failed.csv"
+    done = run_cli(
+        database_url,
+        "import",
+        "purchases",
+        "--partner",
+        str(partner.id),
+        str(path),
+        "--failures",
+        str(failures),
+    )
+    assert done.returncode == 1, done.stderr
+    with failures.open(newline="") as f:
+        failed = [(r["row"], r["code"], r["field"]) for r in csv.DictReader(f)]
+    assert failed == [
+        ("3", "AMOUNT_MISMATCH", "amount"),
+        ("4", "INVALID", "lines[0].quantity"),
+        ("5", "INVALID", "lines[0]"),
+    ]
+    async with connection(db) as conn:
+        stored = await conn.fetch(
+            "SELECT order_id, points_earned, earn_detail::text AS earn_detail FROM purchases"
+            " WHERE partner_id = $1 ORDER BY order_id",
+            partner.id,
+        )
+    assert [(r["order_id"], r["points_earned"]) for r in stored] == [
+        (f"{prefix}-1", 9),
+        (f"{prefix}-2", 10),
+        (f"{prefix}-6", 12),
+    ]
+    detail = json.loads(stored[0]["earn_detail"])
+    assert [(ln["sku"], ln["points"]) for ln in detail["lines"]] == [("COFFEE", 6), ("CAKE", 3)]
+    assert [(i["rule"] or {}).get("name") for i in detail["items"]] == ["double coffee", None]
+    assert stored[2]["earn_detail"] is None
+    assert (await balance(db, member.id)).available == 9 + 10 + 12

@@ -9,6 +9,7 @@ import uuid
 
 from services.gateway.app import MAX_BODY_BYTES
 from shared.ids import new_member_number
+from tests.earning.helpers import rule
 from tests.factories import balance, enroll, make_partner
 
 RECORD_PURCHASES = """
@@ -24,7 +25,7 @@ mutation($input: RecordPurchasesInput!) {
 }"""
 
 
-def item(member_number: str, amount: str, **extra: str) -> dict[str, object]:
+def item(member_number: str, amount: str, **extra: object) -> dict[str, object]:
     return {
         # Long keys and order ids, as a till that sends UUIDs with a prefix does.
         "idempotencyKey": f"till-7/batch-2026-12-03/{uuid.uuid4()}/{uuid.uuid4()}",
@@ -97,3 +98,58 @@ async def test_more_than_a_thousand_is_a_user_error_naming_purchases(gateway, db
     assert payload["results"] == []
     assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("BATCH_TOO_LARGE", "purchases")]
     assert (await balance(db, member.id)).available == 0
+
+
+RECORD_PURCHASES_WITH_BREAKDOWN = """
+mutation($input: RecordPurchasesInput!) {
+  recordPurchases(input: $input) {
+    results {
+      pointsEarned
+      earnBreakdown { rule { name } lines { sku } points }
+      userErrors { code field }
+    }
+    userErrors { code field }
+  }
+}"""
+RECORD_PURCHASE = """
+mutation($input: RecordPurchaseInput!) {
+  recordPurchase(input: $input) {
+    pointsEarned
+    earnBreakdown { rule { name } lines { sku } points }
+    userErrors { code field }
+  }
+}"""
+
+
+async def test_lines_promo_codes_and_channel_earn_under_the_rules_with_a_breakdown_each(gateway, db):
+    partner = await make_partner(db, earn_rate="1")
+    await rule(db, partner, "double coffee", sku="COFFEE", multiplier="2")
+    member = await enroll(db, partner)
+    coffee = [
+        {"sku": "COFFEE", "amount": {"amount": "3.40", "currency": "EUR"}},
+        {"sku": "CAKE", "quantity": 1, "unitPrice": {"amount": "2.95", "currency": "EUR"}},
+    ]
+    now = {"occurredAt": None}  # the rule is in force from now: item()'s fixed instant predates it
+    purchases = [
+        item(member.member_number, "6.35", lines=coffee, channel="STORE", **now),
+        item(member.member_number, "12.90", promoCodes=["WINTER"], **now),
+        item(member.member_number, "7.00", lines=coffee, **now),  # not the lines' sum
+    ]
+    token = await gateway.partner_token(partner, "points:earn")
+    answer = await gateway.gql(token, RECORD_PURCHASES_WITH_BREAKDOWN, {"input": {"purchases": purchases}})
+    assert "errors" not in answer, answer.get("errors")
+    results = answer["data"]["recordPurchases"]["results"]
+    assert [r["pointsEarned"] for r in results] == [9, 12, None]
+    assert results[0]["earnBreakdown"] == [
+        {"rule": {"name": "double coffee"}, "lines": [{"sku": "COFFEE"}], "points": 6},
+        {"rule": None, "lines": [{"sku": "CAKE"}], "points": 3},
+    ]
+    assert [[(e["code"], e["field"]) for e in r["userErrors"]] for r in results] == [
+        [],
+        [("PROMO_CODE_INVALID", "promoCodes[0]")],
+        [("AMOUNT_MISMATCH", "amount")],
+    ]
+    # A retry of the first through recordPurchase replays it: same key, same input, same answer.
+    single = await gateway.gql(token, RECORD_PURCHASE, {"input": purchases[0]})
+    assert single["data"]["recordPurchase"] == results[0]
+    assert (await balance(db, member.id)).available == 9 + 12

@@ -1,5 +1,6 @@
-"""The earning service's front door: what a purchase earns (`record_purchase`, `preview_earn`),
-refunds by line (`reverse_purchase`), and a partner's earn rules (`rule_changes`).
+"""The earning service's front door: what a purchase earns (`record_purchase`, `preview_earn`;
+many at once: `record_purchases`, `import_purchases` in `bulk`), refunds by line
+(`reverse_purchase`), and a partner's earn rules (`rule_changes`).
 
 The engine (`engine.evaluate`) decides; the ledger books (`ledger.record_purchase` with the
 points and the document to store). The usual earn stays the ledger's one statement: rules come

@@ -4,6 +4,7 @@ can take in at all).
 
     .venv/bin/python bench/bulk_earn.py [--rows 100000] [--members 5000] [--workers 2] [--concurrency 4]
     .venv/bin/python bench/bulk_earn.py --rows 1000000 --import-only     # memory: peak RSS of the import
+    .venv/bin/python bench/bulk_earn.py --rows 20000 --rules   # the partner has bench/earn.py's 20 rules
 
 Everything runs in this one invocation against a fresh database on the same server, so the ratios
 are what the ledger's bulk path costs on this machine today (its speed moves between days: compare
@@ -33,6 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.earn import _twenty_rules
 from bench.loadclient import Connection
 from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
@@ -66,9 +68,11 @@ def _line(name: str, rows: int, seconds: float, baseline: float | None = None) -
     return rate
 
 
-async def _seed(url: str, members: int) -> tuple[object, list[str]]:
+async def _seed(url: str, members: int, rules: bool = False) -> tuple[object, list[str]]:
     db = Database(url, pool_size=8)
     partner = await make_partner(db, name=f"Bench {uuid.uuid4().hex[:6]}")
+    if rules:  # bench/earn.py's 20 rules (none per member: the batch stays set-based)
+        await _twenty_rules(db, partner)
     numbers: list[str] = []
 
     async def one() -> None:
@@ -198,12 +202,16 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--import-only", action="store_true", help="only the CSV import (memory figures)")
+    parser.add_argument("--rules", action="store_true", help="the partner has bench/earn.py's 20 earn rules")
     args = parser.parse_args()
 
     url = await recreate_database(resolve_database_url(), "coalition_bench_bulk")
     await upgrade_to_head(url)
-    partner, numbers = await _seed(url, args.members)
-    print(f"{args.rows} rows, {len(numbers)} members, {os.cpu_count()} cores, batches of {BATCH}")
+    partner, numbers = await _seed(url, args.members, args.rules)
+    print(
+        f"{args.rows} rows, {len(numbers)} members, {os.cpu_count()} cores, batches of {BATCH}"
+        f"{', 20 earn rules' if args.rules else ''}"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.import_only:

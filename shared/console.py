@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -105,3 +105,23 @@ def progress(total: int | None = None) -> Iterator[Steps]:
     with display:
         task = display.add_task("", total=total)
         yield Steps(display, task)
+
+
+@contextmanager
+def counter(total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """A bar of `total` items on stderr (items done, rate, elapsed); yields `advance(n)`. A no-op
+    when stderr is not a terminal, like `progress`."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    display = Progress(
+        TextColumn(escape(description)),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with display:
+        task = display.add_task(description, total=total)
+        yield lambda n: display.advance(task, n)

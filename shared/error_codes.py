@@ -93,6 +93,11 @@ class UserErrorCode(Documented):
         "No authorization of yours has this id (another partner's looks the same).",
         "Send the id authorizeRedemption returned.",
     )
+    BATCH_TOO_LARGE = (
+        auto(),
+        "recordPurchases takes at most 1,000 purchases in one request; nothing was recorded.",
+        "Split the batch into requests of 1,000 purchases or fewer.",
+    )
     CLIENT_NOT_FOUND = (
         auto(),
         "No OAuth client has this client id.",
@@ -238,6 +243,13 @@ class UserErrorCode(Documented):
         auto(),
         "The purchase has no line with this sku (or was recorded without lines).",
         "Name lines by the sku recordPurchase received, or refund a purchase without lines by amount.",
+    )
+    LOOKUP_LIMIT_REACHED = (
+        auto(),
+        "A batch (recordPurchases) named more unknown member numbers than a client may get"
+        " MEMBER_NOT_FOUND answers for in the window (MEMBER_MISS_LIMIT); this purchase and every"
+        " later one in the batch were not looked at and nothing was recorded for them.",
+        "Fix the unknown numbers and send the refused purchases again with the same idempotencyKey.",
     )
     MEMBER_CODE_INVALID = (
         auto(),

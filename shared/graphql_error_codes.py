@@ -49,7 +49,7 @@ class GraphQLErrorCode(Documented):
     )
     PAYLOAD_TOO_LARGE = (
         auto(),
-        "HTTP 413: the body is over the route's limit (256 KiB for /graphql, 32 MiB for a"
+        "HTTP 413: the body is over the route's limit (1 MiB for /graphql, 32 MiB for a"
         " reconciliation upload, 16 KiB for the OAuth forms).",
         "Send less: big reconciliation files go to the upload route, not GraphQL.",
     )

@@ -211,3 +211,34 @@ async def void(db: Database, partner: SeededPartner, authorization_id: str) -> l
     return await holds.void_redemption(
         db, partner.principal, idempotency_key=unique("key"), authorization_id=authorization_id
     )
+
+
+def purchase(
+    member_number: str,
+    amount: str,
+    *,
+    order_id: str | None = None,
+    key: str | None = None,
+    currency: str = "EUR",
+    occurred_at: datetime | None = None,
+    lines: tuple[earning.LineInput, ...] | None = None,
+    promo_codes: tuple[str, ...] | None = None,
+    channel: Channel | None = None,
+) -> earning.PurchaseInput:
+    """One purchase of a recordPurchases batch (what `earn` sends on its own)."""
+    return earning.PurchaseInput(
+        idempotency_key=key if key is not None else unique("key"),
+        member_number=member_number,
+        order_id=order_id if order_id is not None else unique("order"),
+        amount=Money(Decimal(amount), currency),
+        occurred_at=occurred_at,
+        lines=lines,
+        promo_codes=promo_codes,
+        channel=channel,
+    )
+
+
+async def earn_batch(
+    db: Database, partner: SeededPartner, purchases: list[earning.PurchaseInput]
+) -> list[ledger.Outcome]:
+    return await earning.record_purchases(db, partner.principal, purchases)

@@ -13,6 +13,7 @@ from services.ledger.schema.breakdown import EarnBreakdownItem
 from services.ledger.schema.inputs import ENTRY_PAYLOAD, IDEMPOTENCY_KEY, MEMBER_NUMBER, ORDER_TEXT
 from services.ledger.schema.types import Reversal, Transaction
 from shared.graphql_types import MoneyInput, Node, Points, UserError, graphql_enum
+from shared.list_sizes import list_size
 
 PurchaseChannel = graphql_enum(
     Channel,
@@ -110,6 +111,33 @@ class RecordPurchasePayload:
     user_errors: list[UserError] = strawberry.field(
         default_factory=list,
         description=ENTRY_PAYLOAD + " A recorded purchase may still carry PROMO_CODE_INVALID.",
+    )
+
+
+@strawberry.input(description="Many purchases at the calling partner, to earn points for at once.")
+class RecordPurchasesInput:
+    purchases: list[RecordPurchaseInput] = strawberry.field(
+        description="Up to 1,000 purchases (BATCH_TOO_LARGE, naming `purchases`, otherwise: nothing is"
+        " recorded). Each is exactly a recordPurchase input (lines, promoCodes and channel included),"
+        " with its own idempotencyKey: it earns and is answered as recordPurchase would earn and answer"
+        " it, and a retry of it through either mutation replays."
+    )
+
+
+@strawberry.type(description="The answer to recordPurchases.")
+class RecordPurchasesPayload:
+    # Costed as one result by the gateway's query cost limit: the list is as long as the input
+    # the caller sent (at most 1,000 purchases, within the body limit), so a small document cannot
+    # multiply it; what the limit guards against is amplification (docs/decisions.md).
+    results: list[RecordPurchasePayload] = strawberry.field(
+        default_factory=list,
+        description="One answer per purchase, in input order: its transaction, points and earnBreakdown,"
+        " or its userErrors (one bad purchase fails only itself). Empty when the batch itself is"
+        " refused (userErrors).",
+        metadata=list_size(fixed=1),
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why the batch as a whole was refused; empty otherwise."
     )
 
 

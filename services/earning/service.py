@@ -1,5 +1,6 @@
-"""The earning service's front door: what a purchase earns (`record_purchase`, `preview_earn`),
-refunds by line (`reverse_purchase`), and a partner's earn rules (`rule_changes`).
+"""The earning service's front door: what a purchase earns (`record_purchase`, `preview_earn`;
+many at once: `record_purchases`, `import_purchases` in `bulk`), refunds by line
+(`reverse_purchase`), and a partner's earn rules (`rule_changes`).
 
 The engine (`engine.evaluate`) decides; the ledger books (`ledger.record_purchase` with the
 points and the document to store). The usual earn stays the ledger's one statement: rules come
@@ -12,25 +13,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from services.earning import cache, purchases, refunds, rule_changes
-from services.earning.engine import Basket, MemberHistory, Result, Terms, evaluate
+from services.earning import bulk, decisions, purchases, refunds, rule_changes
+from services.earning.engine import Basket, Terms, evaluate
 from services.earning.purchases import LineInput, PurchaseInput
 from services.earning.refunds import RefundLine
-from services.earning.rules import PartnerRules, RuleVersion
+from services.earning.rules import RuleVersion
 from services.ledger import service as ledger
 from services.members import service as members
-from services.partners import service as partners
 from shared import clock, sql
 from shared.access import Principal
 from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import InputError, UserError, Validator
 from shared.money import Money
-from shared.sql import DbConnection
 
 __all__ = [
     "LineInput",
@@ -41,8 +39,10 @@ __all__ = [
     "archive_rule",
     "create_rule",
     "earn_rules",
+    "import_purchases",
     "preview_earn",
     "record_purchase",
+    "record_purchases",
     "reverse_purchase",
     "update_rule",
 ]
@@ -52,37 +52,6 @@ __all__ = [
 class Preview:
     points: int
     detail: dict[str, Any] | None = field(default=None)
-
-
-async def _partner_and_rules(
-    db: Database, partner_id: int
-) -> tuple[partners.PartnerView | None, PartnerRules]:
-    """Both from the process's caches; a connection only when one of them misses."""
-    partner = db.cache.get(("partner", partner_id))
-    rules = cache.rules_cache(db).peek(partner_id)
-    if partner is None or rules is None:
-        async with sql.connection(db) as conn:
-            partner = await partners.cached_partner(db, conn, partner_id)
-            rules = await cache.rules_cache(db).rules(conn, partner_id)
-    return partner, rules
-
-
-def _periods(at: datetime, time_zone: str) -> list[tuple[datetime, datetime]]:
-    """The purchase's day and month in the partner's time zone, as UTC instants [start, end)."""
-    zone = ZoneInfo(time_zone)
-    local = at.astimezone(zone)
-    day = datetime(local.year, local.month, local.day, tzinfo=zone)
-    next_day = (day + timedelta(days=1, hours=3)).replace(hour=0)  # through a DST change
-    month = datetime(local.year, local.month, 1, tzinfo=zone)
-    next_month = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=zone)
-    return [(day, next_day), (month, next_month)]
-
-
-async def _history(
-    conn: DbConnection, member_id: int, partner: partners.PartnerView, at: datetime
-) -> MemberHistory:
-    day, month = await ledger.earned_in_periods(conn, member_id, partner.id, _periods(at, partner.time_zone))
-    return MemberHistory(day=day, month=month)
 
 
 def _check(purchase: PurchaseInput) -> Basket:
@@ -98,24 +67,8 @@ async def record_purchase(db: Database, principal: Principal, purchase: Purchase
     Bad input raises DomainError before anything is looked up."""
     partner_id = principal.require_partner("points:earn")
     basket = _check(purchase)  # bad input raises, before anything is looked up
-    partner, rules = await _partner_and_rules(db, partner_id)
-    at = purchase.occurred_at or clock.now()
-    terms = Terms(
-        partner.earn_rate if partner else 0, partner.earn_rounding if partner else "FLOOR", rules.in_force(at)
-    )
-
-    def decided(result: Result) -> ledger.EarnDecision:
-        return ledger.EarnDecision(result.points, purchases.document(purchase, basket, result))
-
-    decision, decide = None, None
-    if terms.member_caps and partner is not None:
-        found_partner = partner
-
-        async def decide(conn: DbConnection, member_id: int) -> ledger.EarnDecision:
-            return decided(evaluate(basket, terms, await _history(conn, member_id, found_partner, at)))
-
-    else:
-        decision = decided(evaluate(basket, terms))
+    partner, rules = await decisions.partner_and_rules(db, partner_id)
+    decision, decide = decisions.decision_for(purchase, basket, partner, rules)
     outcome = await ledger.record_purchase(
         db,
         principal,
@@ -134,13 +87,17 @@ async def record_purchase(db: Database, principal: Principal, purchase: Purchase
     return ledger.Outcome(result=outcome.result, errors=[*outcome.errors, *warnings])
 
 
+record_purchases = bulk.record_purchases
+import_purchases = bulk.import_purchases
+
+
 async def preview_earn(db: Database, principal: Principal, purchase: PurchaseInput) -> Preview:
     """What `record_purchase` would earn now, by the same engine and rules, writing nothing.
     Refuses (DomainError) what it would refuse about the purchase and the member."""
     partner_id = principal.require_partner("points:earn")
     basket = _check(purchase)
     await members.refuse_if_rate_limited(db, principal)
-    partner, rules = await _partner_and_rules(db, partner_id)
+    partner, rules = await decisions.partner_and_rules(db, partner_id)
     if partner is None:
         raise InputError.single(UserErrorCode.PARTNER_NOT_FOUND, "the calling partner no longer exists")
     if purchase.amount.currency != partner.currency:
@@ -156,7 +113,7 @@ async def preview_earn(db: Database, principal: Principal, purchase: PurchaseInp
         if member is None:
             await members.note_lookup_miss(db, principal)
             raise members.member_not_found()
-        history = await _history(conn, member.member_id, partner, at) if terms.member_caps else None
+        history = await decisions.history(conn, member.member_id, partner, at) if terms.member_caps else None
     result = evaluate(basket, terms, history)
     detail = purchases.document(purchase, basket, result)
     return Preview(result.points, json.loads(detail) if detail else None)

@@ -45,7 +45,10 @@ from shared.migrate import ensure_schema_current
 from shared.settings import get_settings
 
 log = logging.getLogger("coalition.gateway")
-MAX_BODY_BYTES = 256 * 1024  # a GraphQL request is text; the token limit bounds what is parsed
+# A GraphQL request is text; the token limit bounds what is parsed. 1 MiB holds a full
+# recordPurchases batch (1,000 purchases at ~200 bytes each, ~500 with 200-character keys and
+# order ids) with room to spare (docs/decisions.md, "Bulk earning").
+MAX_BODY_BYTES = 1024 * 1024
 
 
 async def healthz(request: Request) -> Response:

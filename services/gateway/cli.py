@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "services.partners.cli",
     "services.members.cli",
     "services.ledger.cli",
+    "services.earning.cli",
     "services.gateway.audit",
     "services.gateway.demo",
     "services.gateway.worker",

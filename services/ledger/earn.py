@@ -327,6 +327,27 @@ def check_purchase(
         )
 
 
+def purchase_request(
+    member_number: str,
+    order_id: str,
+    amount: Money,
+    occurred_at: datetime | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What an idempotency key is bound to: the same purchase sent through recordPurchase or
+    recordPurchases (or the import) fingerprints the same, so a retry through either replays.
+    `extra` (the earning service's lines, promo codes, channel) is left out when empty, so a
+    plain purchase's fingerprint is what it always was."""
+    return {
+        "member": member_number,
+        "order": order_id,
+        "amount": str(amount.amount),
+        "currency": amount.currency,
+        "occurred_at": occurred_at,
+        **(extra or {}),
+    }
+
+
 async def record_purchase(
     db: Database,
     principal: Principal,
@@ -356,14 +377,7 @@ async def record_purchase(
         occurred_at=occurred_at,
     )
     v.raise_if_any()
-    request = {
-        "member": member_number,
-        "order": order_id,
-        "amount": str(amount.amount),
-        "currency": amount.currency,
-        "occurred_at": occurred_at,
-        **(request_extra or {}),
-    }
+    request = purchase_request(member_number, order_id, amount, occurred_at, request_extra)
     try:
         response = await earn_points(
             db,

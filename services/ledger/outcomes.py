@@ -22,6 +22,8 @@ class Outcome:
 
     result: dict[str, Any] | None
     errors: list[UserError]
+    # Answered from the idempotency key's stored answer (bulk earns say so; the import counts it).
+    replayed: bool = False
 
     @classmethod
     def of(cls, response: dict[str, Any]) -> Outcome:

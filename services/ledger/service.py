@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.ledger import earn, holds, policy, rewards, spending
+from services.ledger import bulk_earn, earn, holds, policy, rewards, spending
+from services.ledger.bulk_batch import PurchaseItem
 from services.ledger.corrections import (
     DecideRefund,
     PurchaseToRefund,
@@ -46,8 +47,9 @@ from shared import sql
 from shared.access import Principal
 from shared.database import Database
 from shared.error_codes import UserErrorCode
-from shared.errors import Forbidden, Validator
+from shared.errors import DomainError, Forbidden, Validator
 from shared.money import Money
+from shared.settings import get_settings
 
 __all__ = [
     "Balance",
@@ -58,6 +60,7 @@ __all__ = [
     "MemberExpiry",
     "Outcome",
     "Policy",
+    "PurchaseItem",
     "PurchaseToRefund",
     "RefundDecision",
     "TransactionView",
@@ -65,16 +68,20 @@ __all__ = [
     "balance",
     "cancel_redemption",
     "capture_redemption",
+    "check_batch_size",
     "check_money",
     "check_purchase",
     "earn_details",
     "earned_in_periods",
     "expiring_points",
     "expiry_policy",
+    "import_client_id",
+    "import_purchases",
     "member_balance_to_watch",
     "own_balance_to_watch",
     "points_expiring_soon",
     "record_purchase",
+    "record_purchases",
     "redeem_points",
     "redeem_reward",
     "require_still_watchable",
@@ -130,6 +137,62 @@ async def record_purchase(
             decide=decide,
             request_extra=request_extra,
         ),
+    )
+
+
+MAX_BATCH = 1000  # recordPurchases: what one request may carry (the gateway's body limit fits it)
+
+
+def check_batch_size(count: int) -> None:
+    """BATCH_TOO_LARGE (naming `purchases`) past MAX_BATCH: asked by the earning service before it
+    evaluates a single purchase, and again here for any other caller."""
+    if count > MAX_BATCH:
+        raise DomainError.single(
+            UserErrorCode.BATCH_TOO_LARGE,
+            f"purchases holds {count} purchases; at most {MAX_BATCH} per request",
+            "purchases",
+        )
+
+
+async def record_purchases(
+    db: Database, principal: Principal, purchases: list[PurchaseItem]
+) -> list[Outcome]:
+    """Books many purchases whose points the earning service decided (`bulk_earn`): one outcome
+    each, in input order; one bad purchase does not fail the others. Guarded like a single earn: a
+    client over its limit of unknown member numbers is refused outright (RATE_LIMITED), a batch
+    may name no more unknown numbers than the limit allows (later purchases get
+    LOOKUP_LIMIT_REACHED), and each unknown number counts against the client."""
+    partner_id = principal.require_partner("points:earn")
+    check_batch_size(len(purchases))
+    await members.refuse_if_rate_limited(db, principal)
+    outcomes = await bulk_earn.earn_many(
+        db,
+        client_id=principal.client_id,
+        partner_id=partner_id,
+        purchases=purchases,
+        lookup_allowance=get_settings().member_miss_limit,
+    )
+    misses = sum(1 for o in outcomes if any(e.code == UserErrorCode.MEMBER_NOT_FOUND for e in o.errors))
+    if misses:
+        await members.note_lookup_misses(db, principal, misses)
+    return outcomes
+
+
+def import_client_id(partner_id: int) -> str:
+    """The idempotency scope of `coalition import purchases` for a partner: its own, so an import's
+    keys never meet the partner's API keys, nor another partner's import of the same file."""
+    return f"import:partner:{partner_id}"
+
+
+async def import_purchases(
+    db: Database, principal: Principal, partner_id: int, purchases: list[PurchaseItem]
+) -> list[Outcome]:
+    """A partner's purchases recorded by a coalition admin (the CSV import), their points decided
+    by the earning service: the admin acts for the partner, and is not rate-limited (admins may
+    see every member)."""
+    principal.require_admin("admin:partners")
+    return await bulk_earn.earn_many(
+        db, client_id=import_client_id(partner_id), partner_id=partner_id, purchases=purchases
     )
 
 

@@ -61,6 +61,13 @@ async def note_lookup_miss(db: Database, principal: Principal) -> None:
         await _lookup_misses().hit(db, principal.client_id)
 
 
+async def note_lookup_misses(db: Database, principal: Principal, count: int) -> None:
+    """Counts a batch's MEMBER_NOT_FOUND answers (recordPurchases), at most a full window's worth."""
+    if principal.partner_id is not None:
+        for _ in range(min(count, get_settings().member_miss_limit)):
+            await _lookup_misses().hit(db, principal.client_id)
+
+
 @dataclass(frozen=True)
 class MemberView:
     id: int
@@ -199,6 +206,17 @@ LINK = Sql(
     "INSERT INTO enrollments (member_id, partner_id) VALUES (:m, :p)"
     " ON CONFLICT (partner_id, member_id) DO NOTHING"
 )
+MEMBERS_AT_PARTNER = Sql(
+    "SELECT m.member_number, m.id, e.id IS NOT NULL AS enrolled"
+    " FROM unnest(CAST(:numbers AS text[])) AS n(number)"
+    " JOIN members m ON m.member_number = n.number AND m.erased_at IS NULL"
+    " LEFT JOIN enrollments e ON e.member_id = m.id AND e.partner_id = :p"
+)
+LINK_MANY = Sql(
+    "INSERT INTO enrollments (member_id, partner_id)"
+    " SELECT DISTINCT m, CAST(:p AS bigint) FROM unnest(CAST(:members AS bigint[])) AS m ORDER BY m"
+    " ON CONFLICT (partner_id, member_id) DO NOTHING"
+)
 IS_LINKED = Sql("SELECT 1 FROM enrollments WHERE member_id = :m AND partner_id = :p")
 MEMBER_ID = Sql("SELECT id FROM members WHERE member_number = :n")
 MEMBER_NUMBER = Sql("SELECT member_number FROM members WHERE id = :id")
@@ -245,6 +263,22 @@ async def link_member(conn: DbConnection, member_id: int, partner_id: int) -> No
     """Presenting the coalition card at a partner's till (an earn that gives points) is consent
     to be known there."""
     await LINK.execute(conn, m=member_id, p=partner_id)
+
+
+async def members_at_partner(
+    conn: DbConnection, member_numbers: list[str], partner_id: int
+) -> dict[str, MemberAtPartner]:
+    """`member_at_partner` for a whole batch in one statement (bulk earning): numbers nobody
+    has, or an erased member's, are absent from the answer."""
+    rows = await MEMBERS_AT_PARTNER.fetch(conn, numbers=member_numbers, p=partner_id)
+    return {r["member_number"]: MemberAtPartner(r["id"], r["enrolled"]) for r in rows}
+
+
+async def link_members(conn: DbConnection, member_ids: list[int], partner_id: int) -> None:
+    """`link_member` for a batch of earns, in one statement (in member-id order, like every
+    batch of row locks)."""
+    if member_ids:
+        await LINK_MANY.execute(conn, members=member_ids, p=partner_id)
 
 
 async def is_linked(conn: DbConnection, member_id: int, partner_id: int) -> bool:

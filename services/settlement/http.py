@@ -2,7 +2,7 @@
 (the admin download URL), and a partner's reconciliation file.
 
 A file is what an accounts team feeds its own systems or exports from its till; GraphQL is the
-wrong shape for both, and its request limit (256 KiB) is far below a big partner's month. The same
+wrong shape for both, and its request limit (1 MiB) is far below a big partner's month. The same
 access rules apply as for `settlementRun` and `submitReconciliation`.
 """
 

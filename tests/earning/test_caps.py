@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.earning.service import _periods
+from services.earning.decisions import periods
 from shared import clock
 from tests.earning.helpers import items, rule
 from tests.factories import balance, earn, enroll, make_partner, reverse, unique
@@ -78,10 +78,10 @@ async def test_the_day_and_month_are_the_partners(db):
 
 def test_periods_follow_the_zone_through_a_dst_change():
     # 2026-03-29: Paris moves to summer time; that day has 23 hours.
-    day, month = _periods(datetime(2026, 3, 29, 12, tzinfo=UTC), "Europe/Paris")
+    day, month = periods(datetime(2026, 3, 29, 12, tzinfo=UTC), "Europe/Paris")
     assert day == (datetime(2026, 3, 28, 23, tzinfo=UTC), datetime(2026, 3, 29, 22, tzinfo=UTC))
     assert month == (datetime(2026, 2, 28, 23, tzinfo=UTC), datetime(2026, 3, 31, 22, tzinfo=UTC))
-    day, _ = _periods(datetime(2026, 12, 31, 23, 30, tzinfo=UTC), "Europe/Paris")
+    day, _ = periods(datetime(2026, 12, 31, 23, 30, tzinfo=UTC), "Europe/Paris")
     assert day[0] == datetime(2026, 12, 31, 23, tzinfo=UTC)
 
 

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from services.gateway.app import MAX_BODY_BYTES
 from shared.settings import get_settings
 from tests.gateway import queries as q
 
@@ -100,7 +101,7 @@ async def test_http_level_refusals_carry_the_request_id_too(gateway, admin_token
     auth = {"Authorization": f"Bearer {admin_token}"}
     too_large = await gateway.client.post(
         "/graphql",
-        content=b"{" + b" " * (300 * 1024) + b"}",
+        content=b"{" + b" " * MAX_BODY_BYTES + b"}",
         headers={**auth, "Content-Type": "application/json"},
     )
     assert too_large.status_code == 413

@@ -1,0 +1,283 @@
+"""Bulk earn throughput: `recordPurchases` over real HTTP and `coalition import purchases`, against a
+same-run baseline: COPY of the same rows into an unindexed table (what this machine's PostgreSQL
+can take in at all).
+
+    .venv/bin/python bench/bulk_earn.py [--rows 100000] [--members 5000] [--workers 2] [--concurrency 4]
+    .venv/bin/python bench/bulk_earn.py --rows 1000000 --import-only     # memory: peak RSS of the import
+    .venv/bin/python bench/bulk_earn.py --rows 20000 --rules   # the partner has bench/earn.py's 20 rules
+
+Everything runs in this one invocation against a fresh database on the same server, so the ratios
+are what the ledger's bulk path costs on this machine today (its speed moves between days: compare
+only within a run). Members are enrolled through the services and have earned once (their wallets
+are open), as a partner's regular customers have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.earn import _twenty_rules
+from bench.loadclient import Connection
+from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
+from shared.migrate import upgrade_to_head
+from tests.factories import earn, enroll, make_partner
+
+MUTATION = (
+    "mutation($input: RecordPurchasesInput!) { recordPurchases(input: $input) {"
+    " results { transaction { id points } pointsEarned userErrors { code field message } }"
+    " userErrors { code field message } } }"
+)
+BATCH = 1000
+OCCURRED = "2026-12-01T09:30:00+00:00"
+AMOUNTS = ["12.90", "4.50", "31.00", "7.25", "99.99", "18.40"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rows(numbers: list[str], count: int, tag: str, seed: int) -> list[tuple[str, str, str, str, str]]:
+    rng = random.Random(seed)
+    return [(rng.choice(numbers), f"{tag}-{i}", rng.choice(AMOUNTS), "EUR", OCCURRED) for i in range(count)]
+
+
+def _line(name: str, rows: int, seconds: float, baseline: float | None = None) -> float:
+    rate = rows / seconds
+    ratio = f"  ratio to COPY {rate / baseline:5.3f}" if baseline else ""
+    print(f"{name:<22} {rows:>9} rows in {seconds:7.2f}s  {rate:10.0f} rows/s{ratio}")
+    return rate
+
+
+async def _seed(url: str, members: int, rules: bool = False) -> tuple[object, list[str]]:
+    db = Database(url, pool_size=8)
+    partner = await make_partner(db, name=f"Bench {uuid.uuid4().hex[:6]}")
+    if rules:  # bench/earn.py's 20 rules (none per member: the batch stays set-based)
+        await _twenty_rules(db, partner)
+    numbers: list[str] = []
+
+    async def one() -> None:
+        member = await enroll(db, partner)
+        await earn(db, partner, member.member_number, "1")  # opens the wallet, as a regular's is
+        numbers.append(member.member_number)
+
+    for start in range(0, members, 16):
+        await asyncio.gather(*(one() for _ in range(min(16, members - start))))
+    await db.dispose()
+    return partner, numbers
+
+
+async def _copy_baseline(url: str, rows: list[tuple[str, str, str, str, str]]) -> float:
+    """COPY of the same rows into a table without indexes or constraints, in one transaction."""
+    dsn, kwargs = _asyncpg_dsn(url)
+    conn = await asyncpg.connect(dsn, **kwargs)
+    try:
+        await conn.execute(
+            "DROP TABLE IF EXISTS bench_copy_baseline; CREATE TABLE bench_copy_baseline"
+            " (member_number text, order_id text, amount numeric, currency text, occurred_at timestamptz)"
+        )
+        from datetime import datetime
+
+        when = datetime.fromisoformat(OCCURRED)
+        records = [(m, o, Decimal(a), c, when) for m, o, a, c, _ in rows]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("bench_copy_baseline", records=records)
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+def _bodies(rows: list[tuple[str, str, str, str, str]]) -> list[bytes]:
+    bodies = []
+    for start in range(0, len(rows), BATCH):
+        purchases = [
+            {
+                "idempotencyKey": f"k-{o}",
+                "memberNumber": m,
+                "orderId": o,
+                "amount": {"amount": a, "currency": c},
+                "occurredAt": t,
+            }
+            for m, o, a, c, t in rows[start : start + BATCH]
+        ]
+        bodies.append(
+            json.dumps({"query": MUTATION, "variables": {"input": {"purchases": purchases}}}).encode()
+        )
+    return bodies
+
+
+async def _http_run(base: str, token: str, bodies: list[bytes], concurrency: int) -> tuple[float, int]:
+    host, port = base.removeprefix("http://").split(":")
+    queue = list(reversed(bodies))
+    failed = 0
+
+    async def worker() -> None:
+        nonlocal failed
+        conn = Connection(host, int(port), f"Bearer {token}")
+        await conn.open()
+        while queue:
+            body = queue.pop()
+            status, payload = await conn.post(body)
+            if status != 200 or b'"code"' in payload:
+                failed += 1
+                if failed < 3:
+                    print("error:", status, payload[:300])
+        await conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, failed
+
+
+def _write_csv(path: Path, rows: list[tuple[str, str, str, str, str]]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["memberNumber", "orderId", "amount", "currency", "occurredAt"])
+        writer.writerows(rows)
+
+
+def _write_csv_streaming(path: Path, numbers: list[str], count: int, tag: str) -> None:
+    """A big file written row by row (a million rows are not held in this process either)."""
+    rng = random.Random(7)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["memberNumber", "orderId", "amount", "currency", "occurredAt"])
+        for i in range(count):
+            writer.writerow([rng.choice(numbers), f"{tag}-{i}", rng.choice(AMOUNTS), "EUR", OCCURRED])
+
+
+def _import(url: str, partner_id: int, path: Path) -> tuple[float, int, str]:
+    """Runs the real CLI; (seconds, peak RSS in MiB of that process, its stdout)."""
+    coalition = str(Path(sys.executable).parent / "coalition")
+    env = {**os.environ, "DATABASE_URL": url}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [coalition, "import", "purchases", "--partner", str(partner_id), str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    out = process.stdout.read().decode() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - started
+    if process.returncode != 0:
+        print(f"import exited {process.returncode}:\n{out}")
+    return elapsed, usage.ru_maxrss // 1024, out
+
+
+def _audit(url: str) -> str:
+    """`coalition audit` over everything the run wrote: its last line (all hold, or violations)."""
+    coalition = str(Path(sys.executable).parent / "coalition")
+    done = subprocess.run(
+        [coalition, "audit"], env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True
+    )
+    lines = done.stdout.strip().splitlines()
+    return f"audit exit {done.returncode}: {lines[-1] if lines else done.stderr.strip()}"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--members", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--import-only", action="store_true", help="only the CSV import (memory figures)")
+    parser.add_argument("--rules", action="store_true", help="the partner has bench/earn.py's 20 earn rules")
+    args = parser.parse_args()
+
+    url = await recreate_database(resolve_database_url(), "coalition_bench_bulk")
+    await upgrade_to_head(url)
+    partner, numbers = await _seed(url, args.members, args.rules)
+    print(
+        f"{args.rows} rows, {len(numbers)} members, {os.cpu_count()} cores, batches of {BATCH}"
+        f"{', 20 earn rules' if args.rules else ''}"
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.import_only:
+            small, big = Path(tmp) / "small.csv", Path(tmp) / "big.csv"
+            _write_csv_streaming(small, numbers, 10_000, "s")
+            _write_csv_streaming(big, numbers, args.rows, "b")
+            s_elapsed, s_rss, _ = _import(url, partner.id, small)  # type: ignore[attr-defined]
+            b_elapsed, b_rss, out = _import(url, partner.id, big)  # type: ignore[attr-defined]
+            print(out.strip())
+            _line("import (10,000 rows)", 10_000, s_elapsed)
+            _line(f"import ({args.rows:,} rows)", args.rows, b_elapsed)
+            print(f"peak RSS of the import: {s_rss} MiB for 10,000 rows, {b_rss} MiB for {args.rows:,} rows")
+            print(_audit(url))
+            return
+
+        http_rows = _rows(numbers, args.rows, "h", 1)
+        import_rows = _rows(numbers, args.rows, "f", 2)
+        copy_seconds = await _copy_baseline(url, http_rows)
+        bodies = _bodies(http_rows)
+
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "DATABASE_URL": url, "OAUTH_ISSUER": base}
+        coalition = str(Path(sys.executable).parent / "coalition")
+        server = subprocess.Popen(
+            [coalition, "serve", "--port", str(port), "--workers", str(args.workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            token = httpx.post(
+                f"{base}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(partner.client_id, partner.client_secret),  # type: ignore[attr-defined]
+            ).json()["access_token"]
+            warm = _bodies(_rows(numbers, 2 * BATCH * args.concurrency, "w", 3))
+            await _http_run(base, token, warm, args.concurrency)
+            http_seconds, failed = await _http_run(base, token, bodies, args.concurrency)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        if failed:
+            print(f"recordPurchases: {failed} requests with errors")
+
+        path = Path(tmp) / "sales.csv"
+        _write_csv(path, import_rows)
+        import_seconds, rss, _ = _import(url, partner.id, path)  # type: ignore[attr-defined]
+
+    print(
+        f"recordPurchases: {args.workers} gateway workers, {args.concurrency} concurrent requests;"
+        " import: one CLI process (its startup included)"
+    )
+    baseline = _line("COPY (unindexed)", args.rows, copy_seconds)
+    _line("recordPurchases (HTTP)", args.rows, http_seconds, baseline)
+    _line("import (CLI)", args.rows, import_seconds, baseline)
+    print(f"peak RSS of the import: {rss} MiB")
+    print(_audit(url))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -77,6 +77,12 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES and not k.startswith("_")}
 
 
+# JSON escapes every control character below U+0020 but leaves these raw when not ASCII-only, and
+# many readers (Python's splitlines, JavaScript) break lines on them: one record must stay one line
+# whatever a client sent (a fuzzed variable logged in an error message, say).
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ms), level, logger, message, request_id, the
     record's `extra` fields, and `exception` (the traceback as text) only when one was logged."""
@@ -95,7 +101,7 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             line["exception"] = record.exc_text
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return json.dumps(line, default=str, ensure_ascii=False).translate(_LINE_BREAKS)
 
 
 class TextFormatter(logging.Formatter):

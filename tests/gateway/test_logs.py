@@ -111,6 +111,16 @@ def _record(exc_info: object = None, **extra: object) -> logging.LogRecord:
     return record
 
 
+def test_a_json_record_stays_one_line_whatever_it_carries():
+    """JSON leaves U+0085, U+2028 and U+2029 raw when not ASCII-only, and line readers (Python's
+    splitlines, JavaScript) break on them: a fuzzed variable in an error message split a record."""
+    message = "a\nb\rc\x85d\u2028e\u2029f é"
+    record = logging.LogRecord("coalition.test", logging.INFO, __file__, 1, "%s", (message,), None)
+    out = JsonFormatter().format(record)
+    assert len(out.splitlines()) == 1
+    assert json.loads(out)["message"] == message and "é" in out  # other text stays readable
+
+
 def test_json_lines_carry_fields_and_tracebacks_only_when_logged():
     token = request_id.set("rid-1")
     try:

@@ -20,12 +20,13 @@ Authentication and the body limit are in front of the view (`guard.RequireToken`
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -50,6 +51,7 @@ from shared.graphql_types import Context
 from shared.http import error_body
 
 MEDIA_TYPE_KEY = "coalition.graphql_media_type"
+log = logging.getLogger("coalition.gateway")
 
 
 class RequestError(Exception):
@@ -166,6 +168,9 @@ class CoalitionGraphQL(GraphQL[Context, None]):
         scope[MEDIA_TYPE_KEY] = media_type
         try:
             response = await self.run(request)
+        except ClientDisconnect:  # gone before its body arrived: nobody to answer, nothing ran
+            log.info("client disconnected before sending the whole request body")
+            return
         except RequestError as exc:
             response = self.error_response(exc.status, exc.code, str(exc), media_type, exc.headers)
         except HTTPException as exc:  # what Strawberry itself refuses: a method other than GET, POST

@@ -60,6 +60,7 @@ class Settings:
     points_expiry_months: int
     points_expiry_mode: str
     db_pool_size: int
+    db_pool_overflow: int
     db_pool_timeout_seconds: float
     db_connect_timeout_seconds: float
     db_statement_timeout_seconds: float
@@ -104,6 +105,7 @@ def get_settings() -> Settings:
         points_expiry_months=_int("POINTS_EXPIRY_MONTHS", 24),
         points_expiry_mode=os.environ.get("POINTS_EXPIRY_MODE", "PER_LOT"),
         db_pool_size=_int("DB_POOL_SIZE", 20),
+        db_pool_overflow=_int("DB_POOL_OVERFLOW", 0),
         # Timeouts: what each bounds and why these defaults is in docs/decisions.md ("Timeouts").
         db_pool_timeout_seconds=_seconds("DB_POOL_TIMEOUT_SECONDS", 10),
         db_connect_timeout_seconds=_seconds("DB_CONNECT_TIMEOUT_SECONDS", 5),

@@ -20,7 +20,6 @@ import csv
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,12 +29,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.earn import _twenty_rules
 from bench.loadclient import Connection
+from bench.served import partner_token, served
 from shared.database import Database, _asyncpg_dsn, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
 from tests.factories import earn, enroll, make_partner
@@ -48,12 +47,6 @@ MUTATION = (
 BATCH = 1000
 OCCURRED = "2026-12-01T09:30:00+00:00"
 AMOUNTS = ["12.90", "4.50", "31.00", "7.25", "99.99", "18.40"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rows(numbers: list[str], count: int, tag: str, seed: int) -> list[tuple[str, str, str, str, str]]:
@@ -232,35 +225,11 @@ async def main() -> None:
         copy_seconds = await _copy_baseline(url, http_rows)
         bodies = _bodies(http_rows)
 
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "DATABASE_URL": url, "OAUTH_ISSUER": base}
-        coalition = str(Path(sys.executable).parent / "coalition")
-        server = subprocess.Popen(
-            [coalition, "serve", "--port", str(port), "--workers", str(args.workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            token = httpx.post(
-                f"{base}/oauth/token",
-                data={"grant_type": "client_credentials"},
-                auth=(partner.client_id, partner.client_secret),  # type: ignore[attr-defined]
-            ).json()["access_token"]
+        async with served(url, args.workers) as base:
+            token = partner_token(base, partner.client_id, partner.client_secret)  # type: ignore[attr-defined]
             warm = _bodies(_rows(numbers, 2 * BATCH * args.concurrency, "w", 3))
             await _http_run(base, token, warm, args.concurrency)
             http_seconds, failed = await _http_run(base, token, bodies, args.concurrency)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
         if failed:
             print(f"recordPurchases: {failed} requests with errors")
 

@@ -14,9 +14,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -25,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadclient import Connection
+from bench.served import partner_token, served
 from services.earning import service as earning
 from services.ledger.earn import EARN, OPERATION, Earn
 from shared import clock
@@ -42,12 +40,6 @@ MUTATION = (
     "mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) "
     "{ transaction { id points status } pointsEarned userErrors { code field message } } }"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _report(name: str, latencies: list[float], elapsed: float) -> float:
@@ -205,32 +197,8 @@ async def main() -> None:
     ruled_members = [await enroll(db, ruled) for _ in range(args.members)]
     await db.dispose()
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DATABASE_URL": url, "OAUTH_ISSUER": base}
-    coalition = str(Path(sys.executable).parent / "coalition")
-    server = subprocess.Popen(
-        [coalition, "serve", "--port", str(port), "--workers", str(args.workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        token, ruled_token = (
-            httpx.post(
-                f"{base}/oauth/token",
-                data={"grant_type": "client_credentials"},
-                auth=(p.client_id, p.client_secret),
-            ).json()["access_token"]
-            for p in (partner, ruled)
-        )
+    async with served(url, args.workers) as base:
+        token, ruled_token = (partner_token(base, p.client_id, p.client_secret) for p in (partner, ruled))
         numbers = [m.member_number for m in enrolled]
         ruled_numbers = [m.member_number for m in ruled_members]
         print(
@@ -247,9 +215,6 @@ async def main() -> None:
         y_lat, y_elapsed = await _graphql_run(
             base, ruled_token, ruled_numbers, args.concurrency, args.seconds
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     r_lat, r_elapsed = await _raw_run(
         url,
         partner.id,

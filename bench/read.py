@@ -27,12 +27,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.earn import _free_port
 from bench.loadclient import Connection
+from bench.served import partner_token, served
 from shared import sql
 from shared.database import Database, recreate_database, resolve_database_url
 from shared.migrate import upgrade_to_head
@@ -170,17 +168,6 @@ async def main() -> None:
     await upgrade_to_head(url)
     partner, numbers = await _seed(url, args.members)
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DATABASE_URL": url, "OAUTH_ISSUER": base}
-    coalition = str(Path(sys.executable).parent / "coalition")
-    server = subprocess.Popen(
-        [coalition, "serve", "--port", str(port), "--workers", str(args.workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
     async def healthz(conn: Connection, index: int, n: int) -> bool:
         status, _ = await conn.get("/healthz")
         return status == 200
@@ -191,19 +178,8 @@ async def main() -> None:
         status, payload = await conn.post(body)
         return status == 200 and b'"available":' in payload and b'"errors"' not in payload
 
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        token = httpx.post(
-            f"{base}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(partner.client_id, partner.client_secret),  # type: ignore[attr-defined]
-        ).json()["access_token"]
+    async with served(url, args.workers) as base:
+        token = partner_token(base, partner.client_id, partner.client_secret)  # type: ignore[attr-defined]
         print(
             f"concurrency {args.concurrency}, {args.seconds:.0f}s each, {args.workers} server worker(s), "
             f"{os.cpu_count()} cores, {len(numbers)} members, load client {args.client}"
@@ -234,9 +210,6 @@ async def main() -> None:
                         await _run("balance", base, token, balance, args.concurrency, slice_seconds),
                     )
                 )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     for health, read in rounds:
         print(f"{health.line()}\n{read.line()}")
     ratios = sorted(read.rate / health.rate for health, read in rounds)

@@ -25,13 +25,14 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models import Base
 
 
 class Channel(StrEnum):
-    """Where a purchase was made (promotions will condition on it)."""
+    """Where a purchase was made (a promotion may condition on it)."""
 
     STORE = "STORE"
     ONLINE = "ONLINE"
@@ -82,4 +83,66 @@ class EarnRuleVersion(Base):
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     archived: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Promotion(Base):
+    """A limited-time or recurring boost to what purchases earn, with a budget in points.
+
+    `partner_id` NULL is a coalition promotion: it applies at every partner and its points are
+    issued by the coalition (settled as such), not by the partner whose purchase it is. A
+    promotion is live at an instant when that instant is inside [starts_at, ends_at) and, with a
+    `recurrence` (an iCalendar RRULE evaluated in the partner's time zone; UTC for a coalition
+    promotion), inside one of its occurrences [start, start + recurrence_seconds). Exactly one
+    effect is set. `spent_points` never passes `budget_points`: the earn that would cross it is
+    serialised on this row (see services/earning/promotions).
+    """
+
+    __tablename__ = "promotions"
+    __table_args__ = (
+        Index("ix_promotions_partner", "partner_id"),
+        CheckConstraint("ends_at IS NULL OR ends_at > starts_at", name="window_ordered"),
+        CheckConstraint(
+            "(recurrence IS NULL) = (recurrence_seconds IS NULL)", name="recurrence_has_duration"
+        ),
+        CheckConstraint("recurrence_seconds IS NULL OR recurrence_seconds > 0", name="duration_positive"),
+        CheckConstraint("num_nonnulls(multiplier, bonus_points, percent_of_amount) = 1", name="one_effect"),
+        CheckConstraint("multiplier IS NULL OR multiplier >= 0", name="multiplier_non_negative"),
+        CheckConstraint("bonus_points IS NULL OR bonus_points > 0", name="bonus_positive"),
+        CheckConstraint("percent_of_amount IS NULL OR percent_of_amount > 0", name="percent_positive"),
+        CheckConstraint("budget_points IS NULL OR budget_points > 0", name="budget_positive"),
+        CheckConstraint(
+            "spent_points >= 0 AND (budget_points IS NULL OR spent_points <= budget_points)",
+            name="budget_respected",
+        ),
+        CheckConstraint("per_member_limit IS NULL OR per_member_limit > 0", name="limit_positive"),
+        CheckConstraint("inactive_days IS NULL OR inactive_days > 0", name="inactive_days_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    partner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    name: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recurrence: Mapped[str | None] = mapped_column(Text)  # RRULE text, e.g. FREQ=WEEKLY;BYDAY=TU;BYHOUR=14
+    recurrence_seconds: Mapped[int | None] = mapped_column(BigInteger)  # each occurrence's length
+    # Conditions (all that are set must hold).
+    min_spend: Mapped[Decimal | None] = mapped_column(Numeric(20, 6))
+    min_spend_currency: Mapped[str | None] = mapped_column(Text)
+    categories: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    skus: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    channels: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    first_purchase: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    inactive_days: Mapped[int | None] = mapped_column(BigInteger)
+    requires_code: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # Effect (exactly one).
+    multiplier: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))  # on the base points
+    bonus_points: Mapped[int | None] = mapped_column(BigInteger)
+    percent_of_amount: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))  # 5 = 5 % of the amount
+    budget_points: Mapped[int | None] = mapped_column(BigInteger)
+    spent_points: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    per_member_limit: Mapped[int | None] = mapped_column(BigInteger)  # purchases rewarded per member
+    stackable: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    priority: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

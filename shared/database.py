@@ -6,6 +6,8 @@ started, so a fresh machine needs nothing but Python.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote
@@ -124,6 +126,11 @@ class Database:
             statement_timeout = settings.db_statement_timeout_seconds
         self.url = url
         self.statement_timeout = statement_timeout
+        self.pool_timeout = settings.db_pool_timeout_seconds
+        self.capacity = size + settings.db_pool_overflow
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=size,
@@ -160,6 +167,22 @@ class Database:
         # Rarely-changing rows read on hot paths (a partner's earn terms), per process and per
         # database, so tests and benches holding two databases never mix them.
         self.cache = TimedCache()
+
+    def admission(self) -> asyncio.Semaphore:
+        """The first-come, first-served queue in front of the pool (`shared.sql.connection`).
+
+        SQLAlchemy's async pool queue lets a newcomer take a connection that was just returned
+        ahead of the requests already waiting for one (its get tries `get_nowait` first, and a
+        waiter woken too late queues again at the back), so under a load above the pool size some
+        requests waited several turns: at 32 connections on a pool of 20, the balance read's p99
+        was three times its p50. asyncio's Semaphore hands a released slot to the longest
+        waiter, so admission in arrival order bounds every wait by one turn of the queue.
+        One per event loop (a semaphore belongs to the loop it first waited on)."""
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.capacity)
+        return gate
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -9,12 +9,14 @@ familiar :name parameters by compiling them to $n once per statement.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.util import greenlet_spawn
 
 from shared.database import Database
@@ -80,6 +82,32 @@ async def connection(db: Database) -> AsyncIterator[DbConnection]:
     # own Python. The pool's hooks still run: the checkout hook replaces a connection the server
     # closed (`database._replace_if_closed`), and the return resets it. A hop into a greenlet is
     # needed only where the pool may do I/O: checkout (it may connect) and return (it may close).
+    gate = db.admission()
+    await _admit(db, gate)
+    try:
+        async with _pooled(db) as driver:
+            yield driver
+    finally:
+        gate.release()
+
+
+async def _admit(db: Database, gate: asyncio.Semaphore) -> None:
+    """A turn in the process's first-come, first-served queue for a connection (see
+    `Database.admission`), waited for at most DB_POOL_TIMEOUT_SECONDS, as the pool would."""
+    if not gate.locked():
+        await gate.acquire()  # a free slot: taken at once, no timer to arm
+        return
+    try:
+        async with asyncio.timeout(db.pool_timeout):
+            await gate.acquire()
+    except TimeoutError as exc:
+        raise PoolTimeout(
+            f"no database connection free within {db.pool_timeout:g} s ({db.capacity} in use)"
+        ) from exc
+
+
+@asynccontextmanager
+async def _pooled(db: Database) -> AsyncIterator[DbConnection]:
     pool = db.engine.sync_engine.pool
     fairy = await greenlet_spawn(pool.connect)
     driver: DbConnection = fairy.driver_connection  # type: ignore[assignment]

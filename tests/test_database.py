@@ -5,6 +5,7 @@ connection the server closed is replaced at the next checkout."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -94,6 +95,33 @@ async def test_waiting_for_a_pooled_connection_is_bounded(database_url: str, set
                     pass
             assert time.monotonic() - started < 2
         assert outage_of(waited.value).code == "UNAVAILABLE"
+    finally:
+        await db.dispose()
+
+
+async def test_connections_go_to_waiters_in_arrival_order(database_url: str):
+    """A connection given back goes to the request that has waited longest, never to one that
+    arrived later: SQLAlchemy's own queue let newcomers barge in, which tripled the p99 of the
+    balance read under load (Database.admission). 30 tasks hammer a pool of 2; every request
+    takes a ticket as it asks, and the tickets must be served in order."""
+    db = Database(database_url, pool_size=2)
+    tickets = itertools.count()
+    served: list[int] = []
+    try:
+        async with sql.connection(db), sql.connection(db):
+            pass  # both connections open: no checkout below waits on a connect
+
+        async def client() -> None:
+            for _ in range(20):
+                ticket = next(tickets)
+                async with sql.connection(db) as conn:
+                    served.append(ticket)
+                    await conn.fetchval("SELECT 1")
+
+        await asyncio.gather(*(client() for _ in range(30)))
+        overtaken = sum(1 for before, after in itertools.pairwise(served) if after < before)
+        assert len(served) == 600
+        assert overtaken == 0, f"{overtaken} requests were served before one that asked earlier"
     finally:
         await db.dispose()
 

@@ -88,15 +88,21 @@ def _batch(row: object) -> Batch:
     return Batch(**{k: row[k] for k in Batch.__dataclass_fields__})  # type: ignore[index]
 
 
-async def _promotion_for(conn: DbConnection, principal: Principal, promotion_id: int) -> dict[str, object]:
-    """The promotion, if the caller may manage its codes: PROMOTION_NOT_FOUND for an unknown one,
-    FORBIDDEN for another partner's (or, for a partner, a coalition promotion)."""
+def require_access(principal: Principal) -> None:
+    """FORBIDDEN unless a partner with rules:write or an admin with admin:partners: checked before
+    anything about the input is looked at."""
     if principal.partner_id is not None:
         principal.require(SCOPE)
     elif principal.is_admin:
         principal.require(ADMIN_SCOPE)
     else:
         raise Forbidden("promo codes are managed by their promotion's partner (rules:write) or admins")
+
+
+async def _promotion_for(conn: DbConnection, principal: Principal, promotion_id: int) -> dict[str, object]:
+    """The promotion, if the caller may manage its codes: PROMOTION_NOT_FOUND for an unknown one,
+    FORBIDDEN for another partner's (or, for a partner, a coalition promotion)."""
+    require_access(principal)
     row = await PROMOTION.fetchrow(conn, id=promotion_id)
     if row is None:
         raise DomainError.single(UserErrorCode.PROMOTION_NOT_FOUND, "no promotion has this id", "promotionId")
@@ -136,6 +142,7 @@ def check(v: Validator, terms: BatchTerms, now: datetime) -> str:
 
 async def generate(db: Database, principal: Principal, terms: BatchTerms) -> Generated:
     """A new batch of `count` distinct codes for the promotion, in one transaction."""
+    require_access(principal)
     now = clock.now()
     v = Validator()
     prefix = check(v, terms, now)

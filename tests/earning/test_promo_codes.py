@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
 from services.earning import promo_code_batches
 from services.earning import promo_code_format as fmt
+from services.earning import service as earning
+from services.earning.refunds import RefundLine
 from shared import clock
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Forbidden
+from shared.money import Money
 from shared.sql import connection
 from tests.earning.helpers import line
 from tests.earning.promo_helpers import codes, promotion, uses
@@ -320,9 +324,28 @@ async def test_refunding_every_line_releases_the_code(db):
     order = unique("order")
     lines = (line("a", "3.00"), line("b", "2.00", quantity=2))
     await earn(db, shop, member.member_number, "5.00", order_id=order, lines=lines, promo_codes=(code,))
-    from services.earning.refunds import RefundLine
-
     await reverse(db, shop, order, lines=(RefundLine("a", 1),))
     assert await uses(db, code) == 1
     await reverse(db, shop, order, lines=(RefundLine("b", 2),))
     assert await uses(db, code) == 0
+
+
+async def test_record_purchases_uses_codes_as_record_purchase_does(db):
+    shop = await make_partner(db)
+    [code] = await codes(db, shop, await promotion(db, shop), uses_per_code=2)
+    people = [await enroll(db, shop) for _ in range(3)]
+    batch = [
+        earning.PurchaseInput(
+            idempotency_key=unique("key"),
+            member_number=p.member_number,
+            order_id=unique("order"),
+            amount=Money(Decimal("3"), "EUR"),
+            promo_codes=(code,),
+        )
+        for p in people
+    ]
+    outcomes = await earning.record_purchases(db, shop.principal, batch)
+    assert [o.result["points"] for o in outcomes] == [3, 3, 3]
+    assert sorted(statuses(o)[0] for o in outcomes) == ["UNLOCKED", "UNLOCKED", "USED"]
+    assert sorted(c for o in outcomes for c, _ in error_codes(o)) == [UserErrorCode.PROMO_CODE_USED]
+    assert await uses(db, code) == 2

@@ -314,11 +314,29 @@ class UserErrorCode(Documented):
         "Settle a period that starts where the last finalized one ended; late events of a"
         " finalized period are settled by the next run.",
     )
+    PROMO_CODE_EXPIRED = (
+        auto(),
+        "This promo code (or its promotion) had expired at the purchase's occurredAt. The purchase was"
+        " still recorded and earned its points without it.",
+        "Tell the customer the code has expired; a new code comes from the partner's current campaign.",
+    )
     PROMO_CODE_INVALID = (
         auto(),
         "No promotion has this promo code. The purchase was still recorded and earned its points without it.",
         "Check the code with the customer; the points the code would have given cannot be added to"
         " this purchase afterwards.",
+    )
+    PROMO_CODE_USED = (
+        auto(),
+        "This promo code has been used as many times as it may be (usesPerCode), or by this member as"
+        " many times as one member may (usesPerMember), or it was named twice on the purchase. The"
+        " purchase was still recorded and earned its points without it.",
+        "Nothing to retry: a use comes back only when the purchase it was used on is fully refunded.",
+    )
+    PROMOTION_NOT_FOUND = (
+        auto(),
+        "No promotion has this id.",
+        "Send the id of an existing Promotion (createPromotion returns it).",
     )
     PURCHASE_NOT_FOUND = (
         auto(),

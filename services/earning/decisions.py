@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.earning import cache, purchases
-from services.earning.engine import Basket, MemberHistory, Result, Terms, evaluate
+from services.earning import cache, promo_codes, purchases
+from services.earning.engine import Basket, MemberHistory, Terms, evaluate
 from services.earning.purchases import PurchaseInput
 from services.earning.rules import PartnerRules
 from services.ledger import service as ledger
@@ -65,19 +65,34 @@ def terms_at(partner: partners.PartnerView | None, rules: PartnerRules, at: date
 def decision_for(
     purchase: PurchaseInput, basket: Basket, partner: partners.PartnerView | None, rules: PartnerRules
 ) -> tuple[ledger.EarnDecision | None, ledger.Decide | None]:
-    """Exactly one of (decision, decide): decide when a cap per member is in force at the
-    purchase's occurredAt (the points then depend on what the member earned before it)."""
+    """Exactly one of (decision, decide): decide when the points or the document depend on the
+    member's state, read under their wallet lock in the earn's transaction — a cap per member in
+    force at the purchase's occurredAt (what the member earned before it), or promo codes (each is
+    used, or refused, by `promo_codes.claim`; their statuses go into the document, so a replay
+    answers the same userErrors and uses nothing again). Everything else keeps the ledger's
+    one-statement path."""
     at = purchase.occurred_at or clock.now()
     terms = terms_at(partner, rules, at)
 
-    def decided(result: Result) -> ledger.EarnDecision:
-        return ledger.EarnDecision(result.points, purchases.document(purchase, basket, result))
-
-    if terms.member_caps and partner is not None:
+    if (terms.member_caps or purchase.promo_codes) and partner is not None:
         found_partner = partner
 
         async def decide(conn: DbConnection, member_id: int) -> ledger.EarnDecision:
-            return decided(evaluate(basket, terms, await history(conn, member_id, found_partner, at)))
+            claimed = None
+            if purchase.promo_codes:
+                claimed = await promo_codes.claim(
+                    conn,
+                    member_id=member_id,
+                    partner_id=found_partner.id,
+                    order_id=purchase.order_id,
+                    codes=purchase.promo_codes,
+                    at=at,
+                )
+            past = await history(conn, member_id, found_partner, at) if terms.member_caps else None
+            # claimed.unlocked goes to the engine's requires_code promotions once they land
+            result = evaluate(basket, terms, past)
+            return ledger.EarnDecision(result.points, purchases.document(purchase, basket, result, claimed))
 
         return None, decide
-    return decided(evaluate(basket, terms)), None
+    result = evaluate(basket, terms)
+    return ledger.EarnDecision(result.points, purchases.document(purchase, basket, result)), None

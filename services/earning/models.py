@@ -146,3 +146,72 @@ class Promotion(Base):
     priority: Mapped[int] = mapped_column(BigInteger, server_default="0")
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PromoCodeBatch(Base):
+    """Codes generated together for one promotion, with the terms every code of it shares.
+
+    `partner_id` is the promotion's (NULL for a coalition promotion, whose codes work at every
+    partner), copied so that a claim checks the code's owner without reading the promotion.
+    `uses_per_member` counts a member's uses of ANY code of the batch (a batch is one campaign:
+    a member holding two single-use codes of it still gets the campaign once when it is 1).
+    """
+
+    __tablename__ = "promo_code_batches"
+    __table_args__ = (
+        Index("ix_promo_code_batches_promotion", "promotion_id"),
+        CheckConstraint("count > 0", name="count_positive"),
+        CheckConstraint("uses_per_code > 0", name="uses_per_code_positive"),
+        CheckConstraint("uses_per_member IS NULL OR uses_per_member > 0", name="uses_per_member_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    promotion_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("promotions.id"))
+    partner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    prefix: Mapped[str] = mapped_column(Text, server_default="")
+    count: Mapped[int] = mapped_column(BigInteger)
+    uses_per_code: Mapped[int] = mapped_column(BigInteger)
+    uses_per_member: Mapped[int | None] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(Text)  # the client id that generated it
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PromoCode(Base):
+    """One code, stored normalised (upper case, no hyphens or spaces) as partners print it: not
+    hashed, since the partner must be able to export and print it again. `uses` only moves by a
+    guarded UPDATE (never past the batch's uses_per_code) and back by a release."""
+
+    __tablename__ = "promo_codes"
+    __table_args__ = (CheckConstraint("uses >= 0", name="uses_non_negative"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("promo_code_batches.id"), index=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    uses: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class PromoCodeUse(Base):
+    """A code used on a purchase (by its order id at the partner, unique per partner), for counting
+    a member's uses and for giving the use back when the purchase is fully refunded
+    (`released_at`)."""
+
+    __tablename__ = "promo_code_uses"
+    __table_args__ = (
+        Index("ix_promo_code_uses_order", "partner_id", "order_id"),
+        Index(
+            "ix_promo_code_uses_member",
+            "batch_id",
+            "member_id",
+            postgresql_where="released_at IS NULL",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    code_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("promo_codes.id"))
+    batch_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("promo_code_batches.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    order_id: Mapped[str] = mapped_column(Text)
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

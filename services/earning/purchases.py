@@ -17,6 +17,7 @@ from typing import Any
 
 from services.earning.engine import Basket, Line, Result
 from services.earning.models import Channel
+from services.earning.promo_codes import ClaimResult, CodeStatus
 from services.ledger import service as ledger
 from shared.error_codes import UserErrorCode
 from shared.errors import UserError, Validator
@@ -153,23 +154,52 @@ def _line_amount(v: Validator, currency: str, line: LineInput, at: str) -> Decim
     return given.amount
 
 
+PROMO_CODE_ERRORS: dict[str, tuple[UserErrorCode, str]] = {
+    CodeStatus.INVALID: (
+        UserErrorCode.PROMO_CODE_INVALID,
+        "no promotion of yours has the code {code!r} (check it with the customer: a mistyped code"
+        " fails its check character); the purchase earned its points without it",
+    ),
+    CodeStatus.EXPIRED: (
+        UserErrorCode.PROMO_CODE_EXPIRED,
+        "the code {code!r} (or its promotion) had expired at the purchase's occurredAt; the purchase"
+        " earned its points without it",
+    ),
+    CodeStatus.USED: (
+        UserErrorCode.PROMO_CODE_USED,
+        "the code {code!r} has been used as often as it may be (by anyone, or by this member), or it"
+        " is named twice; the purchase earned its points without it",
+    ),
+}
+
+
 def promo_code_errors(detail: dict[str, Any] | None) -> list[UserError]:
-    """The promo codes that did nothing, as userErrors next to the recorded purchase (until
-    promotions land, no code is known)."""
-    codes = (detail or {}).get("promo_codes") or []
-    return [
-        UserError(
-            UserErrorCode.PROMO_CODE_INVALID,
-            f"promoCodes[{i}]",
-            f"no promotion has the code {c['code']!r}; the purchase earned its points without it",
-        )
-        for i, c in enumerate(codes)
-        if c.get("status") == "INVALID"
-    ]
+    """The promo codes that did nothing, as userErrors next to the recorded purchase, read from
+    its stored document (so an idempotent replay repeats them exactly, consuming nothing)."""
+    errors = []
+    for i, c in enumerate((detail or {}).get("promo_codes") or []):
+        found = PROMO_CODE_ERRORS.get(c.get("status"))
+        if found is not None:
+            code, message = found
+            errors.append(UserError(code, f"promoCodes[{i}]", message.format(code=c["code"])))
+    return errors
 
 
-def document(purchase: PurchaseInput, basket: Basket, result: Result) -> str | None:
-    """The JSON the ledger stores with the purchase; None for a plain purchase at the base rate."""
+def promo_code_entries(purchase: PurchaseInput, claimed: ClaimResult | None) -> list[dict[str, Any]]:
+    """`[{code, status, promotion}]` for the document; without a claim (a preview, which uses no
+    code) every code is reported as not checked."""
+    if claimed is None:
+        return [
+            {"code": code, "status": "UNCHECKED", "promotion": None} for code in purchase.promo_codes or ()
+        ]
+    return [{"code": o.code, "status": o.status.value, "promotion": o.promotion_id} for o in claimed.outcomes]
+
+
+def document(
+    purchase: PurchaseInput, basket: Basket, result: Result, claimed: ClaimResult | None = None
+) -> str | None:
+    """The JSON the ledger stores with the purchase; None for a plain purchase at the base rate.
+    `claimed`: what each promo code did (`promo_codes.claim`, run under the member's lock)."""
     if purchase.plain and all(item.rule is None for item in result.items):
         return None
     doc: dict[str, Any] = {
@@ -199,5 +229,5 @@ def document(purchase: PurchaseInput, basket: Basket, result: Result) -> str | N
     if purchase.channel is not None:
         doc["channel"] = purchase.channel.value
     if purchase.promo_codes:
-        doc["promo_codes"] = [{"code": code, "status": "INVALID"} for code in purchase.promo_codes]
+        doc["promo_codes"] = promo_code_entries(purchase, claimed)
     return json.dumps(doc)

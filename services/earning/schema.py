@@ -51,6 +51,8 @@ EARN_CODES = (
     UserErrorCode.TOO_OLD,
     UserErrorCode.DUPLICATE_ORDER,
     UserErrorCode.PROMO_CODE_INVALID,
+    UserErrorCode.PROMO_CODE_EXPIRED,
+    UserErrorCode.PROMO_CODE_USED,
 )
 RULE_CODES = (
     UserErrorCode.REQUIRED,

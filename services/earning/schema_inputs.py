@@ -90,9 +90,13 @@ class RecordPurchaseInput:
     )
     promo_codes: list[str] | None = strawberry.field(
         default=None,
-        description="Promo codes the customer presented (at most 10), kept with the purchase. A code no"
-        " promotion has is a userError PROMO_CODE_INVALID next to the recorded purchase, which still"
-        " earns its points.",
+        description="Promo codes the customer presented (at most 10; case, hyphens and spaces do not"
+        " matter), kept with the purchase. Each code that can be used is used once by this purchase and"
+        " unlocks its promotion (a full refund gives the use back). One that cannot is a userError next"
+        " to the recorded purchase, which still earns its points: PROMO_CODE_INVALID (mistyped, unknown,"
+        " another partner's), PROMO_CODE_EXPIRED (at occurredAt), PROMO_CODE_USED (usesPerCode or"
+        " usesPerMember reached, or named twice). A retry with the same idempotencyKey answers the same"
+        " and uses nothing again.",
     )
     channel: PurchaseChannel | None = strawberry.field(default=None, description="Where it was made.")
 
@@ -110,7 +114,9 @@ class RecordPurchasePayload:
     )
     user_errors: list[UserError] = strawberry.field(
         default_factory=list,
-        description=ENTRY_PAYLOAD + " A recorded purchase may still carry PROMO_CODE_INVALID.",
+        description=ENTRY_PAYLOAD
+        + " A recorded purchase may still carry PROMO_CODE_INVALID, PROMO_CODE_EXPIRED or"
+        " PROMO_CODE_USED (one per code that did nothing).",
     )
 
 

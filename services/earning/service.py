@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.earning import bulk, decisions, purchases, refunds, rule_changes
+from services.earning import bulk, decisions, promo_codes, purchases, refunds, rule_changes
 from services.earning.engine import Basket, Terms, evaluate
 from services.earning.purchases import LineInput, PurchaseInput
 from services.earning.refunds import RefundLine
@@ -129,7 +129,9 @@ async def reverse_purchase(
     lines: tuple[RefundLine, ...] | None = None,
 ) -> ledger.Outcome:
     """A refund by amount (pro rata, as the ledger does it) or by line (exactly what those lines
-    earned under the rules of the purchase: `refunds`)."""
+    earned under the rules of the purchase: `refunds`). The refund that leaves nothing of the
+    purchase to refund gives back the promo codes it used (`promo_codes.release`); a partial
+    refund keeps them used."""
     principal.require_partner("points:reverse")
     v = Validator()
     if lines is not None:
@@ -156,6 +158,7 @@ async def reverse_purchase(
         amount=amount,
         decide=refunds.decider(lines),
         request_extra=extra,
+        on_refunded=promo_codes.release_on_full_refund,
     )
 
 

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "services.members.cli",
     "services.ledger.cli",
     "services.earning.cli",
+    "services.earning.promo_code_cli",
     "services.gateway.audit",
     "services.gateway.demo",
     "services.gateway.worker",

@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from services.earning.schema import EarningMutation, EarningQuery
+from services.earning.schema_promo_codes import PromoCodeMutation, PromoCodeQuery
 from services.gateway.graphql_errors import TOO_COMPLEX, coded_rule, log_errors
 from services.gateway.operation import OperationPolicy
 from services.identity.schema import IdentityMutation
@@ -106,6 +107,7 @@ class Query(
     MeQuery,
     LedgerQuery,
     EarningQuery,
+    PromoCodeQuery,
     MemberDataQuery,
     CatalogQuery,
     SettlementQuery,
@@ -126,6 +128,7 @@ class Mutation(
     MembersMutation,
     MeMutation,
     EarningMutation,
+    PromoCodeMutation,
     LedgerMutation,
     ErasureMutation,
     SettlementMutation,

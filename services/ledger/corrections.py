@@ -8,7 +8,7 @@ settlement sees them in the period they happen.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -66,6 +66,21 @@ class RefundDecision:
 
 # Decides a refund (or None: pro rata on the amount) inside its transaction, under the lock.
 DecideRefund = Callable[[PurchaseToRefund, Decimal | None], RefundDecision | None]
+
+
+@dataclass(frozen=True)
+class RefundBooked:
+    """A refund just booked, as the caller's `on_refunded` hook sees it (still in its transaction,
+    under the member's wallet lock): what the caller hangs off the refund (the earning service
+    gives back the promo codes a fully refunded purchase used)."""
+
+    partner_id: int
+    member_id: int
+    order_id: str
+    fully_refunded: bool  # nothing of the purchase's amount is left to refund
+
+
+OnRefunded = Callable[[DbConnection, RefundBooked], Awaitable[None]]
 LOT_REMAINING = Sql("SELECT remaining FROM lots WHERE id = :id AND expired_at IS NULL AND expires_at > :now")
 OPEN_DEBT = Sql(
     "INSERT INTO member_debts (member_id, creditor_partner_id, entry_id, points, remaining)"
@@ -92,6 +107,7 @@ async def reverse_purchase(
     amount: Money | None,
     decide: DecideRefund | None = None,
     request_extra: dict[str, Any] | None = None,
+    on_refunded: OnRefunded | None = None,
 ) -> Outcome:
     """A full or partial refund takes back the points pro rata, cumulatively floored (so the
     refunds of a whole purchase take back exactly what it earned, never more) — unless `decide`
@@ -172,6 +188,9 @@ async def reverse_purchase(
             lines=json.dumps(lines) if lines is not None else None,
             id=purchase["id"],
         )
+        if on_refunded is not None:
+            fully = purchase["amount_reversed"] + refund >= purchase["amount"]
+            await on_refunded(conn, RefundBooked(partner_id, member_id, order_id, fully))
         await live.notify(conn, member_id, BalanceChangeReason.REVERSE, now)
         return {
             "reversal_id": entry_id,

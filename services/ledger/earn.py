@@ -263,22 +263,29 @@ async def earn_points(
         if member is None:
             raise members.member_not_found()
         await journal.lock_wallet(conn, member.member_id)  # opens the wallet of a first earn
-        decided = decision if decision is not None else await _decide_locked(decide, conn, member.member_id)
-        earn = terms(member.member_id, decided)
-        row = await (EARN_EXTENDING if earn.extend_until else EARN).fetchrow(
-            conn,
-            **earn.params(),
-            client=client_id,
-            key=key,
-            hash=request_hash,
-            operation=OPERATION,
-            claim=False,
-            allow_debt=True,
-        )
-        if row is None:
-            raise DomainError.single(
-                UserErrorCode.DUPLICATE_ORDER, "a purchase with this orderId was already recorded", "orderId"
+        # A savepoint: what `decide` wrote (a promo code's use) is undone with a refused earn,
+        # since the refusal is stored and committed under the idempotency key.
+        async with conn.transaction():
+            decided = (
+                decision if decision is not None else await _decide_locked(decide, conn, member.member_id)
             )
+            earn = terms(member.member_id, decided)
+            row = await (EARN_EXTENDING if earn.extend_until else EARN).fetchrow(
+                conn,
+                **earn.params(),
+                client=client_id,
+                key=key,
+                hash=request_hash,
+                operation=OPERATION,
+                claim=False,
+                allow_debt=True,
+            )
+            if row is None:
+                raise DomainError.single(
+                    UserErrorCode.DUPLICATE_ORDER,
+                    "a purchase with this orderId was already recorded",
+                    "orderId",
+                )
         if not member.enrolled and earn.points > 0:
             await members.link_member(conn, member.member_id, partner_id)
         if row["debt"]:

@@ -22,7 +22,9 @@ from services.ledger import bulk_earn, earn, holds, policy, rewards, spending
 from services.ledger.bulk_batch import PurchaseItem
 from services.ledger.corrections import (
     DecideRefund,
+    OnRefunded,
     PurchaseToRefund,
+    RefundBooked,
     RefundDecision,
     cancel_redemption,
     reverse_purchase,
@@ -58,10 +60,12 @@ __all__ = [
     "EarnDecision",
     "ExpiringPoints",
     "MemberExpiry",
+    "OnRefunded",
     "Outcome",
     "Policy",
     "PurchaseItem",
     "PurchaseToRefund",
+    "RefundBooked",
     "RefundDecision",
     "TransactionView",
     "authorize_redemption",

@@ -118,7 +118,9 @@ async def test_unknown_promo_code_is_a_user_error_and_the_purchase_still_earns(d
     assert [(e.code, e.field) for e in outcome.errors] == [
         (UserErrorCode.PROMO_CODE_INVALID, "promoCodes[0]")
     ]
-    assert outcome.result["detail"]["promo_codes"] == [{"code": "SPRING", "status": "INVALID"}]
+    assert outcome.result["detail"]["promo_codes"] == [
+        {"code": "SPRING", "status": "INVALID", "promotion": None}
+    ]
 
 
 async def test_rule_versions_apply_by_occurred_at(db):

@@ -47,6 +47,7 @@ ID_TYPES = {
     "redemptionId": "Redemption",
     "authorizationId": "Authorization",
     "ruleId": "EarnRule",
+    "promotionId": "Promotion",
 }
 SCALARS: dict[str, Any] = {
     "String": "",

@@ -92,6 +92,7 @@ def prepare(partner: PartnerView | None, rules: PartnerRules, batch: list[Purcha
             decision=decision,
             decide=decide,
             request_extra=purchase.request_extra(),
+            checked=True,  # purchases.check ran ledger.check_purchase on these very fields
         )
         prepared.to_book.append((index, item))
     return prepared

@@ -220,7 +220,6 @@ async def main() -> None:
             b_elapsed, b_rss, out = _import(url, partner.id, big)  # type: ignore[attr-defined]
             print(out.strip())
             _line("import (10,000 rows)", 10_000, s_elapsed)
-            _line(f"import ({args.rows:,} rows)", args.rows, b_elapsed)
             copy_seconds = await _copy_baseline(url, _rows(numbers, min(args.rows, 200_000), "c", 5))
             baseline = _line("COPY (unindexed)", min(args.rows, 200_000), copy_seconds)
             _line(f"import ({args.rows:,} rows)", args.rows, b_elapsed, baseline)

@@ -18,10 +18,13 @@ stored document).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from services.earning import decisions, purchases
 from services.earning.purchases import PurchaseInput
+from services.earning.rules import PartnerRules
 from services.ledger import service as ledger
+from services.partners.service import PartnerView
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import Validator
@@ -50,19 +53,34 @@ async def import_purchases(
     )
 
 
-async def _earn(
-    db: Database, partner_id: int, batch: list[PurchaseInput], book: Book
-) -> list[ledger.Outcome]:
-    if not batch:
-        return []
-    partner, rules = await decisions.partner_and_rules(db, partner_id)
-    outcomes: list[ledger.Outcome | None] = [None] * len(batch)
-    to_book: list[tuple[int, ledger.PurchaseItem]] = []
+@dataclass
+class Prepared:
+    """A batch checked and decided (pure computation, no database): the outcomes of purchases
+    refused on their input, and the items the ledger is to book, each with its input index."""
+
+    size: int
+    outcomes: dict[int, ledger.Outcome] = field(default_factory=dict)
+    to_book: list[tuple[int, ledger.PurchaseItem]] = field(default_factory=list)
+
+
+async def import_terms(
+    db: Database, principal: Principal, partner_id: int
+) -> tuple[PartnerView | None, PartnerRules]:
+    """What `prepare` needs for an import at the partner (from the process's caches), after the
+    admin check: the import prepares batch n+1 in a thread while batch n is booked."""
+    principal.require_admin("admin:partners")
+    return await decisions.partner_and_rules(db, partner_id)
+
+
+def prepare(partner: PartnerView | None, rules: PartnerRules, batch: list[PurchaseInput]) -> Prepared:
+    """Each purchase checked (`purchases.check`) and decided (`decisions.decision_for`) exactly as
+    recordPurchase checks and decides it. Thread-safe: it reads only its arguments and the clock."""
+    prepared = Prepared(len(batch))
     for index, purchase in enumerate(batch):
         v = Validator()
         basket = purchases.check(v, purchase)
         if v.errors:
-            outcomes[index] = ledger.Outcome(None, v.errors)
+            prepared.outcomes[index] = ledger.Outcome(None, v.errors)
             continue
         decision, decide = decisions.decision_for(purchase, basket, partner, rules)
         item = ledger.PurchaseItem(
@@ -74,8 +92,31 @@ async def _earn(
             decision=decision,
             decide=decide,
             request_extra=purchase.request_extra(),
+            checked=True,  # purchases.check ran ledger.check_purchase on these very fields
         )
-        to_book.append((index, item))
+        prepared.to_book.append((index, item))
+    return prepared
+
+
+async def book_import(
+    db: Database, principal: Principal, partner_id: int, prepared: Prepared
+) -> list[ledger.Outcome]:
+    """Books a prepared import batch (`ledger.import_purchases`); outcomes in input order."""
+    return await _book(prepared, lambda items: ledger.import_purchases(db, principal, partner_id, items))
+
+
+async def _earn(
+    db: Database, partner_id: int, batch: list[PurchaseInput], book: Book
+) -> list[ledger.Outcome]:
+    if not batch:
+        return []
+    partner, rules = await decisions.partner_and_rules(db, partner_id)
+    return await _book(prepare(partner, rules, batch), book)
+
+
+async def _book(prepared: Prepared, book: Book) -> list[ledger.Outcome]:
+    outcomes: list[ledger.Outcome | None] = [prepared.outcomes.get(i) for i in range(prepared.size)]
+    to_book = prepared.to_book
     booked = await book([item for _, item in to_book]) if to_book else []
     for (index, _), outcome in zip(to_book, booked, strict=True):
         if outcome.result is not None:

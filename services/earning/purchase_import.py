@@ -20,6 +20,7 @@ what recordPurchase checks about lines (AMOUNT_MISMATCH, a SKU twice…) it chec
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import json
@@ -33,7 +34,10 @@ from typing import Any, TextIO
 
 from services.earning import bulk
 from services.earning.purchases import LineInput, PurchaseInput
+from services.earning.rules import PartnerRules
+from services.ledger import service as ledger
 from services.partners import service as partners
+from services.partners.service import PartnerView
 from shared.access import Principal
 from shared.audit_log import record_on
 from shared.database import Database
@@ -218,7 +222,13 @@ async def import_file(
     advance: Callable[[int], None] = lambda n: None,
 ) -> Summary:
     """Records every row of the file (see the module docstring); failed rows go to `failures` as
-    CSV (row, memberNumber, orderId, code, field, message)."""
+    CSV (row, memberNumber, orderId, code, field, message).
+
+    Pipelined, with the one-by-one order kept: while batch n is booked (its statements in the
+    database), batch n+1 is read and decided in a thread (CSV parsing and the engine are pure
+    Python); batch n+1's booking starts only once batch n's has committed, so every batch sees
+    the books exactly as a serial import leaves them (a duplicate orderId further down the file,
+    a cap per member, a debt: the same answers). At most two batches are in memory."""
     content_hash = file_hash(path)
     async with connection(db) as conn:
         await record_on(
@@ -232,24 +242,49 @@ async def import_file(
     out = csv.writer(failures)
     out.writerow(["row", "memberNumber", "orderId", "code", "field", "message"])
     with path.open(newline="", encoding="utf-8-sig") as f:
-        for batch in batches(read_rows(f, content_hash), batch_size):
-            readable = [r for r in batch if r.purchase is not None]
-            outcomes = await bulk.import_purchases(
-                db, principal, partner_id, [r.purchase for r in readable if r.purchase is not None]
-            )
-            answered = {r.number: o for r, o in zip(readable, outcomes, strict=True)}
-            for row in batch:
-                outcome = answered.get(row.number)
-                errors = [row.error] if row.error is not None else (outcome.errors if outcome else [])
-                if errors:
-                    summary.failed[errors[0].code.value] += 1
-                    for e in errors:
-                        out.writerow(
-                            [row.number, row.member_number, row.order_id, e.code.value, e.field, e.message]
-                        )
-                elif outcome is not None and outcome.replayed:
-                    summary.replayed += 1
-                else:
-                    summary.recorded += 1
-            advance(len(batch))
+        rows = batches(read_rows(f, content_hash), batch_size)
+        booking: asyncio.Task[list[ledger.Outcome]] | None = None
+        booked: list[Row] = []
+        try:
+            while True:
+                # Rules may change during a long import: read per batch (the process's cache).
+                partner, rules = await bulk.import_terms(db, principal, partner_id)
+                batch, prepared = await asyncio.to_thread(_read_and_prepare, rows, partner, rules)
+                if booking is not None:
+                    _tally(summary, out, booked, await booking)
+                    advance(len(booked))
+                    booking = None
+                if batch is None:
+                    break
+                booked = batch
+                booking = asyncio.ensure_future(bulk.book_import(db, principal, partner_id, prepared))
+        finally:
+            if booking is not None:  # reading failed while a batch was being booked: let it end
+                await asyncio.gather(booking, return_exceptions=True)
     return summary
+
+
+def _read_and_prepare(
+    rows: Iterator[list[Row]], partner: PartnerView | None, rules: PartnerRules
+) -> tuple[list[Row] | None, bulk.Prepared]:
+    """The next batch of the file, checked and decided (in the import's reading thread)."""
+    batch = next(rows, None)
+    readable = [r.purchase for r in batch or [] if r.purchase is not None]
+    return batch, bulk.prepare(partner, rules, readable)
+
+
+def _tally(summary: Summary, out: Any, batch: list[Row], outcomes: list[ledger.Outcome]) -> None:
+    """Counts a booked batch's rows and writes its failures out."""
+    readable = [r for r in batch if r.purchase is not None]
+    answered = {r.number: o for r, o in zip(readable, outcomes, strict=True)}
+    for row in batch:
+        outcome = answered.get(row.number)
+        errors = [row.error] if row.error is not None else (outcome.errors if outcome else [])
+        if errors:
+            summary.failed[errors[0].code.value] += 1
+            for e in errors:
+                out.writerow([row.number, row.member_number, row.order_id, e.code.value, e.field, e.message])
+        elif outcome is not None and outcome.replayed:
+            summary.replayed += 1
+        else:
+            summary.recorded += 1

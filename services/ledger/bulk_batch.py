@@ -101,7 +101,7 @@ class PurchaseItem:
     `earn.record_purchase` takes them: `decision` when known before any lock (written set-based),
     or `decide` when it needs the member's wallet lock (a cap per member: the single path).
     `request_extra` is what the idempotency key names beyond the plain fields, as for a single
-    earn, so a retry through either mutation replays."""
+    earn, so a retry through either mutation replays. `checked`: see the field."""
 
     idempotency_key: str
     member_number: str
@@ -111,6 +111,9 @@ class PurchaseItem:
     decision: earn.EarnDecision | None = None
     decide: earn.Decide | None = None
     request_extra: dict[str, Any] | None = None
+    # The caller ran `earn.check_purchase` on exactly these fields (the earning service does, on
+    # every purchase): the ledger does not run it a second time. The other checks it still runs.
+    checked: bool = False
 
     def request(self) -> dict[str, Any]:
         return earn.purchase_request(

@@ -58,26 +58,43 @@ from shared.sql import connection
 OPERATION = earn.OPERATION  # a bulk item and a single earn share keys: a retry via either replays
 
 
-def _input_errors(
-    item: PurchaseItem, partner: PartnerView, expiry: policy.Policy, now: datetime
-) -> list[UserError]:
-    """What the single earn refuses before it looks anything up, in the same order."""
+class _Expiries:
+    """The batch's expiry dates, each computed once per distinct occurredAt (a day's sales share
+    a few instants; `expiry_for` is two calendar additions), and the batch's one extension date."""
+
+    def __init__(self, expiry: policy.Policy, now: datetime):
+        self.expiry, self.now = expiry, now
+        self.extend_until = clock.add_months(now, expiry.months) if expiry.activity_extends else None
+        self._found: dict[datetime, datetime] = {}
+
+    def of(self, occurred: datetime) -> datetime:
+        found = self._found.get(occurred)
+        if found is None:
+            found = self._found[occurred] = self.expiry.expiry_for(occurred, self.now)
+        return found
+
+
+def _input_errors(item: PurchaseItem, partner: PartnerView, expiries: _Expiries) -> list[UserError]:
+    """What the single earn refuses before it looks anything up, in the same order. The field
+    checks are skipped for an item whose caller ran exactly them (`checked`: the earning service
+    runs `check_purchase` on every purchase before it decides its points)."""
     v = Validator()
-    earn.check_purchase(
-        v,
-        idempotency_key=item.idempotency_key,
-        member_number=item.member_number,
-        order_id=item.order_id,
-        amount=item.amount,
-        occurred_at=item.occurred_at,
-    )
+    if not item.checked:
+        earn.check_purchase(
+            v,
+            idempotency_key=item.idempotency_key,
+            member_number=item.member_number,
+            order_id=item.order_id,
+            amount=item.amount,
+            occurred_at=item.occurred_at,
+        )
     if v.errors:
         return v.errors
     if item.amount.currency != partner.currency:
         v.add(
             "amount.currency", UserErrorCode.CURRENCY_MISMATCH, f"amount.currency must be {partner.currency}"
         )
-    elif expiry.expiry_for(item.occurred_at or now, now) <= now:
+    elif expiries.of(item.occurred_at or expiries.now) <= expiries.now:
         v.add(
             "occurredAt", UserErrorCode.TOO_OLD, "points for a purchase this old would already have expired"
         )
@@ -111,13 +128,14 @@ async def earn_many(
         issuance = await accounts.partner_account(conn, partner_id, "PARTNER_ISSUANCE")
         expiry = await policy.current(db, conn)
 
+        expiries = _Expiries(expiry, now)
         batch: list[BatchItem] = []
         later: list[BatchItem] = []  # one by one through the general path, after the batch
         keys_seen: set[str] = set()
         orders_seen: set[str] = set()
         members_later: set[str] = set()  # their later purchases follow them to the single path
         for index, purchase in enumerate(purchases):
-            errors = _input_errors(purchase, partner, expiry, now)
+            errors = _input_errors(purchase, partner, expiries)
             if errors:
                 outcomes[index] = Outcome(None, errors)
                 continue
@@ -150,7 +168,7 @@ async def earn_many(
                 item.response = {"errors": [members.member_not_found().errors[0].as_dict()]}
             else:
                 item.member_id, item.enrolled = member.member_id, member.enrolled
-                item.earn = _terms(item, member.member_id, partner, expiry, now)
+                item.earn = _terms(item, member.member_id, partner, expiries)
         batch = [i for i in batch if outcomes[i.index] is None]
         later = [i for i in later if outcomes[i.index] is None]
 
@@ -184,18 +202,13 @@ def _limited() -> UserError:
     )
 
 
-def _terms(
-    item: BatchItem,
-    member_id: int,
-    partner: PartnerView,
-    expiry: policy.Policy,
-    now: datetime,
-) -> earn.Earn | None:
+def _terms(item: BatchItem, member_id: int, partner: PartnerView, expiries: _Expiries) -> earn.Earn | None:
     """The terms of a purchase the batch writes; None for one whose points are decided under the
     lock (`decide`: the single path)."""
     decision = item.purchase.decision
     if decision is None:
         return None
+    now = expiries.now
     occurred = item.purchase.occurred_at or now
     return earn.Earn(
         partner_id=partner.id,
@@ -205,9 +218,9 @@ def _terms(
         points=decision.points,
         occurred_at=occurred,
         available_at=occurred + timedelta(days=partner.return_window_days),
-        expires_at=expiry.expiry_for(occurred, now),
+        expires_at=expiries.of(occurred),
         recorded_at=now,
-        extend_until=clock.add_months(now, expiry.months) if expiry.activity_extends else None,
+        extend_until=expiries.extend_until,
         detail=decision.detail,
     )
 

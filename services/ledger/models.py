@@ -2,6 +2,13 @@
 
 Append-only except for the cached wallet balance, lot remainders and the reversal counters on
 purchases; corrections are new entries, never edits.
+
+The five tables every earn writes set-based (journal_entries, postings, lots, lot_consumptions,
+purchases) carry no foreign keys (docs/decisions.md, "Bulk earning: no foreign keys on the
+append-only ledger"): their reference columns point at rows that are never deleted (partners,
+members, accounts) or that the same statement writes (an entry's postings, its lot), and the
+checks cost more than half of a bulk batch's write. `coalition audit` checks every one of those
+references instead (`audit.REFERENCES`), so a dangling id is a failing audit, a release blocker.
 """
 
 from __future__ import annotations
@@ -106,8 +113,8 @@ class JournalEntry(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(Text)
-    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
-    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    partner_id: Mapped[int] = mapped_column(BigInteger)
     # The change to the member's points as the member sees it (negative for spends).
     points: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str | None] = mapped_column(Text)
@@ -120,8 +127,8 @@ class Posting(Base):
     __tablename__ = "postings"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"), index=True)
-    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_accounts.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -148,9 +155,9 @@ class Lot(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
-    issuing_partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
-    earn_entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    issuing_partner_id: Mapped[int] = mapped_column(BigInteger)
+    earn_entry_id: Mapped[int] = mapped_column(BigInteger)
     points: Mapped[int] = mapped_column(BigInteger)
     remaining: Mapped[int] = mapped_column(BigInteger)
     earned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -173,14 +180,14 @@ class LotConsumption(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"), index=True)
-    lot_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("lots.id"), index=True)
-    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    entry_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    lot_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    member_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(Text)
     points: Mapped[int] = mapped_column(BigInteger)
-    issuing_partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    issuing_partner_id: Mapped[int] = mapped_column(BigInteger)
     # Who the points went to: the redeeming partner, or the refunding one for clawbacks/debts.
-    counterparty_partner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    counterparty_partner_id: Mapped[int | None] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -216,16 +223,16 @@ class Purchase(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    partner_id: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str] = mapped_column(Text)
-    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger)
     amount: Mapped[Decimal] = mapped_column(Numeric(20, 6))
     currency: Mapped[str] = mapped_column(Text)
     points_earned: Mapped[int] = mapped_column(BigInteger)
     points_reversed: Mapped[int] = mapped_column(BigInteger, server_default="0")
     amount_reversed: Mapped[Decimal] = mapped_column(Numeric(20, 6), server_default="0")
-    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("journal_entries.id"))
-    lot_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("lots.id"))
+    entry_id: Mapped[int] = mapped_column(BigInteger)
+    lot_id: Mapped[int | None] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     earn_detail: Mapped[dict | None] = mapped_column(JSONB, nullable=True)
     lines_refunded: Mapped[dict | None] = mapped_column(JSONB, nullable=True)

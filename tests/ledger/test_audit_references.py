@@ -1,0 +1,55 @@
+"""The append-only ledger tables carry no foreign keys (their checks were most of a bulk batch's
+write): `coalition audit` checks every reference instead, so a dangling id fails the audit."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from services.ledger import audit as ledger_audit
+from tests.factories import earn, earn_batch, enroll, make_partner, purchase, redeem, violations
+
+
+async def test_every_reference_of_the_append_only_tables_is_audited(db):
+    cafe = await make_partner(db, earn_rate="1")
+    shop = await make_partner(db)
+    member = await enroll(db, cafe)
+    await earn(db, cafe, member.member_number, "40")
+    await enroll(db, shop, member_number=member.member_number)
+    assert (await redeem(db, shop, member.member_number, 15)).errors == []  # a lot consumption
+    assert await violations(db) == []
+
+    for table, column, target in ledger_audit.REFERENCES:
+        async with db.sessions() as session:
+            row = (
+                await session.execute(
+                    text(
+                        f"SELECT id, {column} AS ref FROM {table} WHERE {column} IS NOT NULL"
+                        " ORDER BY id DESC LIMIT 1"
+                    )
+                )
+            ).one()
+            # Corrupt the books as a bug would: an id that names no row (ids are never negative).
+            await session.execute(
+                text(f"UPDATE {table} SET {column} = -{column} WHERE id = :id"), {"id": row.id}
+            )
+            await session.commit()
+        try:
+            found = [v.detail for v in await violations(db)]
+            assert f"{table} {row.id}: {column} {-row.ref} is no row of {target}" in found, (table, column)
+        finally:
+            async with db.sessions() as session:
+                await session.execute(
+                    text(f"UPDATE {table} SET {column} = -{column} WHERE id = :id"), {"id": row.id}
+                )
+                await session.commit()
+    assert await violations(db) == []
+
+
+async def test_a_bulk_batch_leaves_every_reference_whole(db):
+    cafe = await make_partner(db, earn_rate="1")
+    people = [await enroll(db, cafe) for _ in range(5)]
+    batch = [purchase(p.member_number, f"{3 + i}.50", key=f"ref-{i}", order_id=f"ref-o{i}")
+             for i, p in enumerate(people * 4)]  # fmt: skip
+    outcomes = await earn_batch(db, cafe, batch)
+    assert all(o.errors == [] for o in outcomes)
+    assert await violations(db) == []

@@ -6,7 +6,7 @@ statement (an entry's postings and lot); `coalition audit` checks every one of t
 (services/ledger/audit.py, REFERENCES). docs/decisions.md, "Bulk earning", has the figures.
 
 Revision ID: 14a2b936990f
-Revises: 5d810d761cde
+Revises: 53b00ad56b2c
 Create Date: 2026-12-03 16:39:27.515142
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "14a2b936990f"
-down_revision: str | None = "5d810d761cde"
+down_revision: str | None = "53b00ad56b2c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

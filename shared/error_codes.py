@@ -320,6 +320,11 @@ class UserErrorCode(Documented):
         "Check the code with the customer; the points the code would have given cannot be added to"
         " this purchase afterwards.",
     )
+    PROMOTION_NOT_FOUND = (
+        auto(),
+        "No promotion of yours has this id (another partner's looks the same).",
+        "Send the id of a Promotion from promotions.",
+    )
     PURCHASE_NOT_FOUND = (
         auto(),
         "You recorded no purchase with this orderId.",

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from services.earning import bulk, decisions, purchases, refunds, rule_changes
-from services.earning.engine import Basket, Terms, evaluate
+from services.earning import bulk, decisions, promotion_awards, purchases, refunds, rule_changes
+from services.earning.engine import Basket, Result, evaluate
 from services.earning.purchases import LineInput, PurchaseInput
 from services.earning.refunds import RefundLine
 from services.earning.rules import RuleVersion
@@ -105,7 +106,7 @@ async def preview_earn(db: Database, principal: Principal, purchase: PurchaseInp
             UserErrorCode.CURRENCY_MISMATCH, f"amount.currency must be {partner.currency}", "amount.currency"
         )
     at = purchase.occurred_at or clock.now()
-    terms = Terms(partner.earn_rate, partner.earn_rounding, rules.in_force(at))
+    terms = decisions.terms_at(partner, rules, at)
     async with sql.connection(db) as conn:
         member = await members.cached_member_at_partner(db, conn, purchase.member_number, partner_id)
         if member is None:
@@ -113,8 +114,15 @@ async def preview_earn(db: Database, principal: Principal, purchase: PurchaseInp
         if member is None:
             await members.note_lookup_miss(db, principal)
             raise members.member_not_found()
-        history = await decisions.history(conn, member.member_id, partner, at) if terms.member_caps else None
-    result = evaluate(basket, terms, history)
+        # The decide path's reads, without its lock or its reservations: a preview can promise
+        # points of a budget a concurrent earn then takes (docs/decisions.md).
+        history, facts, limited = await decisions.locked_inputs(conn, member.member_id, partner, terms, at)
+
+        def run(excluded: frozenset[int]) -> Result:
+            ctx = decisions.context(purchase, partner, at, facts=facts, excluded=excluded)
+            return evaluate(basket, terms, history, ctx)
+
+        result = await promotion_awards.settle(conn, run, limited, promotion_awards.fits, undo=False)
     detail = purchases.document(purchase, basket, result)
     return Preview(result.points, json.loads(detail) if detail else None)
 
@@ -148,15 +156,29 @@ async def reverse_purchase(
             )
     v.raise_if_any()
     extra = {"lines": [[line.sku, line.quantity] for line in lines]} if lines is not None else None
-    return await ledger.reverse_purchase(
+    by_line = refunds.decider(lines)
+    full: list[bool] = []
+
+    def decide(purchase: ledger.PurchaseToRefund, wanted: Decimal | None) -> ledger.RefundDecision | None:
+        decided = by_line(purchase, wanted)
+        taken = decided.amount if decided is not None else wanted
+        full.append(taken is None or purchase.amount_reversed + taken >= purchase.amount)
+        return decided
+
+    outcome = await ledger.reverse_purchase(
         db,
         principal,
         idempotency_key=idempotency_key,
         order_id=order_id,
         amount=amount,
-        decide=refunds.decider(lines),
+        decide=decide,
         request_extra=extra,
     )
+    if outcome.result is not None and full and full[-1]:
+        # After the refund's commit (a separate transaction; idempotent): the purchase's promotion
+        # awards go back to their budgets and stop counting toward per-member limits.
+        await promotion_awards.release(db, principal.partner_id or 0, order_id)
+    return outcome
 
 
 async def earn_rules(db: Database, principal: Principal, partner_id: int | None) -> list[RuleVersion]:

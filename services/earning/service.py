@@ -17,8 +17,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from services.earning import bulk, decisions, promotion_awards, purchases, refunds, rule_changes
+from services.earning import (
+    bulk,
+    decisions,
+    promotion_awards,
+    promotion_changes,
+    purchases,
+    refunds,
+    rule_changes,
+)
 from services.earning.engine import Basket, Result, evaluate
+from services.earning.promotion_changes import PromotionTerms
+from services.earning.promotions import Promotion
 from services.earning.purchases import LineInput, PurchaseInput
 from services.earning.refunds import RefundLine
 from services.earning.rules import RuleVersion
@@ -30,18 +40,24 @@ from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import InputError, UserError, Validator
 from shared.money import Money
+from shared.pagination import Page
 
 __all__ = [
     "LineInput",
     "Preview",
+    "Promotion",
+    "PromotionTerms",
     "PurchaseInput",
     "RefundLine",
     "RuleVersion",
+    "archive_promotion",
     "archive_rule",
+    "create_promotion",
     "create_rule",
     "earn_rules",
     "import_purchases",
     "preview_earn",
+    "promotions",
     "record_purchase",
     "record_purchases",
     "reverse_purchase",
@@ -220,3 +236,22 @@ async def archive_rule(
 
 def promo_code_errors(detail: dict[str, Any] | None) -> list[UserError]:
     return purchases.promo_code_errors(detail)
+
+
+async def create_promotion(
+    db: Database, principal: Principal, *, partner_id: int | None, terms: PromotionTerms
+) -> Promotion:
+    """A new promotion (partnerId None by an admin: a coalition promotion)."""
+    return await promotion_changes.create_promotion(db, principal, partner_id=partner_id, terms=terms)
+
+
+async def archive_promotion(db: Database, principal: Principal, promotion_id: int) -> Promotion:
+    return await promotion_changes.archive_promotion(db, principal, promotion_id)
+
+
+async def promotions(
+    db: Database, principal: Principal, *, partner_id: int | None, first: int | None, after: str | None
+) -> Page[Promotion]:
+    return await promotion_changes.list_promotions(
+        db, principal, partner_id=partner_id, first=first, after=after
+    )

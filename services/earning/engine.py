@@ -2,7 +2,7 @@
 
 Pure computation (no database): `evaluate` runs an ordered pipeline of steps over the purchase's
 lines. Each step may add breakdown items, each an exact Decimal number of points with the rule
-(later: the promotion) that caused it and the lines it concerns. The order, documented in
+or the promotion that caused it and the lines it concerns. The order, documented in
 docs/decisions.md and in the schema:
 
 1. per line, the most specific rule wins: a SKU rule, else a category rule, else the partner's

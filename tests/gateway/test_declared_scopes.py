@@ -47,6 +47,7 @@ ID_TYPES = {
     "redemptionId": "Redemption",
     "authorizationId": "Authorization",
     "ruleId": "EarnRule",
+    "id": "Promotion",  # archivePromotion(input: {id})
 }
 SCALARS: dict[str, Any] = {
     "String": "",

@@ -1,5 +1,6 @@
 """Earn throughput: `recordPurchase` over HTTP with real tokens, for a flat partner (no rules: the
-base rate, one line) and for a partner with 20 earn rules (purchases of 3 lines), vs the same SQL
+base rate, one line) and for a partner with 20 earn rules and 3 promotions, one live (purchases of 3
+lines), vs the same SQL
 through raw asyncpg.
 
     .venv/bin/python bench/earn.py [--concurrency 32] [--seconds 15] [--workers 2]
@@ -18,6 +19,7 @@ import statistics
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,25 @@ async def _twenty_rules(db: Database, partner: SeededPartner) -> None:
     ]
     for t in terms:
         await earning.create_rule(db, partner.principal, partner_id=None, terms=t)
+
+
+async def _three_promotions(db: Database, partner: SeededPartner) -> None:
+    """Three promotions, one live (coffee x1.5, no budget: the one-statement path), one over, one
+    not yet started: what the engine checks on every purchase."""
+    now = datetime.now(UTC)
+    for terms in (
+        earning.PromotionTerms(name="coffee x1.5", multiplier=Decimal("1.5"), categories=("coffee",)),
+        earning.PromotionTerms(
+            name="last week",
+            bonus_points=50,
+            starts_at=now - timedelta(days=14),
+            ends_at=now - timedelta(days=7),
+        ),
+        earning.PromotionTerms(
+            name="next month", percent_of_amount=Decimal(5), starts_at=now + timedelta(days=30)
+        ),
+    ):
+        await earning.create_promotion(db, partner.principal, partner_id=None, terms=terms)
 
 
 async def _graphql_run(
@@ -194,6 +215,7 @@ async def main() -> None:
     enrolled = [await enroll(db, partner) for _ in range(args.members)]
     ruled = await make_partner(db, name=f"Bench rules {uuid.uuid4().hex[:6]}")
     await _twenty_rules(db, ruled)
+    await _three_promotions(db, ruled)
     ruled_members = [await enroll(db, ruled) for _ in range(args.members)]
     await db.dispose()
 
@@ -224,11 +246,11 @@ async def main() -> None:
         args.seconds,
     )
     graphql_rate = _report("flat", g_lat, g_elapsed)
-    rules_rate = _report("20 rules", x_lat, x_elapsed)
-    bare_rate = _report("20r, 1 line", y_lat, y_elapsed)
+    rules_rate = _report("20r+3p", x_lat, x_elapsed)
+    bare_rate = _report("20r+3p, 1 ln", y_lat, y_elapsed)
     raw_rate = _report("raw", r_lat, r_elapsed)
-    print(f"ratio 20 rules (3 lines)/flat = {rules_rate / graphql_rate:.2f}")
-    print(f"ratio 20 rules (no lines)/flat = {bare_rate / graphql_rate:.2f}")
+    print(f"ratio 20 rules + 3 promotions (3 lines)/flat = {rules_rate / graphql_rate:.2f}")
+    print(f"ratio 20 rules + 3 promotions (no lines)/flat = {bare_rate / graphql_rate:.2f}")
     print(f"ratio graphql/raw = {graphql_rate / raw_rate:.2f}")
 
 

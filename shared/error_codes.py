@@ -335,8 +335,8 @@ class UserErrorCode(Documented):
     )
     PROMOTION_NOT_FOUND = (
         auto(),
-        "No promotion has this id.",
-        "Send the id of an existing Promotion (createPromotion returns it).",
+        "No promotion of yours has this id (another partner's looks the same).",
+        "Send the id of a Promotion from promotions.",
     )
     PURCHASE_NOT_FOUND = (
         auto(),

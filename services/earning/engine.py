@@ -2,7 +2,7 @@
 
 Pure computation (no database): `evaluate` runs an ordered pipeline of steps over the purchase's
 lines. Each step may add breakdown items, each an exact Decimal number of points with the rule
-(later: the promotion) that caused it and the lines it concerns. The order, documented in
+or the promotion that caused it and the lines it concerns. The order, documented in
 docs/decisions.md and in the schema:
 
 1. per line, the most specific rule wins: a SKU rule, else a category rule, else the partner's
@@ -10,7 +10,10 @@ docs/decisions.md and in the schema:
    earnRate x multiplier; "0" is an exclusion: the line earns nothing) or a rate per unit
    (quantity x pointsPerUnit). Of two rules for the same SKU (or category), the newer wins;
 2. minimum spend: a purchase whose amount is below the highest minSpend in force earns nothing;
-3. (promotions will slot in here, each a step adding its items);
+3. promotions live at occurredAt whose conditions hold (services/earning/promotions.py), each an
+   item of the extra points on its matching lines, not for a purchase below a minimum spend. All
+   stackable ones apply; of the non-stackable ones only the best for the member: the most points,
+   then the higher priority, then the newer (higher) id;
 4. cap per purchase: at most the lowest capPerPurchase in force;
 5. caps per member: at most what is left of the lowest capPerMemberDay / capPerMemberMonth, after
    what the member earned at the partner that day / month (the partner's time zone);
@@ -32,6 +35,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from services.earning.models import RuleKind
+from services.earning.promotions import PromoContext, Promotion, conditions_hold, line_extras
 from services.earning.rules import RuleVersion
 from shared.money import Rounding
 
@@ -65,6 +69,7 @@ class Terms:
     earn_rate: Decimal
     rounding: str
     rules: tuple[RuleVersion, ...]
+    promotions: tuple[Promotion, ...] = ()  # live at occurredAt (partner's and coalition's)
 
     @property
     def member_caps(self) -> bool:
@@ -81,11 +86,12 @@ class MemberHistory:
 
 @dataclass(frozen=True)
 class Item:
-    """One reason in the breakdown: `rule` None is the base rate."""
+    """One reason in the breakdown: `rule` and `promotion` None is the base rate."""
 
     rule: RuleVersion | None
     lines: tuple[int, ...]
     points: int
+    promotion: Promotion | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,12 @@ class Result:
     points: int
     items: tuple[Item, ...]
     line_points: tuple[int, ...]
+    coalition_points: int = 0  # of points: the coalition promotions' items, after rounding
+
+    @property
+    def promotions(self) -> tuple[tuple[Promotion, int], ...]:
+        """Each promotion that applied and the whole points its item was worth."""
+        return tuple((i.promotion, i.points) for i in self.items if i.promotion is not None)
 
 
 @dataclass
@@ -100,8 +112,11 @@ class _State:
     basket: Basket
     terms: Terms
     history: MemberHistory
+    context: PromoContext | None = None
     line_exact: list[Decimal] = field(default_factory=list)
     items: list[tuple[RuleVersion | None, tuple[int, ...], Decimal]] = field(default_factory=list)
+    promotion_of: dict[int, Promotion] = field(default_factory=dict)  # item index -> its promotion
+    below_minimum: bool = False
 
     @property
     def total(self) -> Decimal:
@@ -168,8 +183,39 @@ def _binding(
 def minimum_spend(state: _State) -> None:
     """Step 2: below the highest minimum spend in force, the purchase earns nothing."""
     found = _binding(state.terms.rules, lambda r: r.min_spend, low=False)
-    if found is not None and state.basket.amount < found[0] and state.total > 0:
-        state.items.append((found[1], state.all_lines(), -state.total))
+    if found is not None and state.basket.amount < found[0]:
+        state.below_minimum = True
+        if state.total > 0:
+            state.items.append((found[1], state.all_lines(), -state.total))
+
+
+def promotions(state: _State) -> None:
+    """Step 3: every applicable stackable promotion, and the best non-stackable one."""
+    ctx = state.context
+    if ctx is None or not state.terms.promotions or state.below_minimum:
+        return
+    lines = state.basket.lines
+    base = list(state.line_exact)  # the rules' line points: what multipliers multiply
+    found: list[tuple[Promotion, tuple[int, ...], dict[int, Decimal], Decimal]] = []
+    for promo in state.terms.promotions:
+        if not promo.live_at(ctx.at) or not conditions_hold(promo, state.basket.amount, ctx):
+            continue
+        matching = promo.matching(lines)
+        if not matching:
+            continue
+        extras = line_extras(promo, lines, base, matching)
+        exact = Decimal(promo.bonus_points) if promo.bonus_points else sum(extras.values(), ZERO)
+        if exact > 0:
+            found.append((promo, matching, extras, exact))
+    exclusive = [f for f in found if not f[0].stackable]
+    chosen = [f for f in found if f[0].stackable]
+    if exclusive:
+        chosen.append(max(exclusive, key=lambda f: (f[3], f[0].priority, f[0].id)))
+    for promo, matching, extras, exact in sorted(chosen, key=lambda f: f[0].id):
+        for i, extra in extras.items():
+            state.line_exact[i] += extra
+        state.promotion_of[len(state.items)] = promo
+        state.items.append((None, matching, exact))
 
 
 def _cap_to(state: _State, rule: RuleVersion, cap: Decimal) -> None:
@@ -178,7 +224,7 @@ def _cap_to(state: _State, rule: RuleVersion, cap: Decimal) -> None:
 
 
 def purchase_cap(state: _State) -> None:
-    """Step 4: at most the lowest cap per purchase in force."""
+    """Step 4: at most the lowest cap per purchase in force (promotions' points included)."""
     found = _binding(state.terms.rules, lambda r: r.cap_per_purchase, low=True)
     if found is not None:
         _cap_to(state, found[1], Decimal(found[0]))
@@ -198,8 +244,8 @@ def member_caps(state: _State) -> None:
         _cap_to(state, rule, Decimal(room))
 
 
-# The ordered pipeline; promotions will add their steps between minimum_spend and purchase_cap.
-PIPELINE: tuple[Step, ...] = (line_rates, minimum_spend, purchase_cap, member_caps)
+# The ordered pipeline (see the module's docstring).
+PIPELINE: tuple[Step, ...] = (line_rates, minimum_spend, promotions, purchase_cap, member_caps)
 
 
 def round_points(exact: Decimal | Fraction, rounding: str) -> int:
@@ -220,31 +266,45 @@ def _cumulative(exacts: Sequence[Fraction], rounding: str) -> list[int]:
     return out
 
 
-def evaluate(basket: Basket, terms: Terms, history: MemberHistory | None = None) -> Result:
-    if not terms.rules and len(basket.lines) == 1:
+def evaluate(
+    basket: Basket,
+    terms: Terms,
+    history: MemberHistory | None = None,
+    context: PromoContext | None = None,
+) -> Result:
+    """`context` None: no promotion applies (a caller without promotions)."""
+    if not terms.rules and not terms.promotions and len(basket.lines) == 1:
         return _plain(basket, terms)
-    return walk(basket, terms, history)
+    return walk(basket, terms, history, context)
 
 
-def walk(basket: Basket, terms: Terms, history: MemberHistory | None = None) -> Result:
+def walk(
+    basket: Basket,
+    terms: Terms,
+    history: MemberHistory | None = None,
+    context: PromoContext | None = None,
+) -> Result:
     """The general pipeline (every step, in order); `evaluate` takes a shortcut past it for a
-    one-line purchase under no rule, with the same result."""
-    state = _State(basket, terms, history or MemberHistory())
+    one-line purchase under no rule and no live promotion, with the same result."""
+    state = _State(basket, terms, history or MemberHistory(), context)
     for step in PIPELINE:
         step(state)
     total = max(state.total, ZERO)
     points = round_points(total, terms.rounding)
     item_points = _cumulative([Fraction(exact) for _, _, exact in state.items], terms.rounding)
     items = tuple(
-        Item(rule, lines, pts) for (rule, lines, _), pts in zip(state.items, item_points, strict=True)
+        Item(rule, lines, pts, state.promotion_of.get(n))
+        for n, ((rule, lines, _), pts) in enumerate(zip(state.items, item_points, strict=True))
     )
+    coalition = sum(i.points for i in items if i.promotion is not None and i.promotion.coalition)
+    coalition_points = max(0, min(coalition, points))
     # Each line's share of the final total (after caps), in exact fractions so the shares sum
     # to the total exactly; a refund by line takes back these.
     raw = Fraction(sum(state.line_exact, ZERO))
     scale = Fraction(total) / raw if raw > 0 else Fraction(0)
     line_points = tuple(_cumulative([Fraction(e) * scale for e in state.line_exact], terms.rounding))
     assert sum(item_points) == points == sum(line_points) or raw == 0
-    return Result(points, items, line_points)
+    return Result(points, items, line_points, coalition_points)
 
 
 def _plain(basket: Basket, terms: Terms) -> Result:

@@ -215,3 +215,24 @@ class PromoCodeUse(Base):
     order_id: Mapped[str] = mapped_column(Text)
     used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PromotionAward(Base):
+    """One purchase a promotion rewarded: what `per_member_limit` counts (awards not refunded) and
+    what a full refund gives back to the budget (`points`, then `refunded_at` is set, once)."""
+
+    __tablename__ = "promotion_awards"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "order_id", "promotion_id"),
+        Index("ix_promotion_awards_member", "promotion_id", "member_id"),
+        CheckConstraint("points >= 0", name="points_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    promotion_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("promotions.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))
+    order_id: Mapped[str] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(BigInteger)  # reserved from the budget
+    refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

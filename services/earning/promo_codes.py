@@ -26,7 +26,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.earning import promo_code_format as fmt
-from services.ledger import service as ledger
 from shared import clock
 from shared.sql import DbConnection, Sql
 
@@ -157,9 +156,3 @@ async def release(conn: DbConnection, *, partner_id: int, order_id: str) -> int:
     for code_id in code_ids:
         await GIVE_BACK.execute(conn, id=code_id)
     return len(code_ids)
-
-
-async def release_on_full_refund(conn: DbConnection, refund: ledger.RefundBooked) -> None:
-    """The ledger's `on_refunded` hook for reversePurchase."""
-    if refund.fully_refunded:
-        await release(conn, partner_id=refund.partner_id, order_id=refund.order_id)

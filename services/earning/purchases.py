@@ -50,6 +50,9 @@ class PurchaseInput:
     lines: tuple[LineInput, ...] | None = None
     promo_codes: tuple[str, ...] | None = None
     channel: Channel | None = None
+    # Promotion ids the purchase's valid promo codes unlock (the promo-code service fills it);
+    # a requires_code promotion applies only when unlocked.
+    unlocked: frozenset[int] = frozenset()
 
     @property
     def plain(self) -> bool:
@@ -200,7 +203,7 @@ def document(
 ) -> str | None:
     """The JSON the ledger stores with the purchase; None for a plain purchase at the base rate.
     `claimed`: what each promo code did (`promo_codes.claim`, run under the member's lock)."""
-    if purchase.plain and all(item.rule is None for item in result.items):
+    if purchase.plain and all(item.rule is None and item.promotion is None for item in result.items):
         return None
     doc: dict[str, Any] = {
         "v": DOCUMENT_VERSION,
@@ -219,13 +222,21 @@ def document(
                 "rule": {"id": item.rule.rule_id, "version": item.rule.version_id, "name": item.rule.name}
                 if item.rule
                 else None,
-                "promotion": None,
+                "promotion": {
+                    "id": item.promotion.id,
+                    "name": item.promotion.name,
+                    "coalition": item.promotion.coalition,
+                }
+                if item.promotion
+                else None,
                 "lines": list(item.lines),
                 "points": item.points,
             }
             for item in result.items
         ],
     }
+    if result.coalition_points:
+        doc["coalition_points"] = result.coalition_points
     if purchase.channel is not None:
         doc["channel"] = purchase.channel.value
     if purchase.promo_codes:

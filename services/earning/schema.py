@@ -26,6 +26,7 @@ from services.earning.schema_inputs import (
     UpdateEarnRuleInput,
     UpdateEarnRulePayload,
 )
+from services.earning.schema_promotions import PromotionsMutation, PromotionsQuery
 from services.ledger.schema.breakdown import breakdown_items
 from services.ledger.schema.types import Reversal, earn_transaction
 from services.ledger.service import Outcome
@@ -130,7 +131,7 @@ def _terms(input: Any) -> dict[str, Any]:
 
 
 @strawberry.type
-class EarningQuery:
+class EarningQuery(PromotionsQuery):
     @field(
         "What a purchase would earn now, by the same engine and rules as recordPurchase, writing"
         ' nothing (a till shows "you will earn 120 points"). idempotencyKey and orderId are checked'
@@ -164,7 +165,7 @@ class EarningQuery:
 
 
 @strawberry.type
-class EarningMutation:
+class EarningMutation(PromotionsMutation):
     @mutation(
         "Points for a purchase at the calling partner, as its earn rules in force at occurredAt say"
         " (earnRate times amount without rules), rounded once, pending until the return window has"

@@ -35,7 +35,8 @@ EarnRuleKind = graphql_enum(
 
 ORDER = (
     " Evaluation order: per line the most specific rule wins (SKU, then category, then your base"
-    " earnRate; multiplier 0 excludes the line); then minimum spend on the purchase; then the cap per"
+    " earnRate; multiplier 0 excludes the line); then minimum spend on the purchase; then promotions"
+    " live at occurredAt (every stackable one, and the best non-stackable one); then the cap per"
     " purchase; then the caps per member and day / month (your timeZone); points are rounded once for"
     " the purchase, after all rules (your earnRounding), so lines never earn less than their total."
 )

@@ -16,8 +16,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.earning import bulk, decisions, promo_codes, purchases, refunds, rule_changes
-from services.earning.engine import Basket, Terms, evaluate
+from services.earning import (
+    bulk,
+    decisions,
+    promo_codes,
+    promotion_awards,
+    promotion_changes,
+    purchases,
+    refunds,
+    rule_changes,
+)
+from services.earning.engine import Basket, Result, evaluate
+from services.earning.promotion_changes import PromotionTerms
+from services.earning.promotions import Promotion
 from services.earning.purchases import LineInput, PurchaseInput
 from services.earning.refunds import RefundLine
 from services.earning.rules import RuleVersion
@@ -29,18 +40,25 @@ from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import InputError, UserError, Validator
 from shared.money import Money
+from shared.pagination import Page
+from shared.sql import DbConnection
 
 __all__ = [
     "LineInput",
     "Preview",
+    "Promotion",
+    "PromotionTerms",
     "PurchaseInput",
     "RefundLine",
     "RuleVersion",
+    "archive_promotion",
     "archive_rule",
+    "create_promotion",
     "create_rule",
     "earn_rules",
     "import_purchases",
     "preview_earn",
+    "promotions",
     "record_purchase",
     "record_purchases",
     "reverse_purchase",
@@ -105,7 +123,7 @@ async def preview_earn(db: Database, principal: Principal, purchase: PurchaseInp
             UserErrorCode.CURRENCY_MISMATCH, f"amount.currency must be {partner.currency}", "amount.currency"
         )
     at = purchase.occurred_at or clock.now()
-    terms = Terms(partner.earn_rate, partner.earn_rounding, rules.in_force(at))
+    terms = decisions.terms_at(partner, rules, at)
     async with sql.connection(db) as conn:
         member = await members.cached_member_at_partner(db, conn, purchase.member_number, partner_id)
         if member is None:
@@ -113,8 +131,15 @@ async def preview_earn(db: Database, principal: Principal, purchase: PurchaseInp
         if member is None:
             await members.note_lookup_miss(db, principal)
             raise members.member_not_found()
-        history = await decisions.history(conn, member.member_id, partner, at) if terms.member_caps else None
-    result = evaluate(basket, terms, history)
+        # The decide path's reads, without its lock or its reservations: a preview can promise
+        # points of a budget a concurrent earn then takes (docs/decisions.md).
+        history, facts, limited = await decisions.locked_inputs(conn, member.member_id, partner, terms, at)
+
+        def run(excluded: frozenset[int]) -> Result:
+            ctx = decisions.context(purchase, partner, at, facts=facts, excluded=excluded)
+            return evaluate(basket, terms, history, ctx)
+
+        result = await promotion_awards.settle(conn, run, limited, promotion_awards.fits, undo=False)
     detail = purchases.document(purchase, basket, result)
     return Preview(result.points, json.loads(detail) if detail else None)
 
@@ -130,8 +155,8 @@ async def reverse_purchase(
 ) -> ledger.Outcome:
     """A refund by amount (pro rata, as the ledger does it) or by line (exactly what those lines
     earned under the rules of the purchase: `refunds`). The refund that leaves nothing of the
-    purchase to refund gives back the promo codes it used (`promo_codes.release`); a partial
-    refund keeps them used."""
+    purchase to refund gives back the promo codes it used and its promotions' budget
+    (`_released_on_full_refund`); a partial refund keeps both."""
     principal.require_partner("points:reverse")
     v = Validator()
     if lines is not None:
@@ -150,16 +175,27 @@ async def reverse_purchase(
             )
     v.raise_if_any()
     extra = {"lines": [[line.sku, line.quantity] for line in lines]} if lines is not None else None
-    return await ledger.reverse_purchase(
+    by_line = refunds.decider(lines)
+    outcome = await ledger.reverse_purchase(
         db,
         principal,
         idempotency_key=idempotency_key,
         order_id=order_id,
         amount=amount,
-        decide=refunds.decider(lines),
+        decide=by_line,
         request_extra=extra,
-        on_refunded=promo_codes.release_on_full_refund,
+        on_refunded=_released_on_full_refund,
     )
+    return outcome
+
+
+async def _released_on_full_refund(conn: DbConnection, refund: ledger.RefundBooked) -> None:
+    """The ledger's `on_refunded` hook, in the refund's transaction: the refund that leaves nothing
+    to refund gives back the purchase's promo code uses and its promotion awards (to their
+    budgets; they stop counting toward per-member limits). A partial refund keeps both."""
+    if refund.fully_refunded:
+        await promo_codes.release(conn, partner_id=refund.partner_id, order_id=refund.order_id)
+        await promotion_awards.release(conn, refund.partner_id, refund.order_id)
 
 
 async def earn_rules(db: Database, principal: Principal, partner_id: int | None) -> list[RuleVersion]:
@@ -201,3 +237,22 @@ async def archive_rule(
 
 def promo_code_errors(detail: dict[str, Any] | None) -> list[UserError]:
     return purchases.promo_code_errors(detail)
+
+
+async def create_promotion(
+    db: Database, principal: Principal, *, partner_id: int | None, terms: PromotionTerms
+) -> Promotion:
+    """A new promotion (partnerId None by an admin: a coalition promotion)."""
+    return await promotion_changes.create_promotion(db, principal, partner_id=partner_id, terms=terms)
+
+
+async def archive_promotion(db: Database, principal: Principal, promotion_id: int) -> Promotion:
+    return await promotion_changes.archive_promotion(db, principal, promotion_id)
+
+
+async def promotions(
+    db: Database, principal: Principal, *, partner_id: int | None, first: int | None, after: str | None
+) -> Page[Promotion]:
+    return await promotion_changes.list_promotions(
+        db, principal, partner_id=partner_id, first=first, after=after
+    )

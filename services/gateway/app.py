@@ -22,6 +22,7 @@ from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp
 
 from services.earning import cache as earning_cache
+from services.earning import promotion_cache
 from services.gateway import member_app
 from services.gateway.availability import RETRY_AFTER_SECONDS, DatabaseOutages, outage_of
 from services.gateway.guard import RequireToken, principal_of
@@ -91,6 +92,7 @@ async def listen(db: Database, verifier: identity.TokenVerifier) -> tuple[Listen
     await member_links.subscribe(listener, db)
     await member_erasure.subscribe(listener, db)
     await earning_cache.subscribe(listener, db)
+    await promotion_cache.subscribe(listener, db)
     feed = BalanceFeed(db, listener)
     await feed.start()
     await listener.start()

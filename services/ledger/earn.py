@@ -174,6 +174,7 @@ class EarnDecision:
 
     points: int
     detail: str | None = None  # JSON text; None for a plain purchase (nothing to explain)
+    coalition_points: int = 0  # of `points`, issued by the coalition (coalition promotions)
 
 
 # Decides the points inside the earn's transaction, after the member's wallet is locked.

@@ -21,6 +21,12 @@ EARNED_IN_PERIODS = Sql(
     " AS points FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]))"
     " WITH ORDINALITY AS p(s, e, i) ORDER BY p.i"
 )
+# The member's first and latest earn or redemption at the partner (journal by member and partner).
+ACTIVITY = Sql(
+    "SELECT EXISTS (SELECT 1 FROM purchases WHERE member_id = :m AND partner_id = :partner) AS bought,"
+    " (SELECT max(occurred_at) FROM journal_entries WHERE member_id = :m AND partner_id = :partner"
+    "  AND kind IN ('EARN', 'REDEEM')) AS last_seen"
+)
 DETAILS = Sql(
     "SELECT p.partner_id, p.order_id, p.points_earned, p.earn_detail::text AS detail"
     " FROM purchases p JOIN unnest(CAST(:partners AS bigint[]), CAST(:orders AS text[])) AS k(pid, oid)"
@@ -42,6 +48,16 @@ async def earned_in_periods(
         ends=[end for _, end in periods],
     )
     return [int(r["points"]) for r in rows]
+
+
+async def activity_at_partner(
+    conn: DbConnection, member_id: int, partner_id: int
+) -> tuple[bool, datetime | None]:
+    """Whether the member ever bought at the partner, and when they last earned or redeemed there
+    (None: never). Under the member's wallet lock it is exact, as `earned_in_periods` is."""
+    row = await ACTIVITY.fetchrow(conn, m=member_id, partner=partner_id)
+    assert row is not None
+    return bool(row["bought"]), row["last_seen"]
 
 
 async def earn_details(

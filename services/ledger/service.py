@@ -33,7 +33,7 @@ from services.ledger.earn import Decide, EarnDecision, check_purchase
 from services.ledger.holds import capture_redemption, void_redemption
 from services.ledger.outcomes import Outcome, check_money
 from services.ledger.policy import Policy
-from services.ledger.purchases import earn_details, earned_in_periods
+from services.ledger.purchases import activity_at_partner, earn_details, earned_in_periods
 from services.ledger.queries import (
     Balance,
     ExpiringPoints,
@@ -68,6 +68,7 @@ __all__ = [
     "RefundBooked",
     "RefundDecision",
     "TransactionView",
+    "activity_at_partner",
     "authorize_redemption",
     "balance",
     "cancel_redemption",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,3 +34,22 @@ def items(outcome: Any) -> list[tuple[str | None, int]]:
     if detail is None:
         return [(None, outcome.result["points"])]
     return [((i["rule"] or {}).get("name"), i["points"]) for i in detail["items"]]
+
+
+async def promo(db: Database, partner: SeededPartner, name: str = "promo", **terms: Any) -> earning.Promotion:
+    """A promotion of the partner's, live from a minute ago unless starts_at says otherwise."""
+    terms.setdefault("starts_at", datetime.now(UTC) - timedelta(minutes=1))
+    return await earning.create_promotion(
+        db, partner.principal, partner_id=None, terms=earning.PromotionTerms(name=name, **terms)
+    )
+
+
+def promo_items(outcome: Any) -> list[tuple[str | None, int]]:
+    """(promotion name, or rule name, or None for the base rate, points) of a breakdown."""
+    detail = outcome.result["detail"]
+    if detail is None:
+        return [(None, outcome.result["points"])]
+    return [
+        ((i["promotion"] or {}).get("name") or (i["rule"] or {}).get("name"), i["points"])
+        for i in detail["items"]
+    ]

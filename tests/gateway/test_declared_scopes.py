@@ -48,6 +48,7 @@ ID_TYPES = {
     "authorizationId": "Authorization",
     "ruleId": "EarnRule",
     "promotionId": "Promotion",
+    "id": "Promotion",  # archivePromotion(input: {id})
 }
 SCALARS: dict[str, Any] = {
     "String": "",

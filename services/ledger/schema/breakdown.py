@@ -31,6 +31,9 @@ class EarnRuleRef:
 class PromotionRef:
     id: strawberry.ID = strawberry.field(description="The Promotion's global ID.")
     name: str = strawberry.field(description="Its name when it applied.")
+    coalition: bool = strawberry.field(
+        default=False, description="A coalition promotion: these points are issued by the coalition."
+    )
 
 
 @strawberry.type(description="A line of a purchase, as the breakdown names it.")
@@ -45,7 +48,9 @@ class PurchaseLineRef:
 )
 class EarnBreakdownItem:
     rule: EarnRuleRef | None = strawberry.field(description="The rule; null for the partner's base rate.")
-    promotion: PromotionRef | None = strawberry.field(description="The promotion; null for now (none yet).")
+    promotion: PromotionRef | None = strawberry.field(
+        description="The promotion that gave these points; null for a rule or the base rate."
+    )
     lines: list[PurchaseLineRef] = strawberry.field(description="The lines it concerns.")
     points: Points = strawberry.field(description="Points it gave (negative: taken by a limit).")
 
@@ -66,7 +71,9 @@ def breakdown_items(points: int, detail: dict[str, Any] | None) -> list[EarnBrea
                 if rule
                 else None,
                 promotion=PromotionRef(
-                    id=strawberry.ID(to_global_id("Promotion", promotion["id"])), name=promotion["name"]
+                    id=strawberry.ID(to_global_id("Promotion", promotion["id"])),
+                    name=promotion["name"],
+                    coalition=bool(promotion.get("coalition")),
                 )
                 if promotion
                 else None,

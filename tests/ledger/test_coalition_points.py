@@ -316,3 +316,36 @@ async def test_the_coalition_is_not_listed_as_a_partner(db: Database) -> None:
             break
         after = page.end_cursor
     assert c_id not in listed
+
+
+async def test_a_bulk_item_with_coalition_points_is_booked_one_by_one_with_its_split(db: Database) -> None:
+    from decimal import Decimal
+
+    from services.ledger import service as ledger
+    from shared.money import Money
+
+    cafe = await make_partner(db)
+    member = await enroll(db, cafe)
+    orders = [unique("order") for _ in range(3)]
+    items = [
+        ledger.PurchaseItem(
+            idempotency_key=unique("key"),
+            member_number=member.member_number,
+            order_id=order,
+            amount=Money(Decimal("10.00"), "EUR"),
+            decision=ledger.EarnDecision(10, coalition_points=share),
+        )
+        for order, share in zip(orders, (0, 4, 0), strict=True)
+    ]
+    outcomes = await ledger.record_purchases(db, cafe.principal, items)
+    assert [o.errors for o in outcomes] == [[], [], []]
+    assert [o.result["points"] for o in outcomes] == [10, 10, 10]
+    shares = await _rows(
+        db,
+        "SELECT order_id, coalition_points, coalition_lot_id IS NOT NULL FROM purchases"
+        " WHERE order_id = ANY(:o) ORDER BY order_id",
+        o=orders,
+    )
+    assert sorted(shares) == sorted([(orders[0], 0, False), (orders[1], 4, True), (orders[2], 0, False)])
+    assert (await balance(db, member.id)).available == 30
+    assert await violations(db) == []

@@ -115,6 +115,33 @@ async def earn(
     )
 
 
+async def earn_with_coalition(
+    db: Database,
+    partner: SeededPartner,
+    member_number: str,
+    points: int,
+    coalition_points: int,
+    *,
+    amount: str = "10.00",
+    order_id: str | None = None,
+    key: str | None = None,
+    currency: str = "EUR",
+    occurred_at: datetime | None = None,
+) -> ledger.Outcome:
+    """An earn of `points`, `coalition_points` of them funded by the coalition (what a coalition
+    promotion decides), booked by the ledger as the earning service would ask it to."""
+    return await ledger.record_purchase(
+        db,
+        partner.principal,
+        idempotency_key=key if key is not None else unique("key"),
+        member_number=member_number,
+        order_id=order_id if order_id is not None else unique("order"),
+        amount=Money(Decimal(amount), currency),
+        occurred_at=occurred_at,
+        decision=ledger.EarnDecision(points, coalition_points=coalition_points),
+    )
+
+
 async def redeem(
     db: Database,
     partner: SeededPartner,

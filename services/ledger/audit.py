@@ -159,6 +159,23 @@ CHECKS: list[tuple[str, str, str]] = [
         "hold {id}: captured {captured_points}, redemption has {points}",
     ),
     (
+        "a purchase's coalition share is exactly its coalition lot",
+        "SELECT p.id, p.coalition_points, COALESCE(l.points, 0) AS lot FROM purchases p"
+        " LEFT JOIN lots l ON l.id = p.coalition_lot_id"
+        " WHERE (p.coalition_points > 0 OR p.coalition_lot_id IS NOT NULL)"
+        " AND (l.id IS NULL OR l.points <> p.coalition_points OR l.issuing_partner_id"
+        " IS DISTINCT FROM (SELECT id FROM partners WHERE kind = 'COALITION'))",
+        "purchase {id}: coalition share {coalition_points}, its coalition lot {lot}",
+    ),
+    (
+        "coalition-issued points equal the points of the coalition's lots",
+        "SELECT issued, lots FROM (SELECT"
+        " (SELECT COALESCE(SUM(coalition_points), 0) FROM journal_entries WHERE kind = 'EARN') AS issued,"
+        " (SELECT COALESCE(SUM(l.points), 0) FROM lots l JOIN partners p ON p.id = l.issuing_partner_id"
+        " WHERE p.kind = 'COALITION') AS lots) x WHERE issued <> lots",
+        "the coalition issued {issued} points, its lots hold {lots}",
+    ),
+    (
         "a purchase's reversed points match its reversal entries",
         "SELECT p.id, p.points_reversed, COALESCE(-SUM(e.points), 0) AS entries FROM purchases p"
         " LEFT JOIN journal_entries e ON e.kind = 'REVERSE' AND e.related_entry_id = p.entry_id"
@@ -188,6 +205,7 @@ REFERENCES: list[tuple[str, str, str]] = [
     ("purchases", "member_id", "members"),
     ("purchases", "entry_id", "journal_entries"),
     ("purchases", "lot_id", "lots"),
+    ("purchases", "coalition_lot_id", "lots"),
 ]
 
 

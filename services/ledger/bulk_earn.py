@@ -144,6 +144,8 @@ async def earn_many(
             item = BatchItem(index, purchase, fingerprint(OPERATION, purchase.request()))
             single = (
                 purchase.decide is not None
+                # coalition-funded points (two issuers, two lots) are booked by the general path
+                or (purchase.decision is not None and purchase.decision.coalition_points > 0)
                 or purchase.idempotency_key in keys_seen
                 or purchase.order_id in orders_seen
                 or purchase.member_number in members_later

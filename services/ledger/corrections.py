@@ -14,12 +14,12 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from services.ledger import accounts, journal, live
+from services.ledger import accounts, coalition_earn, journal, live
 from services.ledger.idempotency import run_idempotent
 from services.ledger.live import BalanceChangeReason
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
 from services.ledger.outcomes import Outcome, check_common, check_money
-from services.partners import catalog
+from services.partners import catalog, coalition
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
@@ -32,6 +32,7 @@ from shared.sql import DbConnection, Sql
 PURCHASE_MEMBER = Sql("SELECT member_id FROM purchases WHERE partner_id = :p AND order_id = :o")
 PURCHASE = Sql(
     "SELECT id, amount, currency, points_earned, points_reversed, amount_reversed, entry_id, lot_id,"
+    " coalition_points, coalition_lot_id,"
     " earn_detail::text AS earn_detail, lines_refunded::text AS lines_refunded"
     " FROM purchases WHERE partner_id = :p AND order_id = :o"
 )
@@ -176,6 +177,10 @@ async def reverse_purchase(
             member_id=member_id,
             wallet=wallet,
             lot_id=purchase["lot_id"],
+            coalition_lot_id=purchase["coalition_lot_id"],
+            coalition_share=coalition_earn.refund_share(
+                purchase["points_earned"], purchase["coalition_points"], purchase["points_reversed"], points
+            ),
             points=points,
             order_id=order_id,
             related_entry_id=purchase["entry_id"],
@@ -229,12 +234,29 @@ async def _take_back(
     member_id: int,
     wallet: journal.WalletState,
     lot_id: int | None,
+    coalition_lot_id: int | None,
+    coalition_share: int,
     points: int,
     order_id: str,
     related_entry_id: int,
     now: datetime,
 ) -> int:
+    """The REVERSE entry. The coalition's share comes back from its own lot of the purchase, as
+    far as that lot still holds it; what it no longer holds (spent, expired) is taken like any
+    refund, as the refunding partner's (its lot, then clawback, then debt), so the coalition is
+    never a creditor of a member and its issuance account moves only with its own lots."""
     issuance = await accounts.partner_account(conn, partner_id, AccountKind.PARTNER_ISSUANCE)
+    coalition_take, coalition_issuer = 0, None
+    if coalition_lot_id is not None and coalition_share > 0:
+        coalition_issuer = await coalition.coalition_issuer_id(conn)
+        remaining = await LOT_REMAINING.fetchval(conn, id=coalition_lot_id, now=now)
+        coalition_take = min(remaining or 0, coalition_share, points)
+    postings = [(wallet.account_id, -points), (issuance, points - coalition_take)]
+    if coalition_issuer is not None and coalition_take:
+        coalition_issuance = await accounts.partner_account(
+            conn, coalition_issuer, AccountKind.PARTNER_ISSUANCE
+        )
+        postings.append((coalition_issuance, coalition_take))
     entry_id = await journal.post_entry(
         conn,
         kind=EntryKind.REVERSE,
@@ -244,11 +266,23 @@ async def _take_back(
         occurred_at=now,
         order_id=order_id,
         related_entry_id=related_entry_id,
-        postings=[(wallet.account_id, -points), (issuance, points)],
+        postings=postings,
+        coalition_points=-coalition_take,
     )
     if points == 0:
         return entry_id
     left = points
+    if coalition_issuer is not None and coalition_lot_id is not None and coalition_take:
+        await journal.move_lots(
+            conn,
+            entry_id=entry_id,
+            member_id=member_id,
+            kind=ConsumptionKind.REVERSAL,
+            counterparty_partner_id=coalition_issuer,
+            shares=[journal.LotShare(coalition_lot_id, coalition_issuer, coalition_take)],
+            occurred_at=now,
+        )
+        left -= coalition_take
     if lot_id is not None:
         remaining = await LOT_REMAINING.fetchval(conn, id=lot_id, now=now)
         take = min(remaining or 0, left)
@@ -263,7 +297,12 @@ async def _take_back(
         )
         left -= take
     clawed = await journal.spendable_lots(
-        conn, member_id, left, now, include_pending=True, exclude_lot=lot_id
+        conn,
+        member_id,
+        left,
+        now,
+        include_pending=True,
+        exclude_lots=[x for x in (lot_id, coalition_lot_id) if x is not None],
     )
     await journal.move_lots(
         conn,

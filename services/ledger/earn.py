@@ -32,12 +32,13 @@ from typing import Any
 
 import asyncpg
 
-from services.ledger import accounts, journal, live, policy
+from services.ledger import accounts, coalition_earn, journal, live, policy
 from services.ledger.idempotency import fingerprint, replay, run_idempotent
 from services.ledger.live import BalanceChangeReason
 from services.ledger.outcomes import Outcome, check_common, check_money
 from services.members import service as members
 from services.partners import service as partners
+from services.partners.models import PartnerKind
 from shared import clock
 from shared.access import Principal
 from shared.database import Database
@@ -200,7 +201,7 @@ async def earn_points(
     request_hash = fingerprint(OPERATION, request)
     async with connection(db) as conn:
         partner = await partners.cached_partner(db, conn, partner_id)
-        if partner is None:
+        if partner is None or partner.kind == PartnerKind.COALITION:  # the coalition never earns itself
             raise InputError.single(UserErrorCode.PARTNER_NOT_FOUND, "the calling partner no longer exists")
         await accounts.ensure_partner_accounts(db, conn, partner_id)
         if amount.currency != partner.currency:
@@ -236,7 +237,8 @@ async def earn_points(
             )
 
         found = await members.cached_member_at_partner(db, conn, member_number, partner_id)
-        if found is not None and decision is not None:
+        # Coalition-funded points take the general path (coalition_earn.py): two issuers, two lots.
+        if found is not None and decision is not None and decision.coalition_points == 0:
             earn = terms(found.member_id, decision)
             try:
                 row = await (EARN_EXTENDING if earn.extend_until else EARN).fetchrow(
@@ -289,13 +291,23 @@ async def earn_points(
                 )
         if not member.enrolled and earn.points > 0:
             await members.link_member(conn, member.member_id, partner_id)
+        sources = [journal.LotShare(row["lot_id"], partner_id, earn.points)]
+        if decided.coalition_points > 0:
+            sources = await coalition_earn.split_earn(
+                conn,
+                partner_id=partner_id,
+                entry_id=row["entry_id"],
+                lot_id=row["lot_id"],
+                points=earn.points,
+                coalition_points=decided.coalition_points,
+            )
         if row["debt"]:
             await journal.repay_debt(
                 conn,
                 member_id=member.member_id,
                 entry_id=row["entry_id"],
                 debt=row["debt"],
-                sources=[journal.LotShare(row["lot_id"], partner_id, earn.points)],
+                sources=sources,
                 occurred_at=clock.now(),
             )
         await live.notify(conn, member.member_id, BalanceChangeReason.EARN, now)

@@ -34,8 +34,8 @@ LOCK_WALLET = Sql("SELECT account_id, balance, debt FROM wallets WHERE member_id
 
 POST_ENTRY = Sql(
     "WITH e AS (INSERT INTO journal_entries"
-    " (kind, member_id, partner_id, points, order_id, related_entry_id, occurred_at)"
-    " VALUES (:kind, :m, :p, :points, :order_id, :related, :at) RETURNING id),"
+    " (kind, member_id, partner_id, points, order_id, related_entry_id, occurred_at, coalition_points)"
+    " VALUES (:kind, :m, :p, :points, :order_id, :related, :at, :cp) RETURNING id),"
     " p AS (INSERT INTO postings (entry_id, account_id, amount)"
     " SELECT e.id, x.account_id, x.amount FROM e,"
     " unnest(CAST(:accounts AS bigint[]), CAST(:amounts AS bigint[])) AS x(account_id, amount))"
@@ -71,7 +71,7 @@ SELECT id, issuing_partner_id, free AS remaining FROM (
     GROUP BY hl.lot_id
   ) h ON h.lot_id = l.id
   WHERE l.member_id = :m AND l.remaining > 0 AND l.expires_at > :now AND l.expired_at IS NULL
-    AND l.id <> :exclude {pending}
+    AND l.id <> ALL(CAST(:exclude AS bigint[])) {pending}
 ) s
 WHERE free > 0 AND running - free < :needed
 ORDER BY available_at > :now, expires_at, id
@@ -109,8 +109,10 @@ async def post_entry(
     postings: list[tuple[int, int]],
     order_id: str | None = None,
     related_entry_id: int | None = None,
+    coalition_points: int = 0,
 ) -> int:
-    """One journal entry and its postings in one statement; postings must sum to zero."""
+    """One journal entry and its postings in one statement; postings must sum to zero.
+    `coalition_points`: of `points`, those the coalition issued or takes back (see models)."""
     if sum(amount for _, amount in postings) != 0:
         raise AssertionError(f"unbalanced {kind} entry: {postings}")
     postings = [(account, amount) for account, amount in postings if amount != 0]
@@ -124,6 +126,7 @@ async def post_entry(
             order_id=order_id,
             related=related_entry_id,
             at=occurred_at,
+            cp=coalition_points,
             accounts=[a for a, _ in postings],
             amounts=[x for _, x in postings],
         )
@@ -169,7 +172,7 @@ async def spendable_lots(
     now: datetime,
     *,
     include_pending: bool = False,
-    exclude_lot: int | None = None,
+    exclude_lots: list[int] | None = None,
 ) -> list[LotShare]:
     """Shares of the member's lots covering up to `needed` points, first to expire first.
 
@@ -179,7 +182,7 @@ async def spendable_lots(
     if needed <= 0:
         return []
     query = SPENDABLE_ANY if include_pending else SPENDABLE_AVAILABLE
-    rows = await query.fetch(conn, m=member_id, now=now, needed=needed, exclude=exclude_lot or 0)
+    rows = await query.fetch(conn, m=member_id, now=now, needed=needed, exclude=exclude_lots or [])
     shares: list[LotShare] = []
     left = needed
     for row in rows:

@@ -119,6 +119,9 @@ class JournalEntry(Base):
     points: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str | None] = mapped_column(Text)
     related_entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Of `points`, those issued by (EARN) or given back to (REVERSE, negative) the coalition as
+    # issuer; the rest is the entry's partner's. Settlement charges issue fees on the rest only.
+    coalition_points: Mapped[int] = mapped_column(BigInteger, server_default="0")
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -219,6 +222,9 @@ class Purchase(Base):
         # What a member earned at a partner in a period (caps per member and day or month).
         Index("ix_purchases_member_partner_occurred", "member_id", "partner_id", "occurred_at"),
         CheckConstraint("points_reversed >= 0 AND points_reversed <= points_earned", name="reversal_bounded"),
+        CheckConstraint(
+            "coalition_points >= 0 AND coalition_points <= points_earned", name="coalition_points_bounded"
+        ),
         CheckConstraint("amount_reversed >= 0 AND amount_reversed <= amount", name="refund_bounded"),
     )
 
@@ -233,6 +239,10 @@ class Purchase(Base):
     amount_reversed: Mapped[Decimal] = mapped_column(Numeric(20, 6), server_default="0")
     entry_id: Mapped[int] = mapped_column(BigInteger)
     lot_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Of points_earned, those the coalition issued (a coalition promotion), held in their own lot
+    # (same dates) with the coalition as issuer; lot_id is then the partner's share (NULL if none).
+    coalition_points: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    coalition_lot_id: Mapped[int | None] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     earn_detail: Mapped[dict | None] = mapped_column(JSONB, nullable=True)
     lines_refunded: Mapped[dict | None] = mapped_column(JSONB, nullable=True)

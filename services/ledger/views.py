@@ -34,11 +34,13 @@ LEFT JOIN redemptions rc ON rc.cancel_entry_id = lc.entry_id
 
 # Journal entries as a partner's own systems know them: kind (EARN, REDEEM, REVERSE,
 # CANCEL_REDEMPTION, EXPIRE, ERASURE), the partner it happened at, signed points, the partner's order id,
-# when it happened and when the ledger recorded it (recorded_at is indexed for recent entries).
+# when it happened and when the ledger recorded it (recorded_at is indexed for recent entries),
+# and, of its points, those issued by (EARN) or given back to (REVERSE) the coalition as issuer.
 LEDGER_ENTRIES_RECORDED = View(
     "ledger_entries_recorded",
     """
-SELECT id, kind, partner_id, points, order_id, occurred_at, created_at AS recorded_at
+SELECT id, kind, partner_id, points, order_id, occurred_at, created_at AS recorded_at,
+       coalition_points
 FROM journal_entries
 """,
 )

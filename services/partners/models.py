@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -11,15 +12,27 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     Numeric,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models import Base
+
+
+class PartnerKind(StrEnum):
+    """What a partners row stands for. PARTNER: a brand that earns and redeems. COALITION: the
+    coalition itself as the issuer of the points it funds (coalition promotions, referral
+    bonuses): exactly one row, created on demand, with ledger accounts but no contract, no
+    credentials and no members; it never earns or redeems at a till."""
+
+    PARTNER = "PARTNER"
+    COALITION = "COALITION"
 
 
 class Partner(Base):
@@ -27,6 +40,8 @@ class Partner(Base):
     __table_args__ = (
         CheckConstraint("earn_rate >= 0", name="earn_rate_non_negative"),
         CheckConstraint("return_window_days >= 0", name="return_window_non_negative"),
+        # One coalition row at most: the issuer every coalition-funded point names.
+        Index("uq_partners_one_coalition", "kind", unique=True, postgresql_where=text("kind = 'COALITION'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -38,6 +53,7 @@ class Partner(Base):
     return_window_days: Mapped[int] = mapped_column(Integer, server_default="0")
     # IANA name: where its days and months begin (caps per member and day, promotions' hours).
     time_zone: Mapped[str] = mapped_column(Text, server_default="UTC")
+    kind: Mapped[str] = mapped_column(Text, server_default=PartnerKind.PARTNER.value)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

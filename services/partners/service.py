@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity import service as identity
-from services.partners.models import Partner, PartnerContract
+from services.partners.models import Partner, PartnerContract, PartnerKind
 from shared import audit_log, clock, sql
 from shared.access import PARTNER_SCOPES, Principal
 from shared.database import Database
@@ -65,6 +65,7 @@ class PartnerView:
     return_window_days: int
     created_at: datetime
     time_zone: str = "UTC"
+    kind: str = "PARTNER"  # PartnerKind: COALITION for the coalition as an issuer
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def _view(row: Partner) -> PartnerView:
         return_window_days=row.return_window_days,
         created_at=row.created_at,
         time_zone=row.time_zone,
+        kind=row.kind,
     )
 
 
@@ -251,7 +253,8 @@ async def list_partners(
 ) -> Page[PartnerView]:
     principal.require_admin("admin:partners")
     size = page_size(first)
-    stmt = select(Partner).order_by(Partner.id).limit(size + 1)
+    # The coalition's own issuer row is not a partner an admin onboards or lists.
+    stmt = select(Partner).where(Partner.kind == PartnerKind.PARTNER).order_by(Partner.id).limit(size + 1)
     position = decode_cursor(after)
     if position is not None:
         stmt = stmt.where(Partner.id > position)
@@ -261,7 +264,8 @@ async def list_partners(
 
 
 PARTNERS = Sql(
-    "SELECT id, name, currency, earn_rate, earn_rounding, return_window_days, created_at, time_zone"
+    "SELECT id, name, currency, earn_rate, earn_rounding, return_window_days, created_at, time_zone,"
+    " kind"
     " FROM partners WHERE id = ANY(CAST(:ids AS bigint[]))"
 )
 CONTRACT_AT = Sql(

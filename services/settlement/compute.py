@@ -22,6 +22,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from asyncpg import Record
 
+from services.partners import coalition
 from services.settlement.models import LineKind
 from shared.money import minor_units
 from shared.sql import DbConnection, Sql
@@ -48,7 +49,8 @@ JOIN pc ON pc.partner_id = c.counterparty_partner_id
 WHERE c.kind IN ('REDEMPTION', 'CLAWBACK', 'DEBT_REPAYMENT')
 GROUP BY 2, 3, 4
 UNION ALL
-SELECT 'ISSUE_FEE', e.run, e.partner_id, NULL, SUM(e.points), SUM(e.points * pc.issue_fee_per_point)
+SELECT 'ISSUE_FEE', e.run, e.partner_id, NULL, SUM(e.points - e.coalition_points),
+       SUM((e.points - e.coalition_points) * pc.issue_fee_per_point)
 FROM e
 JOIN pc ON pc.partner_id = e.partner_id
        AND e.occurred_at >= pc.effective_from AND e.occurred_at < pc.effective_to
@@ -76,7 +78,7 @@ OBLIGATIONS = Sql(
     f"""
 WITH recent AS MATERIALIZED (SELECT id FROM ledger_entries_recorded WHERE recorded_at >= :cutoff),
 e AS NOT MATERIALIZED (
-  SELECT CAST(NULL AS bigint) AS run, id, kind, partner_id, points, occurred_at
+  SELECT CAST(NULL AS bigint) AS run, id, kind, partner_id, points, coalition_points, occurred_at
   FROM ledger_entries_recorded
   WHERE occurred_at >= :start AND occurred_at < :end AND recorded_at < :cutoff
 ),
@@ -99,7 +101,7 @@ WITH w AS (
     AS w(run, lo, hi, after)
 ),
 e AS MATERIALIZED (
-  SELECT w.run, je.id, je.kind, je.partner_id, je.points, je.occurred_at
+  SELECT w.run, je.id, je.kind, je.partner_id, je.points, je.coalition_points, je.occurred_at
   FROM ledger_entries_recorded je
   JOIN w ON je.occurred_at >= w.lo AND je.occurred_at < w.hi AND je.recorded_at >= w.after
   WHERE je.recorded_at >= :min_after AND je.recorded_at < :cutoff
@@ -190,10 +192,21 @@ def statement_lines(obligations: list[Obligation]) -> list[Line]:
     return lines
 
 
-def _obligations(rows: list[Record]) -> list[Obligation]:
+def _obligations(rows: list[Record], coalition_issuer: int | None) -> list[Obligation]:
+    """Points the coalition issued (its partners row) are the coalition's to pay for: their
+    payer is the coalition itself (None), the clearing house every net already includes."""
+
+    def who(partner_id: int | None) -> int | None:
+        return None if partner_id is not None and partner_id == coalition_issuer else partner_id
+
     return [
         Obligation(
-            r["kind"], r["payer"], r["payee"], int(r["points"]), Decimal(r["amount"]), original_run=r["run"]
+            r["kind"],
+            who(r["payer"]),
+            who(r["payee"]),
+            int(r["points"]),
+            Decimal(r["amount"]),
+            original_run=r["run"],
         )
         for r in rows
         if r["points"] != 0 or r["amount"] != 0
@@ -227,4 +240,5 @@ async def compute(
             min_after=min(w.after for w in late),
             cutoff=cutoff,
         )
-    return statement_lines(allocate(_obligations(rows), currency))
+    coalition_issuer = await coalition.find_coalition_issuer_id(conn)
+    return statement_lines(allocate(_obligations(rows, coalition_issuer), currency))

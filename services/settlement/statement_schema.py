@@ -33,9 +33,11 @@ graphql_enum(
     " points spent where they were issued (INTERNAL: no money moves).",
     values={
         LineKind.REDEMPTION_RECEIVABLE: "The counterparty's points spent with this partner, which the"
-        " counterparty (their issuer) pays for at this partner's redeem price.",
+        " counterparty (their issuer; null: the coalition, for the points it issued) pays for at this"
+        " partner's redeem price.",
         LineKind.REDEMPTION_PAYABLE: "This partner's points spent with the counterparty, which this"
-        " partner pays for at the counterparty's redeem price.",
+        " partner (on the coalition's statement: the coalition, for the points it issued) pays for at"
+        " the counterparty's redeem price.",
         LineKind.ISSUE_FEE: "The coalition's fee per point issued (net of points refunded).",
         LineKind.BREAKAGE: "The coalition's share of the liability released by expired points.",
         LineKind.ADJUSTMENT: "Events of a finalized period recorded after its run: see adjusts.",

@@ -32,6 +32,7 @@ async def test_ledger_entries_recorded_columns(db):
         ("order_id", "text"),
         ("occurred_at", TZ),
         ("recorded_at", TZ),
+        ("coalition_points", "bigint"),
     ]
 
 

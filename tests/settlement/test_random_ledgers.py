@@ -1,5 +1,6 @@
-"""Random ledgers, settled: whatever happened in a period, the nets sum to exactly zero, the matrix
-carries exactly the points consumed, and running the period again gives the same hash."""
+"""Random ledgers, settled: whatever happened in a period (coalition-funded earns included), the nets
+sum to exactly zero, the matrix carries exactly the points consumed, and running the period again
+gives the same hash."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ from services.settlement import audit as settlement_audit
 from services.settlement import service as settlement
 from shared import clock
 from shared.ids import to_global_id
-from tests.factories import cancel, earn, enroll, link, make_partner, redeem, reverse, unique
+from tests.factories import (
+    cancel,
+    earn,
+    earn_with_coalition,
+    enroll,
+    link,
+    make_partner,
+    redeem,
+    reverse,
+    unique,
+)
 from tests.settlement.test_settlement import SETTLER
 
 prices = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("0.0500"), places=4)
@@ -22,6 +33,12 @@ contracts = st.tuples(prices, prices, st.decimals(min_value=0, max_value=Decimal
 steps = st.lists(
     st.one_of(
         st.tuples(st.just("earn"), st.integers(0, 2), st.integers(1, 5_000)),
+        # points, and the coalition's share of them (clamped to the points): a coalition promotion
+        st.tuples(
+            st.just("coalition earn"),
+            st.integers(0, 2),
+            st.tuples(st.integers(1, 5_000), st.integers(1, 5_000)),
+        ),
         st.tuples(st.just("redeem"), st.integers(0, 2), st.integers(1, 900)),
         st.tuples(st.just("reverse"), st.integers(0, 20), st.integers(1, 100)),
         st.tuples(st.just("cancel"), st.integers(0, 20), st.just(0)),
@@ -57,6 +74,19 @@ async def test_random_ledgers_settle_exactly(db, terms, sequence):
             if kind == "earn":
                 order = unique("o")
                 if not (await earn(db, partners[a], member.member_number, str(b), order_id=order)).errors:
+                    purchases.append((a, order))
+            elif kind == "coalition earn":
+                order, (points, share) = unique("o"), b
+                coalition_earn = await earn_with_coalition(
+                    db,
+                    partners[a],
+                    member.member_number,
+                    points,
+                    min(share, points),
+                    amount=str(points),
+                    order_id=order,
+                )
+                if not coalition_earn.errors:
                     purchases.append((a, order))
             elif kind == "redeem":
                 spent = await redeem(db, partners[a], member.member_number, b)

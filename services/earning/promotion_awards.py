@@ -46,6 +46,9 @@ AWARD = Sql(
     "INSERT INTO promotion_awards (promotion_id, member_id, partner_id, order_id, points)"
     " SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:members AS bigint[]),"
     " CAST(:partners AS bigint[]), CAST(:orders AS text[]), CAST(:points AS bigint[]))"
+    # An order id already recorded: the earn statement that follows refuses it (DUPLICATE_ORDER)
+    # and the savepoint around both undoes this purchase's reservations.
+    " ON CONFLICT DO NOTHING"
 )
 RELEASE = Sql(
     "WITH r AS (UPDATE promotion_awards SET refunded_at = now()"

@@ -10,6 +10,7 @@ import pytest
 from services.earning import service as earning
 from services.earning.models import Channel
 from shared.errors import DomainError
+from shared.sql import connection
 from tests.earning.helpers import line, promo, promo_items, total
 from tests.factories import ADMIN, earn, enroll, make_partner
 
@@ -175,6 +176,13 @@ async def test_a_coalition_promotion_is_marked_and_counted(db):
         item = out.result["detail"]["items"][-1]
         assert item["promotion"] == {"id": weekend.id, "name": "everywhere", "coalition": True}
         assert out.result["detail"]["coalition_points"] == 10 <= out.result["points"]
+        async with connection(db) as conn:  # the ledger books the coalition's 10 in its own lot
+            lots = await conn.fetch(
+                "SELECT p.kind, l.points FROM lots l JOIN partners p ON p.id = l.issuing_partner_id"
+                " WHERE l.member_id = $1 ORDER BY l.id",
+                member.id,
+            )
+        assert [(r["kind"], r["points"]) for r in lots] == [("PARTNER", 15), ("COALITION", 10)]
         with pytest.raises(DomainError):  # a partner cannot archive the coalition's promotion
             await earning.archive_promotion(db, shop.principal, weekend.id)
     finally:

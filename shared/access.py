@@ -22,6 +22,8 @@ PARTNER_SCOPES = frozenset(
         "rules:write",
         "settlement:read",
         "settlement:reconcile",
+        "activities:write",
+        "webhooks:write",
     }
 )
 MEMBER_SCOPE = "member"

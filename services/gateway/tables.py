@@ -1,6 +1,7 @@
 """Imports every service's tables so `shared.models.Base.metadata` knows them all (Alembic)."""
 
 import shared.audit_log as audit_log_models
+import shared.outbox as outbox_models
 import shared.rate_limit as rate_limit_models
 from services.earning import models as earning_models
 from services.identity import models as identity_models
@@ -15,6 +16,7 @@ __all__ = [
     "identity_models",
     "ledger_models",
     "members_models",
+    "outbox_models",
     "partners_models",
     "rate_limit_models",
     "settlement_models",

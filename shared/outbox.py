@@ -5,9 +5,11 @@ in the same transaction as the change, so an event exists exactly when its chang
 It lives in shared/ because every service writes events and only services/notifications, near
 the top of the order of services, reads and delivers them. Writers never wait for delivery.
 
-Rows are append-only but for `dispatched_at`, which the notifications worker sets once it has
-fanned an event out to its deliveries (a partial index keeps the undispatched ones cheap to
-find). `id` orders events; `member_id` is the ordering key for per-member delivery order.
+Rows are append-only but for two markers, one per consumer in services/notifications, each set
+once that consumer has taken the event: `webhooks_dispatched_at` (fanned out to partners'
+webhook deliveries) and `mail_dispatched_at` (turned into member mail, or found to need none).
+A partial index per marker keeps the events still to take cheap to find, however long the
+outbox grows. `id` orders events; `member_id` is the ordering key for per-member delivery order.
 `partner_ids` is the audience among partners: a partner receives an event only when its id is
 in there (the events about its own members and statements), admins' endpoints receive all.
 """
@@ -56,7 +58,10 @@ class EventType(StrEnum):
 class OutboxEvent(Base):
     __tablename__ = "outbox_events"
     __table_args__ = (
-        Index("ix_outbox_events_undispatched", "id", postgresql_where=text("dispatched_at IS NULL")),
+        Index(
+            "ix_outbox_events_webhooks_pending", "id", postgresql_where=text("webhooks_dispatched_at IS NULL")
+        ),
+        Index("ix_outbox_events_mail_pending", "id", postgresql_where=text("mail_dispatched_at IS NULL")),
         Index("ix_outbox_events_member", "member_id", "id"),
     )
 
@@ -69,7 +74,8 @@ class OutboxEvent(Base):
     member_id: Mapped[int | None] = mapped_column(BigInteger)
     partner_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    webhooks_dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mail_dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from shared.outbox import Event, EventType, record_event, record_events
 async def _stored(db: Database, event_ids: list[uuid.UUID]) -> list[dict]:
     async with sql.connection(db) as conn:
         rows = await conn.fetch(
-            "SELECT event_id, type, member_id, partner_ids, data::text AS data, dispatched_at"
+            "SELECT event_id, type, member_id, partner_ids, data::text AS data,"
+            " webhooks_dispatched_at, mail_dispatched_at"
             " FROM outbox_events WHERE event_id = ANY($1::uuid[]) ORDER BY id",
             event_ids,
         )
@@ -37,7 +38,7 @@ async def test_an_event_written_in_a_committed_transaction_is_stored_once(db: Da
     assert row["type"] == "points.earned"
     assert row["member_id"] == 7 and row["partner_ids"] == [3]
     assert json.loads(row["data"]) == {"points": 12, "amount": "12.90"}, "money stays a decimal string"
-    assert row["dispatched_at"] is None
+    assert row["webhooks_dispatched_at"] is None and row["mail_dispatched_at"] is None
 
 
 async def test_an_event_of_a_rolled_back_transaction_is_never_stored(db: Database) -> None:

@@ -39,6 +39,7 @@ from services.settlement.reconciliation_schema import (
 )
 from services.settlement.schema import SettlementMutation, SettlementQuery, SettlementRun
 from shared.errors import AccessError, DomainError
+from shared.graphql_inputs import compile_inputs
 from shared.graphql_types import SCALAR_MAP, GraphQLInfo, Node
 from shared.ids import from_global_id
 from shared.operations import ANY_TOKEN, field
@@ -178,7 +179,7 @@ class CoalitionSchema(strawberry.Schema):
 def build_schema() -> strawberry.Schema:
     settings = get_settings()
     rules = _limit_rules(settings)
-    return CoalitionSchema(
+    schema = CoalitionSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -196,3 +197,5 @@ def build_schema() -> strawberry.Schema:
             )
         ],
     )
+    compile_inputs(schema)  # the bulk path's input conversion, see shared/graphql_inputs.py
+    return schema

@@ -25,6 +25,7 @@ store the same answer, so a replay cannot tell them apart.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ from typing import Any
 
 import asyncpg
 
-from services.ledger import accounts, coalition_earn, journal, live, policy
+from services.ledger import accounts, coalition_earn, events, journal, live, policy
 from services.ledger.idempotency import fingerprint, replay, run_idempotent
 from services.ledger.live import BalanceChangeReason
 from services.ledger.outcomes import Outcome, check_common, check_money
@@ -44,7 +45,9 @@ from shared.access import Principal
 from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, InputError, Validator
+from shared.ids import global_id_sql
 from shared.money import Money
+from shared.outbox import Event, EventType, encode
 from shared.sql import DbConnection, Sql, connection
 
 OPERATION = "recordPurchase"
@@ -105,6 +108,12 @@ WITH w AS (
            'partner_id', CAST(:p AS bigint), 'occurred_at', CAST(:occurred_text AS text),
            'available_at', CAST(:available_text AS text), 'detail', CAST(:detail AS jsonb)))
   FROM pur WHERE CAST(:claim AS boolean)
+), ev AS (  -- points.earned, in the statement that books the points (shared/outbox.py)
+  INSERT INTO outbox_events (event_id, type, version, occurred_at, member_id, partner_ids, data)
+  SELECT CAST(:event_id AS uuid), 'points.earned', 1, CAST(:now AS timestamptz), CAST(:m AS bigint),
+         ARRAY[CAST(:p AS bigint)],
+         CAST(:event AS jsonb) || jsonb_build_object('transactionId', {transaction_gid})
+  FROM pur WHERE CAST(:points AS bigint) > 0
 )
 SELECT pur.entry_id, pur.lot_id, (SELECT debt FROM w) AS debt FROM pur
 """
@@ -119,6 +128,7 @@ EXTEND = """
     AND remaining > 0 AND expired_at IS NULL AND expires_at > CAST(:now AS timestamptz)
     AND expires_at < CAST(:extend_until AS timestamptz) AND EXISTS (SELECT 1 FROM pur)
 """
+EARN_TEMPLATE = EARN_TEMPLATE.replace("{transaction_gid}", global_id_sql("Transaction", "pur.entry_id"))
 EARN = Sql(EARN_TEMPLATE.replace("{extend}", ""))
 EARN_EXTENDING = Sql(EARN_TEMPLATE.replace("{extend}", EXTEND.strip() + "\n"))
 
@@ -138,9 +148,35 @@ class Earn:
     recorded_at: datetime
     extend_until: datetime | None = None
     detail: str | None = None  # the caller's document (JSON text), stored as it is
+    member_number: str = ""  # for the points.earned event
+    coalition_points: int = 0  # of `points`, issued by the coalition (the event says so)
+
+    def event_data(self, entry_id: int | None = None) -> dict[str, Any]:
+        """points.earned's payload (`transactionId` left to the statement when `entry_id` is None)."""
+        return events.points_earned(
+            member_number=self.member_number,
+            partner_id=self.partner_id,
+            entry_id=entry_id,
+            points=self.points,
+            status=events.earn_status(self.available_at, self.recorded_at),
+            order_id=self.order_id,
+            coalition_points=self.coalition_points,
+        )
+
+    def event(self, entry_id: int) -> Event:
+        """points.earned as an outbox row of its own (bulk earning records a batch's at once)."""
+        return Event(
+            EventType.POINTS_EARNED,
+            self.event_data(entry_id),
+            member_id=self.member_id,
+            partner_ids=(self.partner_id,),
+            occurred_at=self.recorded_at,
+        )
 
     def params(self) -> dict[str, Any]:
         return {
+            "event_id": uuid.uuid4(),
+            "event": encode(self.event_data()),
             "p": self.partner_id,
             "m": self.member_id,
             "order_id": self.order_id,
@@ -234,6 +270,8 @@ async def earn_points(
                 recorded_at=now,
                 extend_until=clock.add_months(now, expiry.months) if expiry.activity_extends else None,
                 detail=decided.detail,
+                member_number=member_number,
+                coalition_points=decided.coalition_points,
             )
 
         found = await members.cached_member_at_partner(db, conn, member_number, partner_id)
@@ -257,7 +295,7 @@ async def earn_points(
                 return await replay(conn, client_id, key, request_hash)
             if row is not None:
                 if not found.enrolled and earn.points > 0:  # presenting the card is consent
-                    await members.link_member(conn, found.member_id, partner_id)
+                    await members.link_member(conn, found.member_id, member_number, partner_id)
                 await live.notify(conn, found.member_id, BalanceChangeReason.EARN, now)
                 return {"ok": earn.answer(row["entry_id"])}
 
@@ -290,7 +328,7 @@ async def earn_points(
                     "orderId",
                 )
         if not member.enrolled and earn.points > 0:
-            await members.link_member(conn, member.member_id, partner_id)
+            await members.link_member(conn, member.member_id, member_number, partner_id)
         sources = [journal.LotShare(row["lot_id"], partner_id, earn.points)]
         if decided.coalition_points > 0:
             sources = await coalition_earn.split_earn(

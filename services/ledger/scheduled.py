@@ -59,9 +59,11 @@ WITH due AS (
   LIMIT :batch
   FOR UPDATE SKIP LOCKED
 )
-UPDATE lots SET activated_at = :now FROM due, journal_entries e
-WHERE lots.id = due.id AND e.id = lots.earn_entry_id
-RETURNING lots.member_id, lots.earn_entry_id, lots.remaining, e.partner_id, e.order_id, e.kind
+UPDATE lots SET activated_at = :now FROM due WHERE lots.id = due.id
+RETURNING lots.member_id, lots.earn_entry_id, lots.remaining, lots.issuing_partner_id,
+  -- for points.earned: the earn's partner (the purchase's, for a coalition lot too), order, kind
+  (SELECT jsonb_build_array(e.partner_id, e.order_id, e.kind)::text FROM journal_entries e
+   WHERE e.id = lots.earn_entry_id) AS earn
 """
 )
 
@@ -158,7 +160,8 @@ async def _activation_events(conn: DbConnection, activated: list[Record], now: d
     boundary falls between them (then one event each, their points adding up to the earn's)."""
     by_entry: dict[int, list[Record]] = {}
     for r in activated:
-        by_entry.setdefault(r["earn_entry_id"], []).append(r)
+        if r["earn"] is not None:  # an earn entry always exists (the audit checks the reference)
+            by_entry.setdefault(r["earn_entry_id"], []).append(r)
     due = {e: rows for e, rows in by_entry.items() if sum(r["remaining"] for r in rows) > 0}
     if not due:
         return
@@ -168,21 +171,26 @@ async def _activation_events(conn: DbConnection, activated: list[Record], now: d
         first = due[entry_id][0]
         if first["member_id"] not in numbers:
             continue
+        partner_id, order_id, kind = json.loads(first["earn"])
         data = events.points_earned(
             member_number=numbers[first["member_id"]],
-            partner_id=first["partner_id"],
+            partner_id=partner_id,
             entry_id=entry_id,
             points=sum(r["remaining"] for r in due[entry_id]),
             status=events.EarnStatus.AVAILABLE,
-            order_id=first["order_id"],
-            source=events.source_of(first["kind"]),
+            order_id=order_id,
+            source=events.source_of(kind),
+            # the coalition's lot of the earn is the one another issuer than the earn's partner holds
+            coalition_points=sum(
+                r["remaining"] for r in due[entry_id] if r["issuing_partner_id"] != partner_id
+            ),
         )
         found.append(
             Event(
                 EventType.POINTS_EARNED,
                 data,
                 member_id=first["member_id"],
-                partner_ids=(first["partner_id"],),
+                partner_ids=(partner_id,),
                 occurred_at=now,
             )
         )

@@ -431,3 +431,27 @@ async def test_a_cancelled_redemption_of_lapsed_points_expires_them_again_with_a
         ("points.reversed", 20),
         ("points.expired", 20),
     ]
+
+
+async def test_activation_names_the_purchase_once_for_both_lots_and_nothing_for_a_refunded_earn(db):
+    shop = await make_partner(db, return_window_days=14)
+    member = await enroll(db, shop)
+    funded = await earn_with_coalition(db, shop, member.member_number, 30, 10)
+    refunded_order = unique("order")
+    await earn(db, shop, member.member_number, "25", order_id=refunded_order)
+    await reverse(db, shop, refunded_order)  # all of it, inside the return window
+    later = clock.now() + timedelta(days=15)
+    clock.set_clock(lambda: later)
+    try:
+        await run_job(db, activate_due_lots)
+    finally:
+        clock.set_clock(None)
+    earned = await outbox(db, member_id=member.id, types=("points.earned",))
+    assert [(e["data"]["status"], e["data"]["points"]) for e in earned] == [
+        ("PENDING", 30),
+        ("PENDING", 25),
+        ("AVAILABLE", 30),
+    ]
+    assert earned[-1]["data"]["transactionId"] == tid(funded.result["transaction_id"])
+    assert earned[-1]["partner_ids"] == [shop.id] and earned[-1]["data"]["partnerId"] == pid(shop)
+    assert earned[0]["data"]["coalitionPoints"] == earned[-1]["data"]["coalitionPoints"] == 10

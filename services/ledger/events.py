@@ -77,7 +77,7 @@ def points_earned(
     coalition_points: int = 0,
 ) -> dict[str, Any]:
     """`entry_id` None leaves `transactionId` out: the one-statement earn adds it in SQL, from the
-    entry id the statement itself draws (`earn.EARN_TEMPLATE`)."""
+    entry id the statement itself draws (`earn_booking.EARN_TEMPLATE`)."""
     data: dict[str, Any] = {
         "memberNumber": member_number,
         "partnerId": partner_gid(partner_id),

@@ -10,11 +10,11 @@ process (`propagation.py`), and the call answers once they have all forgotten th
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.members import propagation
+from services.members import events, propagation
+from services.members.models import LinkHow as LinkHow  # re-exported: Me.links' enum
 from services.members.service import MEMBER_NUMBER
 from shared import sql
 from shared.access import Principal
@@ -22,13 +22,6 @@ from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from shared.sql import Sql
-
-
-class LinkHow(enum.StrEnum):
-    """How a member came to be linked to a partner."""
-
-    ENROLLED = "ENROLLED"  # the partner enrolled them with its own customer ref
-    CARD_PRESENTED = "CARD_PRESENTED"  # they earned there by presenting their card
 
 
 @dataclass(frozen=True)
@@ -117,6 +110,7 @@ async def unlink_partner(db: Database, principal: Principal, partner_id: int | N
                     UserErrorCode.NOT_LINKED, "you are not linked to this partner", "partnerId"
                 )
             notice = await propagation.notify_unlinked(conn, number, partner_id)
+            await events.record_unlinked(conn, member_id, number, partner_id)
     propagation.forget_link(db, number, partner_id)  # this process at once, listener or not
     await propagation.applied_everywhere(db, notice)
     return partner_id

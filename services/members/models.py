@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import (
@@ -18,6 +19,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models import Base
+
+
+class LinkHow(enum.StrEnum):
+    """How a member came to be linked to a partner (`Me.links`, member.linked events)."""
+
+    ENROLLED = "ENROLLED"  # the partner enrolled them with its own customer ref
+    CARD_PRESENTED = "CARD_PRESENTED"  # they earned there by presenting their card
 
 
 class Member(Base):

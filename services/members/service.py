@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.members import events
 from services.members.models import Enrollment, Member
 from shared import sql
 from shared.access import Principal
@@ -156,7 +157,7 @@ async def _enroll(
                 "this partnerCustomerRef is enrolled with another member number",
                 "partnerCustomerRef",
             )
-        return MemberView(existing.id, existing.member_number)
+        return MemberView(existing.id, existing.member_number)  # the same enrolment: no event
 
     if member_number is None:
         member = Member(member_number=new_member_number(), email=email)
@@ -164,6 +165,9 @@ async def _enroll(
         await session.flush()
         session.add(Enrollment(member_id=member.id, partner_id=partner_id, partner_customer_ref=ref))
         await session.flush()
+        await events.record_enrolment(
+            session, member.id, member.member_number, partner_id, ref, new_link=True
+        )
         return MemberView(member.id, member.member_number)
 
     # An erased member's number stays as the ledger's key but names nobody a partner may enrol.
@@ -194,6 +198,9 @@ async def _enroll(
             "memberNumber",
         )
     await session.flush()
+    await events.record_enrolment(
+        session, member_id, member_number, partner_id, ref, new_link=current_ref is None
+    )
     return MemberView(member_id, member_number)
 
 
@@ -201,10 +208,6 @@ MEMBER_AT_PARTNER = Sql(
     "SELECT m.id, e.id IS NOT NULL AS enrolled FROM members m"
     " LEFT JOIN enrollments e ON e.member_id = m.id AND e.partner_id = :p"
     " WHERE m.member_number = :n AND m.erased_at IS NULL"
-)
-LINK = Sql(
-    "INSERT INTO enrollments (member_id, partner_id) VALUES (:m, :p)"
-    " ON CONFLICT (partner_id, member_id) DO NOTHING"
 )
 MEMBERS_AT_PARTNER = Sql(
     "SELECT m.member_number, m.id, e.id IS NOT NULL AS enrolled"
@@ -215,7 +218,7 @@ MEMBERS_AT_PARTNER = Sql(
 LINK_MANY = Sql(
     "INSERT INTO enrollments (member_id, partner_id)"
     " SELECT DISTINCT m, CAST(:p AS bigint) FROM unnest(CAST(:members AS bigint[])) AS m ORDER BY m"
-    " ON CONFLICT (partner_id, member_id) DO NOTHING"
+    " ON CONFLICT (partner_id, member_id) DO NOTHING RETURNING member_id"
 )
 IS_LINKED = Sql("SELECT 1 FROM enrollments WHERE member_id = :m AND partner_id = :p")
 MEMBER_ID = Sql("SELECT id FROM members WHERE member_number = :n")
@@ -259,10 +262,11 @@ async def cached_member_at_partner(
     return found
 
 
-async def link_member(conn: DbConnection, member_id: int, partner_id: int) -> None:
+async def link_member(conn: DbConnection, member_id: int, member_number: str, partner_id: int) -> bool:
     """Presenting the coalition card at a partner's till (an earn that gives points) is consent
-    to be known there."""
-    await LINK.execute(conn, m=member_id, p=partner_id)
+    to be known there. Writes member.linked (CARD_PRESENTED) with the link, in one statement;
+    False when the member was linked already."""
+    return await events.link_at_till(conn, member_id, member_number, partner_id)
 
 
 async def members_at_partner(
@@ -274,11 +278,15 @@ async def members_at_partner(
     return {r["member_number"]: MemberAtPartner(r["id"], r["enrolled"]) for r in rows}
 
 
-async def link_members(conn: DbConnection, member_ids: list[int], partner_id: int) -> None:
-    """`link_member` for a batch of earns, in one statement (in member-id order, like every
-    batch of row locks)."""
-    if member_ids:
-        await LINK_MANY.execute(conn, members=member_ids, p=partner_id)
+async def link_members(conn: DbConnection, numbers: dict[int, str], partner_id: int) -> None:
+    """`link_member` for a batch of earns (member id -> number), in one statement (in member-id
+    order, like every batch of row locks), and one for the new links' member.linked events. Call
+    it inside the batch's transaction."""
+    if numbers:
+        rows = await LINK_MANY.fetch(conn, members=sorted(numbers), p=partner_id)
+        await events.record_linked_at_till(
+            conn, {r["member_id"]: numbers[r["member_id"]] for r in rows}, partner_id
+        )
 
 
 async def is_linked(conn: DbConnection, member_id: int, partner_id: int) -> bool:

@@ -1,6 +1,7 @@
 """What a member does with their own account: see their profile and links, unlink a partner, set
-their spending consent, their language and which kinds of mail they get. Every function takes the member's own principal (`require_member`): a
-member acts only as themselves, never by argument.
+their spending consent, their language and which kinds of mail they get. Every function takes
+the member's own principal (`require_member`): a member acts only as themselves, never by
+argument.
 
 Unlinking deletes the enrolment row, which is all tenancy hangs on (`service.py`): the partner then
 gets MEMBER_NOT_FOUND for the member exactly as for a stranger. Each gateway process remembers
@@ -69,8 +70,7 @@ UPDATE_SETTINGS = Sql(
     "UPDATE members SET require_code_to_spend = COALESCE(CAST(:require AS boolean), require_code_to_spend),"
     " language = COALESCE(CAST(:language AS text), language),"
     + "".join(
-        f" {column} = COALESCE(CAST(:{column} AS boolean), {column}),"
-        for column in COLUMNS.values()
+        f" {column} = COALESCE(CAST(:{column} AS boolean), {column})," for column in COLUMNS.values()
     ).rstrip(",")
     + f" WHERE id = :m RETURNING {_SETTINGS_COLUMNS}"
 )

@@ -55,14 +55,12 @@ class MailRecipient:
     email: str | None
     language: str | None
     opted_in: frozenset[MailTopic]
-
-    @property
-    def reachable(self) -> bool:
-        return self.email is not None
+    erased: bool = False
 
 
 RECIPIENTS = Sql(
     "SELECT id, member_number, CASE WHEN erased_at IS NULL THEN email END AS email, language,"
+    " erased_at IS NOT NULL AS erased,"
     f" {', '.join(COLUMNS.values())}"
     " FROM members WHERE id = ANY(CAST(:ids AS bigint[]))"
 )
@@ -78,6 +76,7 @@ async def recipients(conn: DbConnection, member_ids: list[int]) -> dict[int, Mai
             email=r["email"],
             language=r["language"],
             opted_in=frozenset(t for t, column in COLUMNS.items() if r[column]),
+            erased=r["erased"],
         )
         for r in rows
     }

@@ -20,7 +20,18 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, Identity, Index, Integer, Text, UniqueConstraint, func, text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -51,9 +62,7 @@ class MemberNotification(Base):
     __tablename__ = "member_notifications"
     __table_args__ = (
         UniqueConstraint("member_id", "expires_on"),
-        Index(
-            "ix_member_notifications_due", "next_attempt_at", postgresql_where=text("status = 'PENDING'")
-        ),
+        Index("ix_member_notifications_due", "next_attempt_at", postgresql_where=text("status = 'PENDING'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -48,7 +48,7 @@ async def test_the_notice_goes_once_per_batch_and_again_for_a_new_batch(db: Data
     assert await scan_and_send(db, now) >= 1
     [message] = await settle(smtp, address, 1)
     day = soon.date()
-    months = "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split()
+    months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
     assert message["Subject"] == f"500 points expirent le {day.day} {months[day.month - 1]} {day.year}"
     text, html = parts(message)
     assert "500 de vos points expirent" in text and "<b>" in html

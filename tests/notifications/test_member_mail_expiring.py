@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from services.ledger import policy
 from services.members import account
 from services.members.mail_preferences import MailTopic
-from services.notifications import expiring, scheduled
+from services.notifications import expiring, render, scheduled
 from shared import clock, sql
 from shared.access import MEMBER_SCOPE, Principal
 from shared.database import Database
@@ -48,7 +48,20 @@ async def test_the_notice_goes_once_per_batch_and_again_for_a_new_batch(db: Data
     assert await scan_and_send(db, now) >= 1
     [message] = await settle(smtp, address, 1)
     day = soon.date()
-    months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
+    months = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ]
     assert message["Subject"] == f"500 points expirent le {day.day} {months[day.month - 1]} {day.year}"
     text, html = parts(message)
     assert "500 de vos points expirent" in text and "<b>" in html

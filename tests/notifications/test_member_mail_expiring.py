@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from services.ledger import policy
 from services.members import account
 from services.members.mail_preferences import MailTopic
-from services.notifications import expiring, render, scheduled
+from services.notifications import expiring, scheduled
 from shared import clock, sql
 from shared.access import MEMBER_SCOPE, Principal
 from shared.database import Database

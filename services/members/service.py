@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.members import events
+from services.members.mail_preferences import normalize_language
 from services.members.models import Enrollment, Member
 from shared import sql
 from shared.access import Principal
@@ -103,10 +104,19 @@ async def enroll_member(
     partner_customer_ref: str,
     email: str | None = None,
     member_number: str | None = None,
+    language: str | None = None,
 ) -> MemberView:
+    """`language` (a BCP 47 tag) is the customer's language for member mail, when the partner
+    knows it: set on a new member, and on a linked one who has none yet (never overriding the
+    member's own choice)."""
     partner_id = principal.require_partner("members:write")
     v = Validator()
     v.text(partner_customer_ref, "partnerCustomerRef", max_length=MAX_REF)
+    if language is not None:
+        try:
+            language = normalize_language(language)
+        except ValueError as exc:
+            v.add("language", UserErrorCode.INVALID, str(exc))
     if email is not None:
         try:
             email = email_address(email)
@@ -122,7 +132,9 @@ async def enroll_member(
         for _attempt in range(3):
             try:
                 async with db.sessions() as session, session.begin():
-                    view = await _enroll(session, partner_id, partner_customer_ref, email, member_number)
+                    view = await _enroll(
+                        session, partner_id, partner_customer_ref, email, member_number, language
+                    )
                 # Enrolled or linked just now: the partner sees the member.
                 return replace(view, visible_to=principal)
             except IntegrityError:
@@ -142,6 +154,7 @@ async def _enroll(
     ref: str,
     email: str | None,
     member_number: str | None,
+    language: str | None = None,
 ) -> MemberView:
     existing = (
         await session.execute(
@@ -160,7 +173,7 @@ async def _enroll(
         return MemberView(existing.id, existing.member_number)  # the same enrolment: no event
 
     if member_number is None:
-        member = Member(member_number=new_member_number(), email=email)
+        member = Member(member_number=new_member_number(), email=email, language=language)
         session.add(member)
         await session.flush()
         session.add(Enrollment(member_id=member.id, partner_id=partner_id, partner_customer_ref=ref))
@@ -183,6 +196,10 @@ async def _enroll(
             )
         )
     ).first()
+    if language is not None:
+        await session.execute(
+            update(Member).where(Member.id == member_id, Member.language.is_(None)).values(language=language)
+        )
     if current_ref is None:
         session.add(Enrollment(member_id=member_id, partner_id=partner_id, partner_customer_ref=ref))
     elif current_ref[0] is None:  # linked at the till earlier; now the partner names its customer

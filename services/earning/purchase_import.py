@@ -32,10 +32,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
-from services.earning import bulk
+from services.earning import bulk, decisions
 from services.earning.purchases import LineInput, PurchaseInput
 from services.earning.rules import PartnerRules
 from services.ledger import service as ledger
+from services.members.tiers import TierSet
 from services.partners import service as partners
 from services.partners.service import PartnerView
 from shared.access import Principal
@@ -249,7 +250,8 @@ async def import_file(
             while True:
                 # Rules may change during a long import: read per batch (the process's cache).
                 partner, rules = await bulk.import_terms(db, principal, partner_id)
-                batch, prepared = await asyncio.to_thread(_read_and_prepare, rows, partner, rules)
+                tiers = await decisions.tier_set(db)
+                batch, prepared = await asyncio.to_thread(_read_and_prepare, rows, partner, rules, tiers)
                 if booking is not None:
                     _tally(summary, out, booked, await booking)
                     advance(len(booked))
@@ -265,12 +267,13 @@ async def import_file(
 
 
 def _read_and_prepare(
-    rows: Iterator[list[Row]], partner: PartnerView | None, rules: PartnerRules
+    rows: Iterator[list[Row]], partner: PartnerView | None, rules: PartnerRules, tiers: TierSet
 ) -> tuple[list[Row] | None, bulk.Prepared]:
     """The next batch of the file, checked and decided (in the import's reading thread)."""
     batch = next(rows, None)
     readable = [r.purchase for r in batch or [] if r.purchase is not None]
-    return batch, bulk.prepare(partner, rules, readable)
+    # With a multiplying tier, each purchase reads its member's tier under the lock (decide).
+    return batch, bulk.prepare(partner, rules, readable, tiers)
 
 
 def _tally(summary: Summary, out: Any, batch: list[Row], outcomes: list[ledger.Outcome]) -> None:

@@ -86,7 +86,8 @@ async def record_purchase(db: Database, principal: Principal, purchase: Purchase
     partner_id = principal.require_partner("points:earn")
     basket = _check(purchase)  # bad input raises, before anything is looked up
     partner, rules = await decisions.partner_and_rules(db, partner_id)
-    decision, decide = decisions.decision_for(purchase, basket, partner, rules)
+    tiers = await decisions.tier_set(db)
+    decision, decide = decisions.decision_for(purchase, basket, partner, rules, tiers)
     outcome = await ledger.record_purchase(
         db,
         principal,

@@ -93,6 +93,7 @@ async def listen(db: Database, verifier: identity.TokenVerifier) -> tuple[Listen
     await member_erasure.subscribe(listener, db)
     await earning_cache.subscribe(listener, db)
     await promotion_cache.subscribe(listener, db)
+    await member_tiers.subscribe(listener, db)
     feed = BalanceFeed(db, listener)
     await feed.start()
     await listener.start()

@@ -181,7 +181,7 @@ async def upgrade(
     wanted: dict[int, Tier] = {}
     for member_id, points in qualifying.items():
         target = tiers.reached(points)
-        current = tiers.by_id(held[member_id].tier_id) if member_id in held else None
+        current = tiers.by_id(held[member_id].tier_id) if member_id in held else tiers.reached(0)
         # A base tier (0 points) is held implicitly: no row, no event, until a higher one is reached.
         floor = current.qualifying_points if current is not None else 0
         if target is not None and target.qualifying_points > floor:
@@ -201,7 +201,7 @@ async def upgrade(
         )
     }
     changes = [
-        (m, tiers.by_id(held[m].tier_id) if m in held else None, wanted[m], qualifying[m])
+        (m, tiers.by_id(held[m].tier_id) if m in held else tiers.reached(0), wanted[m], qualifying[m])
         for m in ids
         if m in raised
     ]

@@ -129,7 +129,7 @@ async def batch_tiers(db: Database, batch: list[PurchaseInput]) -> tuple[TierSet
     before the batch's lock: a purchase racing its member's upgrade may earn at the tier before,
     as if it had come first). None: no tier multiplies, nothing to read."""
     tiers = await decisions.tier_set(db)
-    if not any(t.multiplier > 1 for t in tiers.tiers):
+    if not decisions.multiplying(tiers):
         return tiers, {}
     async with sql.connection(db) as conn:
         return tiers, await member_tiers.tiers_by_number(conn, sorted({p.member_number for p in batch}))

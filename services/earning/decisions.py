@@ -62,6 +62,11 @@ async def tier_set(db: Database) -> TierSet:
     return found if found is not None else await member_tiers.cached_tiers(db)
 
 
+def multiplying(tiers: TierSet) -> bool:
+    """Whether any tier multiplies points (then a purchase's points depend on the member's tier)."""
+    return any(t.multiplier > 1 for t in tiers.tiers)
+
+
 def periods(at: datetime, time_zone: str) -> list[tuple[datetime, datetime]]:
     """The purchase's day and month in the partner's time zone, as UTC instants [start, end)."""
     zone = ZoneInfo(time_zone)
@@ -161,7 +166,7 @@ def decision_for(
         )
 
     guarded = any(p.guarded for p in terms.promotions)
-    tier_unknown = bool(tiers) and tier_of is None and any(t.multiplier > 1 for t in tiers.tiers)
+    tier_unknown = tier_of is None and multiplying(tiers)
     known_tier = bonus_of(tiers, tier_of.get(purchase.member_number)) if tier_of is not None else None
     if (terms.member_caps or guarded or purchase.promo_codes or tier_unknown) and partner is not None:
         found_partner = partner

@@ -252,6 +252,10 @@ async def import_file(
                 partner, rules = await bulk.import_terms(db, principal, partner_id)
                 tiers = await decisions.tier_set(db)
                 batch, prepared = await asyncio.to_thread(_read_and_prepare, rows, partner, rules, tiers)
+                if prepared is None and batch is not None:  # a multiplying tier: the batch's tiers first
+                    readable = [r.purchase for r in batch if r.purchase is not None]
+                    _, tier_of = await bulk.batch_tiers(db, readable)
+                    prepared = await asyncio.to_thread(bulk.prepare, partner, rules, readable, tiers, tier_of)
                 if booking is not None:
                     _tally(summary, out, booked, await booking)
                     advance(len(booked))
@@ -268,12 +272,14 @@ async def import_file(
 
 def _read_and_prepare(
     rows: Iterator[list[Row]], partner: PartnerView | None, rules: PartnerRules, tiers: TierSet
-) -> tuple[list[Row] | None, bulk.Prepared]:
-    """The next batch of the file, checked and decided (in the import's reading thread)."""
+) -> tuple[list[Row] | None, bulk.Prepared | None]:
+    """The next batch of the file, checked and decided (in the import's reading thread); not
+    decided (None) when a tier multiplies: the batch's members' tiers are read first, set-wise."""
     batch = next(rows, None)
+    if batch is not None and decisions.multiplying(tiers):
+        return batch, None
     readable = [r.purchase for r in batch or [] if r.purchase is not None]
-    # With a multiplying tier, each purchase reads its member's tier under the lock (decide).
-    return batch, bulk.prepare(partner, rules, readable, tiers)
+    return batch, bulk.prepare(partner, rules, readable)
 
 
 def _tally(summary: Summary, out: Any, batch: list[Row], outcomes: list[ledger.Outcome]) -> None:

@@ -171,3 +171,27 @@ async def test_downgrade_only_after_the_anniversary_and_grace_to_what_points_rea
         assert len(await tier_events(db, member.id)) == 2
     finally:
         clock.set_clock(None)
+
+
+async def test_the_csv_import_applies_the_multiplier_and_upgrades(db, database_url, tmp_path) -> None:
+    from tests.e2e.conftest import run_cli
+    from tests.test_import_purchases import write_file
+
+    await make_tier(db, "Silver", 100, "2")
+    cafe = await make_partner(db, earn_rate="1")
+    silver, newcomer = await enroll(db, cafe), await enroll(db, cafe)
+    assert (await earn(db, cafe, silver.member_number, "100.00")).errors == []
+    prefix = unique("sale")
+    path = tmp_path / "tiers.csv"
+    write_file(
+        path,
+        [
+            [silver.member_number, f"{prefix}-1", "10.00", "EUR", "", ""],  # 10 x 2
+            [newcomer.member_number, f"{prefix}-2", "150.00", "EUR", "", ""],  # crosses 100: Silver
+        ],
+    )
+    done = run_cli(database_url, "import", "purchases", "--partner", str(cafe.id), str(path))
+    assert done.returncode == 0, done.stderr
+    assert (await balance(db, silver.id)).pending + (await balance(db, silver.id)).available == 120
+    assert (await held(db, newcomer.id)) is not None
+    assert [e["toTier"] for e in await tier_events(db, newcomer.id)] == ["Silver"]

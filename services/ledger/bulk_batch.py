@@ -17,6 +17,7 @@ from typing import Any
 from services.ledger import accounts, earn, live, policy
 from services.ledger.live import BalanceChangeReason
 from services.members import service as members
+from services.members import tiers as member_tiers
 from services.partners.service import PartnerView
 from shared import clock
 from shared.error_codes import UserErrorCode
@@ -152,6 +153,7 @@ async def write_batch(
     now: datetime,
     expiry: policy.Policy,
     partner: PartnerView,
+    tiers: member_tiers.TierSet | None = None,
 ) -> list[BatchItem]:
     """The batch's transaction; returns the items left to the general path (debts to repay)."""
     async with conn.transaction():
@@ -217,6 +219,8 @@ async def write_batch(
         # Presenting the card is consent: an earn that gives points links a member not yet linked.
         newly_linked = {i.earn.member_id for i in earned if i.earn and not i.enrolled and i.earn.points > 0}
         await members.link_members(conn, sorted(newly_linked), partner_id)
+        if tiers and earners:  # upgrades at once, set-wise, in the batch's transaction
+            await earn.raise_tiers(conn, tiers, earners, now)
         await live.notify_many(conn, earners, BalanceChangeReason.EARN, now)
     return later
 

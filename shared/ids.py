@@ -14,6 +14,19 @@ def to_global_id(type_name: str, local_id: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{local_id}".encode()).decode().rstrip("=")
 
 
+def global_id_sql(type_name: str, id_sql: str) -> str:
+    """The SQL expression of `to_global_id(type_name, <id_sql>)`, for a statement that builds an
+    ID of a row it is itself inserting (the earn's one statement writes its event in the same
+    statement as its entry). Base64 in PostgreSQL wraps lines only past 76 characters, far beyond
+    a type name and a BIGINT; a test pins it to `to_global_id`."""
+    if not type_name.isidentifier():
+        raise ValueError(f"not a GraphQL type name: {type_name!r}")
+    return (
+        f"rtrim(translate(encode(convert_to('{type_name}:' || ({id_sql})::text, 'UTF8'), 'base64'),"
+        " '+/', '-_'), '=')"
+    )
+
+
 def from_global_id(global_id: str, expected_type: str | None = None) -> tuple[str, int] | None:
     """(type, id) of a global ID, or None when it is not one (or not of the expected type)."""
     try:

@@ -12,6 +12,10 @@ A partial index per marker keeps the events still to take cheap to find, however
 outbox grows. `id` orders events; `member_id` is the ordering key for per-member delivery order.
 `partner_ids` is the audience among partners: a partner receives an event only when its id is
 in there (the events about its own members and statements), admins' endpoints receive all.
+
+A change made by one autocommit statement (the usual earn, a link made at the till) writes its
+event inside that statement, as a data-modifying CTE into this table, so both commit together
+and the hot path keeps its round trips. The event types and their payloads: docs/events.md.
 """
 
 from __future__ import annotations

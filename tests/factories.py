@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from services.ledger import holds
 from services.ledger import service as ledger
 from services.members import service as members
 from services.partners import service as partners
+from shared import sql
 from shared.access import ADMIN_SCOPES, PARTNER_SCOPES, Principal
 from shared.database import Database
 from shared.money import Money
@@ -269,3 +271,25 @@ async def earn_batch(
     db: Database, partner: SeededPartner, purchases: list[earning.PurchaseInput]
 ) -> list[ledger.Outcome]:
     return await earning.record_purchases(db, partner.principal, purchases)
+
+
+async def outbox(
+    db: Database, *, member_id: int | None = None, types: tuple[str, ...] | None = None, where: str = ""
+) -> list[dict[str, Any]]:
+    """The outbox events about a member (or matching `where`, SQL on the row), oldest first:
+    {type, member_id, partner_ids, data} with `data` parsed. The tests share one database, so a
+    test reads only the events of the members (or runs) it made."""
+    clauses, args = [], []
+    if member_id is not None:
+        args.append(member_id)
+        clauses.append(f"member_id = ${len(args)}")
+    if types is not None:
+        args.append(list(types))
+        clauses.append(f"type = ANY(${len(args)}::text[])")
+    if where:
+        clauses.append(where)
+    query = "SELECT type, member_id, partner_ids, data::text AS data FROM outbox_events"
+    query += " WHERE " + " AND ".join(clauses or ["true"]) + " ORDER BY id"
+    async with sql.connection(db) as conn:
+        rows = await conn.fetch(query, *args)
+    return [{**dict(r), "data": json.loads(r["data"])} for r in rows]

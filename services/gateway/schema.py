@@ -29,6 +29,7 @@ from services.ledger.schema import (
     MeQuery,
 )
 from services.members import service as members
+from services.notifications.schema import NotificationsQuery
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery, partner_loader
 from services.settlement import queries as settlement
@@ -115,6 +116,7 @@ class Query(
     CatalogQuery,
     SettlementQuery,
     ReconciliationQuery,
+    NotificationsQuery,
 ):
     pass
 

@@ -7,6 +7,7 @@ from services.earning import models as earning_models
 from services.identity import models as identity_models
 from services.ledger import models as ledger_models
 from services.members import models as members_models
+from services.notifications import models as notifications_models
 from services.partners import models as partners_models
 from services.settlement import models as settlement_models
 
@@ -16,6 +17,7 @@ __all__ = [
     "identity_models",
     "ledger_models",
     "members_models",
+    "notifications_models",
     "outbox_models",
     "partners_models",
     "rate_limit_models",

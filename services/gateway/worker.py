@@ -18,6 +18,7 @@ from services.engagement import scheduled as engagement_jobs
 from services.gateway.availability import outage_of
 from services.ledger import scheduled as ledger_jobs
 from services.ledger.scheduled import DEFAULT_BATCH, BatchResult, Job, ScheduledJob
+from services.notifications import scheduled as notification_jobs
 from shared import clock, console
 from shared.database import Database, standalone_database
 from shared.logs import configure_logging
@@ -26,7 +27,7 @@ from shared.settings import get_settings
 log = logging.getLogger("coalition.worker")
 
 # Every service's jobs, in the order of services.
-JOBS: list[ScheduledJob] = [*ledger_jobs.JOBS, *engagement_jobs.JOBS]
+JOBS: list[ScheduledJob] = [*ledger_jobs.JOBS, *engagement_jobs.JOBS, *notification_jobs.JOBS]
 
 
 BUSY_RETRIES = 20
@@ -87,7 +88,7 @@ def report(done: dict[str, BatchResult]) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("worker", help="run the scheduled jobs (holds, activation, expiry)")
+    parser = subparsers.add_parser("worker", help="run the scheduled jobs (holds, lots, member mail)")
     parser.add_argument("--once", action="store_true", help="run every job once and exit")
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between rounds")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="rows per transaction")

@@ -2,8 +2,9 @@
 
 In order: open the wallets of first-time members, lock the batch's wallets in member-id order,
 read the keys already answered, write purchases + EARN entries + postings + lots + wallet
-balances in one statement, store every answer under its key, extend lots (ACTIVITY_EXTENDS), link
-first-time members, one `pg_notify` per member. Each is one statement for the whole batch
+balances in one statement, store every answer under its key, extend lots (ACTIVITY_EXTENDS), the
+batch's points.earned events (`shared.outbox.record_events`), link first-time members (with their
+member.linked events), one `pg_notify` per member. Each is one statement for the whole batch
 (arrays through `unnest`), whatever its size.
 """
 
@@ -23,6 +24,7 @@ from shared import clock
 from shared.error_codes import UserErrorCode
 from shared.errors import UserError
 from shared.money import Money
+from shared.outbox import record_events
 from shared.sql import DbConnection, Sql
 
 OPERATION = earn.OPERATION  # a bulk item and a single earn share keys: a retry via either replays
@@ -217,8 +219,17 @@ async def write_batch(
             until = clock.add_months(now, expiry.months)
             await EXTEND_MANY.execute(conn, members=earners, now=now, until=until)
         # Presenting the card is consent: an earn that gives points links a member not yet linked.
-        newly_linked = {i.earn.member_id for i in earned if i.earn and not i.enrolled and i.earn.points > 0}
-        await members.link_members(conn, sorted(newly_linked), partner_id)
+        # points.earned for every purchase that earned points, in one statement for the batch
+        # (as a single earn writes it: before the link the earn makes).
+        await record_events(
+            conn, [i.earn.event(done[i.index]) for i in earned if i.earn is not None and i.earn.points > 0]
+        )
+        newly_linked = {
+            i.earn.member_id: i.purchase.member_number
+            for i in earned
+            if i.earn and not i.enrolled and i.earn.points > 0
+        }
+        await members.link_members(conn, newly_linked, partner_id)
         if tiers and earners:  # upgrades at once, set-wise, in the batch's transaction
             await earn.raise_tiers(conn, tiers, earners, now)
         await live.notify_many(conn, earners, BalanceChangeReason.EARN, now)

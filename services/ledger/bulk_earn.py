@@ -226,6 +226,7 @@ def _terms(item: BatchItem, member_id: int, partner: PartnerView, expiries: _Exp
         recorded_at=now,
         extend_until=expiries.extend_until,
         detail=decision.detail,
+        member_number=item.purchase.member_number,
     )
 
 

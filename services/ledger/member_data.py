@@ -9,7 +9,8 @@ and name):
 
     {"version": 1, "exportedAt",
      "profile": {"memberNumber", "email", "createdAt", "activated", "passwordChangedAt",
-                 "settings": {"requireCodeToSpend"}},
+                 "settings": {"requireCodeToSpend", "language", "notifications": {"tierChanges",
+                              "expiringPoints", "rewardVouchers", "transfersReceived"}}},
      "links": [{"partner": {"id", "name"}, "linkedAt", "how": "ENROLLED" | "CARD_PRESENTED",
                 "partnerCustomerRef"}],
      "balance": {"available", "pending", "held"},
@@ -43,7 +44,8 @@ VERSION = 1
 
 PROFILE = Sql(
     "SELECT member_number, email, created_at, password_hash IS NOT NULL AS activated,"
-    " password_changed_at, require_code_to_spend FROM members WHERE id = :m AND erased_at IS NULL"
+    " password_changed_at, require_code_to_spend, language, mail_tier_changes, mail_expiring_points,"
+    " mail_reward_vouchers, mail_transfers_received FROM members WHERE id = :m AND erased_at IS NULL"
 )
 LINKS = Sql(
     "SELECT partner_id, created_at, partner_customer_ref FROM enrollments WHERE member_id = :m ORDER BY id"
@@ -106,7 +108,16 @@ async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
             "createdAt": _at(profile["created_at"]),
             "activated": profile["activated"],
             "passwordChangedAt": _at(profile["password_changed_at"]),
-            "settings": {"requireCodeToSpend": profile["require_code_to_spend"]},
+            "settings": {
+                "requireCodeToSpend": profile["require_code_to_spend"],
+                "language": profile["language"],
+                "notifications": {
+                    "tierChanges": profile["mail_tier_changes"],
+                    "expiringPoints": profile["mail_expiring_points"],
+                    "rewardVouchers": profile["mail_reward_vouchers"],
+                    "transfersReceived": profile["mail_transfers_received"],
+                },
+            },
         },
         "links": [
             {

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.ledger import journal, live, policy, spending
+from services.ledger import events, journal, live, policy, spending
 from services.ledger.idempotency import run_idempotent
 from services.ledger.live import BalanceChangeReason
 from services.ledger.outcomes import Outcome, check_common, linked_member
@@ -29,6 +29,7 @@ from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Validator
 from shared.ids import from_global_id, new_voucher_code
+from shared.outbox import EventType, record_event
 from shared.sql import DbConnection, Sql
 
 MAX_QUANTITY = 100
@@ -94,6 +95,7 @@ async def redeem_reward(
         shares = await spending.reserve(conn, member_id, wallet, points, now)
         await catalog.take_stock(conn, reward, quantity)
         voucher = new_voucher_code()
+        number = await events.member_number(conn, member_id, member_number)
         spent = await spending.spend(
             conn,
             partner_id=reward.partner_id,
@@ -104,6 +106,24 @@ async def redeem_reward(
             now=now,
             policy=await policy.current(db, conn),
             reward=(local_id, quantity, voucher),
+            member_number=number,
+        )
+        await record_event(  # after points.redeemed: the points went, and this is what they bought
+            conn,
+            EventType.REWARD_REDEEMED,
+            events.reward_redeemed(
+                member_number=number,
+                partner_id=reward.partner_id,
+                reward_id=local_id,
+                reward_name=reward.name,
+                points=points,
+                quantity=quantity,
+                entry_id=spent["transaction_id"],
+                voucher_code=voucher,
+            ),
+            member_id=member_id,
+            partner_ids=[reward.partner_id],
+            occurred_at=now,
         )
         await spend_codes.consume(conn, code_id)
         await live.notify(conn, member_id, BalanceChangeReason.REDEEM, now)

@@ -10,7 +10,10 @@ mid-batch loses and doubles nothing.
 Reads never wait for these jobs: balances already count a lot by its timestamps, and a hold by
 its `expires_at`. The jobs make the facts durable (`activated_at`, the EXPIRE entries that move
 points to the issuer's breakage account) so that settlement and notifications see each of them
-exactly once. An expiry is dated
+exactly once. Each batch writes its events in its own transaction: one points.earned (status
+AVAILABLE) per earn whose lots it activated, one points.expired per member whose lots it expired
+(a member's lots normally fall in one batch of a round; past DEFAULT_BATCH due lots, a member may
+get one event per batch). An expiry is dated
 at the lot's `expires_at`, whenever the worker posts it: breakage falls in the period in which the
 points expired, and a worker that was down across a period's end shows up in settlement as a late
 arrival, settled by the next run.
@@ -18,15 +21,20 @@ arrival, settled by the next run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from services.ledger import live
+from asyncpg import Record
+
+from services.ledger import events, live
 from services.ledger.live import BalanceChangeReason
+from services.members import service as members
 from shared.database import Database
-from shared.sql import Sql, transaction
+from shared.outbox import Event, EventType, record_events
+from shared.sql import DbConnection, Sql, transaction
 
 DEFAULT_BATCH = 5_000
 
@@ -52,7 +60,10 @@ WITH due AS (
   FOR UPDATE SKIP LOCKED
 )
 UPDATE lots SET activated_at = :now FROM due WHERE lots.id = due.id
-RETURNING lots.member_id
+RETURNING lots.member_id, lots.earn_entry_id, lots.remaining, lots.issuing_partner_id,
+  -- for points.earned: the earn's partner (the purchase's, for a coalition lot too), order, kind
+  (SELECT jsonb_build_array(e.partner_id, e.order_id, e.kind)::text FROM journal_entries e
+   WHERE e.id = lots.earn_entry_id) AS earn
 """
 )
 
@@ -103,7 +114,11 @@ WITH due AS (
   WHERE wallets.member_id = t.member_id
 )
 SELECT (SELECT count(*) FROM due) AS taken, count(*) AS lots, COALESCE(SUM(remaining), 0) AS points,
-       COALESCE(array_agg(DISTINCT member_id), '{}') AS members
+       COALESCE(array_agg(DISTINCT member_id), '{}') AS members,
+       -- per member and issuer, for the points.expired events: [[member, issuer, points], ...]
+       (SELECT COALESCE(jsonb_agg(jsonb_build_array(member_id, issuing_partner_id, points)), '[]')::text
+        FROM (SELECT member_id, issuing_partner_id, SUM(remaining) AS points FROM todo
+              GROUP BY 1, 2) g) AS expired
 FROM todo
 """
 )
@@ -129,16 +144,66 @@ async def release_expired_holds(db: Database, now: datetime, batch: int = DEFAUL
 
 
 async def activate_due_lots(db: Database, now: datetime, batch: int = DEFAULT_BATCH) -> BatchResult:
+    """Lots past their return window become available, each with points.earned (AVAILABLE) for
+    its earn, in the batch's transaction (`_activation_events`)."""
     async with transaction(db) as conn:
         activated = await ACTIVATE.fetch(conn, now=now, batch=batch)
+        await _activation_events(conn, activated, now)
         await live.notify_many(conn, (r["member_id"] for r in activated), BalanceChangeReason.ACTIVATION, now)
     return BatchResult(rows=len(activated))
 
 
+async def _activation_events(conn: DbConnection, activated: list[Record], now: datetime) -> None:
+    """One points.earned (status AVAILABLE) per earn whose lots this batch activated: the points
+    they still hold (a refund inside the return window took the rest back; an earn with nothing
+    left says nothing). A coalition-funded earn's two lots make one event, unless a batch
+    boundary falls between them (then one event each, their points adding up to the earn's)."""
+    by_entry: dict[int, list[Record]] = {}
+    for r in activated:
+        if r["earn"] is not None:  # an earn entry always exists (the audit checks the reference)
+            by_entry.setdefault(r["earn_entry_id"], []).append(r)
+    due = {e: rows for e, rows in by_entry.items() if sum(r["remaining"] for r in rows) > 0}
+    if not due:
+        return
+    numbers = await members.member_numbers(conn, sorted({rows[0]["member_id"] for rows in due.values()}))
+    found = []
+    for entry_id in sorted(due):
+        first = due[entry_id][0]
+        if first["member_id"] not in numbers:
+            continue
+        partner_id, order_id, kind = json.loads(first["earn"])
+        data = events.points_earned(
+            member_number=numbers[first["member_id"]],
+            partner_id=partner_id,
+            entry_id=entry_id,
+            points=sum(r["remaining"] for r in due[entry_id]),
+            status=events.EarnStatus.AVAILABLE,
+            order_id=order_id,
+            source=events.source_of(kind),
+            # the coalition's lot of the earn is the one another issuer than the earn's partner holds
+            coalition_points=sum(
+                r["remaining"] for r in due[entry_id] if r["issuing_partner_id"] != partner_id
+            ),
+        )
+        found.append(
+            Event(
+                EventType.POINTS_EARNED,
+                data,
+                member_id=first["member_id"],
+                partner_ids=(partner_id,),
+                occurred_at=now,
+            )
+        )
+    await record_events(conn, found)
+
+
 async def expire_due_lots(db: Database, now: datetime, batch: int = DEFAULT_BATCH) -> BatchResult:
+    """Posts the expiry of due lots, and one points.expired per member of the batch (with the
+    points of each issuer), in the batch's transaction."""
     async with transaction(db) as conn:
         row = await EXPIRE.fetchrow(conn, now=now, batch=batch)
         assert row is not None
+        await events.record_expiries(conn, [tuple(x) for x in json.loads(row["expired"])], now)
         await live.notify_many(conn, row["members"], BalanceChangeReason.EXPIRY, now)
     return BatchResult(rows=row["lots"], points=int(row["points"]), skipped=row["taken"] - row["lots"])
 

@@ -20,13 +20,13 @@ from typing import Any
 
 from services.ledger import bulk_earn, earn, holds, policy, rewards, spending
 from services.ledger.bulk_batch import PurchaseItem
+from services.ledger.cancellations import cancel_redemption
 from services.ledger.corrections import (
     DecideRefund,
     OnRefunded,
     PurchaseToRefund,
     RefundBooked,
     RefundDecision,
-    cancel_redemption,
     reverse_purchase,
 )
 from services.ledger.earn import Decide, EarnDecision, check_purchase

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.ledger import accounts, journal, live, policy
+from services.ledger import accounts, events, journal, live, policy
 from services.ledger.idempotency import run_idempotent
 from services.ledger.live import BalanceChangeReason
 from services.ledger.models import AccountKind, ConsumptionKind, EntryKind
@@ -21,6 +21,7 @@ from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError, Validator
 from shared.money import value_of_points
+from shared.outbox import EventType, record_event
 from shared.sql import DbConnection, Sql
 
 REDEMPTION_EXISTS = Sql("SELECT 1 FROM redemptions WHERE partner_id = :p AND order_id = :o")
@@ -93,9 +94,13 @@ async def spend(
     now: datetime,
     policy: Policy,
     reward: tuple[int, int, str] | None = None,
+    member_number: str | None = None,
 ) -> dict[str, Any]:
-    """Posts the redemption of `shares` at the partner's redeem price in force now; `reward` is
-    (reward id, quantity, voucher code) when the points bought a catalogue reward."""
+    """Posts the redemption of `shares` at the partner's redeem price in force now, and its
+    points.redeemed event; `reward` is (reward id, quantity, voucher code) when the points bought
+    a catalogue reward. The caller's checks that can refuse are all behind it: the event is
+    written here, in the spend's transaction. `member_number`: when the caller has it (else one
+    lookup, for the event)."""
     points = sum(s.points for s in shares)
     contract = await partners.contract_at(conn, partner_id, now)
     value = value_of_points(points, contract.redeem_price, contract.currency)
@@ -135,6 +140,21 @@ async def spend(
         reward=reward[0] if reward else None,
         quantity=reward[1] if reward else None,
         voucher=reward[2] if reward else None,
+    )
+    await record_event(
+        conn,
+        EventType.POINTS_REDEEMED,
+        events.points_redeemed(
+            member_number=await events.member_number(conn, member_id, member_number),
+            partner_id=partner_id,
+            entry_id=entry_id,
+            redemption_id=redemption_id,
+            points=points,
+            order_id=order_id,
+        ),
+        member_id=member_id,
+        partner_ids=[partner_id],
+        occurred_at=now,
     )
     return {
         "redemption_id": redemption_id,
@@ -186,6 +206,7 @@ async def redeem_points(
             order_id=order_id,
             now=now,
             policy=await policy.current(db, conn),
+            member_number=member_number,
         )
         await spend_codes.consume(conn, code_id)
         await live.notify(conn, member_id, BalanceChangeReason.REDEEM, now)

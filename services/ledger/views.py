@@ -45,4 +45,43 @@ FROM journal_entries
 """,
 )
 
-VIEWS = (LEDGER_MOVEMENTS, LEDGER_ENTRIES_RECORDED)
+# Lots with points left that the worker has not expired yet, per member: what a member may still
+# spend or lose. A reader states its own instant: a lot counts as available once `available_at`
+# has passed, and as gone once `expires_at` has (the worker may not have posted the expiry yet).
+# The WHERE matches the partial index the expiry job uses, so a reader by `expires_at` uses it.
+LEDGER_OPEN_LOTS = View(
+    "ledger_open_lots",
+    """
+SELECT id AS lot_id, member_id, issuing_partner_id, remaining, available_at, expires_at
+FROM lots
+WHERE remaining > 0 AND expired_at IS NULL
+""",
+)
+
+# A member's journal entries (kind as in ledger_entries_recorded), for who did what when: the
+# member's last earn or redemption, at any partner or at one.
+LEDGER_MEMBER_ENTRIES = View(
+    "ledger_member_entries",
+    """
+SELECT id AS entry_id, member_id, partner_id, kind, points, occurred_at
+FROM journal_entries
+""",
+)
+
+# A member's wallet: the points they owe (a refund took back points they had spent), which the
+# available balance is net of.
+LEDGER_WALLETS = View(
+    "ledger_wallets",
+    """
+SELECT member_id, debt
+FROM wallets
+""",
+)
+
+VIEWS = (
+    LEDGER_MOVEMENTS,
+    LEDGER_ENTRIES_RECORDED,
+    LEDGER_OPEN_LOTS,
+    LEDGER_MEMBER_ENTRIES,
+    LEDGER_WALLETS,
+)

@@ -1,6 +1,7 @@
 """What a member does with their own account: see their profile and links, unlink a partner, set
-their spending consent. Every function takes the member's own principal (`require_member`): a
-member acts only as themselves, never by argument.
+their spending consent, their language and which kinds of mail they get. Every function takes
+the member's own principal (`require_member`): a member acts only as themselves, never by
+argument.
 
 Unlinking deletes the enrolment row, which is all tenancy hangs on (`service.py`): the partner then
 gets MEMBER_NOT_FOUND for the member exactly as for a stranger. Each gateway process remembers
@@ -10,11 +11,15 @@ process (`propagation.py`), and the call answers once they have all forgotten th
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.members import propagation
+from asyncpg import Record
+
+from services.members import events, propagation
+from services.members.mail_preferences import COLUMNS, MailTopic, normalize_language
+from services.members.models import LinkHow as LinkHow  # re-exported: Me.links' enum
 from services.members.service import MEMBER_NUMBER
 from shared import sql
 from shared.access import Principal
@@ -22,13 +27,6 @@ from shared.database import Database
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from shared.sql import Sql
-
-
-class LinkHow(enum.StrEnum):
-    """How a member came to be linked to a partner."""
-
-    ENROLLED = "ENROLLED"  # the partner enrolled them with its own customer ref
-    CARD_PRESENTED = "CARD_PRESENTED"  # they earned there by presenting their card
 
 
 @dataclass(frozen=True)
@@ -48,9 +46,13 @@ class Link:
 @dataclass(frozen=True)
 class Settings:
     require_code_to_spend: bool
+    language: str | None = None
+    # The kinds of member mail the member gets (every kind unless they opted out).
+    mail: frozenset[MailTopic] = frozenset(MailTopic)
 
 
-PROFILE = Sql("SELECT member_number, email, require_code_to_spend FROM members WHERE id = :m")
+_SETTINGS_COLUMNS = f"require_code_to_spend, language, {', '.join(COLUMNS.values())}"
+PROFILE = Sql(f"SELECT member_number, email, {_SETTINGS_COLUMNS} FROM members WHERE id = :m")
 LINKS = Sql(
     "SELECT partner_id, created_at, partner_customer_ref IS NOT NULL AS enrolled FROM enrollments"
     " WHERE member_id = :m ORDER BY created_at, partner_id"
@@ -58,9 +60,23 @@ LINKS = Sql(
 PARTNER_EXISTS = Sql("SELECT 1 FROM partners WHERE id = :p")
 UNLINK = Sql("DELETE FROM enrollments WHERE member_id = :m AND partner_id = :p RETURNING 1")
 UPDATE_SETTINGS = Sql(
-    "UPDATE members SET require_code_to_spend = COALESCE(CAST(:require AS boolean), require_code_to_spend)"
-    " WHERE id = :m RETURNING require_code_to_spend"
+    "UPDATE members SET require_code_to_spend = COALESCE(CAST(:require AS boolean), require_code_to_spend),"
+    " language = COALESCE(CAST(:language AS text), language),"
+    + "".join(
+        f" {column} = COALESCE(CAST(:{column} AS boolean), {column})," for column in COLUMNS.values()
+    ).rstrip(",")
+    + f" WHERE id = :m RETURNING {_SETTINGS_COLUMNS}"
 )
+
+
+def _settings(row: Record | None) -> Settings:
+    if row is None:
+        return Settings(require_code_to_spend=False)
+    return Settings(
+        require_code_to_spend=bool(row["require_code_to_spend"]),
+        language=row["language"],
+        mail=frozenset(t for t, column in COLUMNS.items() if row[column]),
+    )
 
 
 async def profile(db: Database, principal: Principal) -> Profile:
@@ -76,7 +92,7 @@ async def settings(db: Database, principal: Principal) -> Settings:
     member_id = principal.require_member()
     async with sql.connection(db) as conn:
         row = await PROFILE.fetchrow(conn, m=member_id)
-    return Settings(require_code_to_spend=bool(row and row["require_code_to_spend"]))
+    return _settings(row)
 
 
 async def links(db: Database, principal: Principal) -> list[Link]:
@@ -91,15 +107,33 @@ async def links(db: Database, principal: Principal) -> list[Link]:
 
 
 async def update_settings(
-    db: Database, principal: Principal, *, require_code_to_spend: bool | None
+    db: Database,
+    principal: Principal,
+    *,
+    require_code_to_spend: bool | None,
+    language: str | None = None,
+    mail: Mapping[MailTopic, bool | None] | None = None,
 ) -> Settings:
-    """Changes what is given (null leaves a setting as it is; at least one must be given)."""
+    """Changes what is given (null leaves a setting as it is; at least one must be given).
+    `mail` opts the member in (True) or out (False) of each kind of member mail it names."""
     member_id = principal.require_member()
-    if require_code_to_spend is None:
+    mail = {topic: value for topic, value in (mail or {}).items() if value is not None}
+    if require_code_to_spend is None and language is None and not mail:
         raise DomainError.single(UserErrorCode.REQUIRED, "give a setting to change", "requireCodeToSpend")
+    if language is not None:
+        try:
+            language = normalize_language(language)
+        except ValueError as exc:
+            raise DomainError.single(UserErrorCode.INVALID, str(exc), "language") from None
     async with sql.connection(db) as conn:
-        value = await UPDATE_SETTINGS.fetchval(conn, m=member_id, require=require_code_to_spend)
-    return Settings(require_code_to_spend=bool(value))
+        row = await UPDATE_SETTINGS.fetchrow(
+            conn,
+            m=member_id,
+            require=require_code_to_spend,
+            language=language,
+            **{column: mail.get(topic) for topic, column in COLUMNS.items()},
+        )
+    return _settings(row)
 
 
 async def unlink_partner(db: Database, principal: Principal, partner_id: int | None) -> int:
@@ -117,6 +151,7 @@ async def unlink_partner(db: Database, principal: Principal, partner_id: int | N
                     UserErrorCode.NOT_LINKED, "you are not linked to this partner", "partnerId"
                 )
             notice = await propagation.notify_unlinked(conn, number, partner_id)
+            await events.record_unlinked(conn, member_id, number, partner_id)
     propagation.forget_link(db, number, partner_id)  # this process at once, listener or not
     await propagation.applied_everywhere(db, notice)
     return partner_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,6 +24,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shared.models import Base
 
 
+class LinkHow(enum.StrEnum):
+    """How a member came to be linked to a partner (`Me.links`, member.linked events)."""
+
+    ENROLLED = "ENROLLED"  # the partner enrolled them with its own customer ref
+    CARD_PRESENTED = "CARD_PRESENTED"  # they earned there by presenting their card
+
+
 class Member(Base):
     __tablename__ = "members"
 
@@ -35,6 +43,14 @@ class Member(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # The member's spending consent: when set, a spend needs a one-time code from the member app.
     require_code_to_spend: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # The member's language for mail (a BCP 47 tag such as "fr" or "nl-BE"); null: not known,
+    # mail goes in English. Mail is sent in the best language we have templates for.
+    language: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Opt-outs of member mail, per kind (services/members/mail_preferences.py): opted in by default.
+    mail_tier_changes: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    mail_expiring_points: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    mail_reward_vouchers: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    mail_transfers_received: Mapped[bool] = mapped_column(Boolean, server_default="true")
     # Erased members keep their row (the number is the ledger's opaque key) and nothing personal.
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -16,6 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.members import events
+from services.members.mail_preferences import normalize_language
 from services.members.models import Enrollment, Member
 from shared import sql
 from shared.access import Principal
@@ -102,10 +104,19 @@ async def enroll_member(
     partner_customer_ref: str,
     email: str | None = None,
     member_number: str | None = None,
+    language: str | None = None,
 ) -> MemberView:
+    """`language` (a BCP 47 tag) is the customer's language for member mail, when the partner
+    knows it: set on a new member, and on a linked one who has none yet (never overriding the
+    member's own choice)."""
     partner_id = principal.require_partner("members:write")
     v = Validator()
     v.text(partner_customer_ref, "partnerCustomerRef", max_length=MAX_REF)
+    if language is not None:
+        try:
+            language = normalize_language(language)
+        except ValueError as exc:
+            v.add("language", UserErrorCode.INVALID, str(exc))
     if email is not None:
         try:
             email = email_address(email)
@@ -121,7 +132,9 @@ async def enroll_member(
         for _attempt in range(3):
             try:
                 async with db.sessions() as session, session.begin():
-                    view = await _enroll(session, partner_id, partner_customer_ref, email, member_number)
+                    view = await _enroll(
+                        session, partner_id, partner_customer_ref, email, member_number, language
+                    )
                 # Enrolled or linked just now: the partner sees the member.
                 return replace(view, visible_to=principal)
             except IntegrityError:
@@ -141,6 +154,7 @@ async def _enroll(
     ref: str,
     email: str | None,
     member_number: str | None,
+    language: str | None = None,
 ) -> MemberView:
     existing = (
         await session.execute(
@@ -156,14 +170,17 @@ async def _enroll(
                 "this partnerCustomerRef is enrolled with another member number",
                 "partnerCustomerRef",
             )
-        return MemberView(existing.id, existing.member_number)
+        return MemberView(existing.id, existing.member_number)  # the same enrolment: no event
 
     if member_number is None:
-        member = Member(member_number=new_member_number(), email=email)
+        member = Member(member_number=new_member_number(), email=email, language=language)
         session.add(member)
         await session.flush()
         session.add(Enrollment(member_id=member.id, partner_id=partner_id, partner_customer_ref=ref))
         await session.flush()
+        await events.record_enrolment(
+            session, member.id, member.member_number, partner_id, ref, new_link=True
+        )
         return MemberView(member.id, member.member_number)
 
     # An erased member's number stays as the ledger's key but names nobody a partner may enrol.
@@ -179,6 +196,10 @@ async def _enroll(
             )
         )
     ).first()
+    if language is not None:
+        await session.execute(
+            update(Member).where(Member.id == member_id, Member.language.is_(None)).values(language=language)
+        )
     if current_ref is None:
         session.add(Enrollment(member_id=member_id, partner_id=partner_id, partner_customer_ref=ref))
     elif current_ref[0] is None:  # linked at the till earlier; now the partner names its customer
@@ -194,6 +215,9 @@ async def _enroll(
             "memberNumber",
         )
     await session.flush()
+    await events.record_enrolment(
+        session, member_id, member_number, partner_id, ref, new_link=current_ref is None
+    )
     return MemberView(member_id, member_number)
 
 
@@ -201,10 +225,6 @@ MEMBER_AT_PARTNER = Sql(
     "SELECT m.id, e.id IS NOT NULL AS enrolled FROM members m"
     " LEFT JOIN enrollments e ON e.member_id = m.id AND e.partner_id = :p"
     " WHERE m.member_number = :n AND m.erased_at IS NULL"
-)
-LINK = Sql(
-    "INSERT INTO enrollments (member_id, partner_id) VALUES (:m, :p)"
-    " ON CONFLICT (partner_id, member_id) DO NOTHING"
 )
 MEMBERS_AT_PARTNER = Sql(
     "SELECT m.member_number, m.id, e.id IS NOT NULL AS enrolled"
@@ -215,7 +235,7 @@ MEMBERS_AT_PARTNER = Sql(
 LINK_MANY = Sql(
     "INSERT INTO enrollments (member_id, partner_id)"
     " SELECT DISTINCT m, CAST(:p AS bigint) FROM unnest(CAST(:members AS bigint[])) AS m ORDER BY m"
-    " ON CONFLICT (partner_id, member_id) DO NOTHING"
+    " ON CONFLICT (partner_id, member_id) DO NOTHING RETURNING member_id"
 )
 IS_LINKED = Sql("SELECT 1 FROM enrollments WHERE member_id = :m AND partner_id = :p")
 MEMBER_ID = Sql("SELECT id FROM members WHERE member_number = :n")
@@ -259,10 +279,11 @@ async def cached_member_at_partner(
     return found
 
 
-async def link_member(conn: DbConnection, member_id: int, partner_id: int) -> None:
+async def link_member(conn: DbConnection, member_id: int, member_number: str, partner_id: int) -> bool:
     """Presenting the coalition card at a partner's till (an earn that gives points) is consent
-    to be known there."""
-    await LINK.execute(conn, m=member_id, p=partner_id)
+    to be known there. Writes member.linked (CARD_PRESENTED) with the link, in one statement;
+    False when the member was linked already."""
+    return await events.link_at_till(conn, member_id, member_number, partner_id)
 
 
 async def members_at_partner(
@@ -274,11 +295,15 @@ async def members_at_partner(
     return {r["member_number"]: MemberAtPartner(r["id"], r["enrolled"]) for r in rows}
 
 
-async def link_members(conn: DbConnection, member_ids: list[int], partner_id: int) -> None:
-    """`link_member` for a batch of earns, in one statement (in member-id order, like every
-    batch of row locks)."""
-    if member_ids:
-        await LINK_MANY.execute(conn, members=member_ids, p=partner_id)
+async def link_members(conn: DbConnection, numbers: dict[int, str], partner_id: int) -> None:
+    """`link_member` for a batch of earns (member id -> number), in one statement (in member-id
+    order, like every batch of row locks), and one for the new links' member.linked events. Call
+    it inside the batch's transaction."""
+    if numbers:
+        rows = await LINK_MANY.fetch(conn, members=sorted(numbers), p=partner_id)
+        await events.record_linked_at_till(
+            conn, {r["member_id"]: numbers[r["member_id"]] for r in rows}, partner_id
+        )
 
 
 async def is_linked(conn: DbConnection, member_id: int, partner_id: int) -> bool:

@@ -8,7 +8,9 @@ admin resolves with a note; a run cannot be finalized over open disputes unless 
 
 A file is parsed whole before anything is written, and every bad row is reported with its line
 number; an upload replaces the partner's previous one for the run, in the same transaction. Only
-a DRAFT run takes uploads: a final run keeps its disputes and their notes as they were.
+a DRAFT run takes uploads: a final run keeps its disputes and their notes as they were. Every
+dispute an upload finds writes dispute.opened in the upload's transaction (a replacing upload's
+disputes are new items, with events of their own).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 from asyncpg import Record
 
 from services.partners import service as partners
+from services.settlement import events
 from services.settlement.models import ReconciliationStatus
 from services.settlement.reconciliation_csv import KINDS, parse_csv
 from shared import audit_log
@@ -64,6 +67,7 @@ SELECT CAST(:rec AS bigint), COALESCE(l.order_id, f.order_id), COALESCE(l.kind, 
             WHEN l.points = f.points THEN 'MATCHED'
             ELSE 'POINTS_MISMATCH' END
 FROM l FULL JOIN f ON f.order_id = l.order_id AND f.kind = l.kind
+RETURNING id, order_id, kind, status
 """
 )
 SUMMARY = """
@@ -173,7 +177,7 @@ async def submit_reconciliation(
         rows = parse_csv(csv_text, (run["period_start"], run["period_end"]))
         await REPLACE.execute(conn, run=run_id, partner=partner)
         rec = await INSERT.fetchval(conn, run=run_id, partner=partner, by=principal.client_id, rows=len(rows))
-        await MATCH.execute(
+        matched = await MATCH.fetch(
             conn,
             rec=rec,
             partner=partner,
@@ -185,6 +189,7 @@ async def submit_reconciliation(
             file_kinds=[r.kind for r in rows],
             points=[r.points for r in rows],
         )
+        await events.record_disputes(conn, run_id, partner, [m for m in matched if m["status"] != "MATCHED"])
         if principal.is_admin:
             await audit_log.record_on(
                 conn, principal, "settlement.reconcile", f"Reconciliation:{rec}", {"partnerId": partner}

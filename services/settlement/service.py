@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.partners import service as partners
+from services.settlement import events
 from services.settlement.compute import Line, Window, compute
 from services.settlement.models import RunStatus
 from services.settlement.queries import Run, load_run, statements_of
@@ -286,6 +287,7 @@ async def finalize_settlement(
                 "runId",
             )
         await FINALIZE.execute(conn, id=run_id, open=open_disputes)
+        await events.record_finalized(conn, run)
         await audit_log.record_on(
             conn,
             principal,

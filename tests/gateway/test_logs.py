@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -57,6 +58,15 @@ async def live_partner(db) -> SeededPartner:
     return await make_partner(db, name="Log Lumen")
 
 
+def _lines_when(log: Path, ready: Callable[[list[dict[str, object]]], bool]) -> list[dict[str, object]]:
+    """The log's lines once `ready` holds for them, or as they are after 10 seconds (the server
+    is another process: waiting here holds nothing of it up)."""
+    deadline = time.monotonic() + 10
+    while not ready(lines := _lines(log)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return lines
+
+
 def _lines(log: Path) -> list[dict[str, object]]:
     text = log.read_text(errors="replace")
     lines = [line for line in text.splitlines() if line.strip()]
@@ -88,7 +98,9 @@ async def test_client_mistakes_are_one_json_line_each_with_the_request_id(json_s
         unauthenticated = await client.post("/graphql", json={"query": "{ viewer { clientId } }"})
         assert unauthenticated.status_code == 401
 
-    lines = _lines(json_server.log)
+    # The server writes a request's access line as its response finishes, so the last one may
+    # still be on its way when the client has the answer: wait for it (bounded), then read.
+    lines = _lines_when(json_server.log, lambda ls: any(line.get("status") == 401 for line in ls))
     assert not [line for line in lines if "exception" in line or "Traceback" in str(line.get("message"))]
     for what, rid in ids.items():
         of_request = [line for line in lines if line.get("request_id") == rid]

@@ -6,7 +6,16 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from services.ledger import audit as ledger_audit
-from tests.factories import earn, earn_batch, enroll, make_partner, purchase, redeem, violations
+from tests.factories import (
+    earn,
+    earn_batch,
+    earn_with_coalition,
+    enroll,
+    make_partner,
+    purchase,
+    redeem,
+    violations,
+)
 
 
 async def test_every_reference_of_the_append_only_tables_is_audited(db):
@@ -14,6 +23,9 @@ async def test_every_reference_of_the_append_only_tables_is_audited(db):
     shop = await make_partner(db)
     member = await enroll(db, cafe)
     await earn(db, cafe, member.member_number, "40")
+    # Every reference needs a row of its own here (run alone, no earlier test left one behind):
+    # a coalition-funded earn gives purchases.coalition_lot_id.
+    assert (await earn_with_coalition(db, cafe, member.member_number, 10, 5)).errors == []
     await enroll(db, shop, member_number=member.member_number)
     assert (await redeem(db, shop, member.member_number, 15)).errors == []  # a lot consumption
     assert await violations(db) == []

@@ -55,7 +55,16 @@ async def test_the_export_holds_the_members_data_across_partners_and_nothing_els
     assert doc["version"] == 1
     assert doc["profile"]["memberNumber"] == member.member_number
     assert doc["profile"]["email"] == email and doc["profile"]["activated"] is False
-    assert doc["profile"]["settings"] == {"requireCodeToSpend": False}
+    assert doc["profile"]["settings"] == {
+        "requireCodeToSpend": False,
+        "language": None,
+        "notifications": {
+            "tierChanges": True,
+            "expiringPoints": True,
+            "rewardVouchers": True,
+            "transfersReceived": True,
+        },
+    }
     links = {(x["partner"]["name"], x["how"], x["partnerCustomerRef"]) for x in doc["links"]}
     assert links == {(cafe.name, "ENROLLED", ref), (fuel.name, "CARD_PRESENTED", None)}
     assert doc["balance"] == {"available": 120 + 80 - 15 - 25 - 10, "pending": 0, "held": 10}

@@ -3,7 +3,14 @@ to their columns fails here, so it is made on purpose (and told to their readers
 
 from __future__ import annotations
 
-from services.ledger.views import LEDGER_ENTRIES_RECORDED, LEDGER_MOVEMENTS, VIEWS
+from services.ledger.views import (
+    LEDGER_ENTRIES_RECORDED,
+    LEDGER_MEMBER_ENTRIES,
+    LEDGER_MOVEMENTS,
+    LEDGER_OPEN_LOTS,
+    LEDGER_WALLETS,
+    VIEWS,
+)
 from shared import sql
 from tests.view_contract import columns, migrated_matches_owner
 
@@ -34,6 +41,32 @@ async def test_ledger_entries_recorded_columns(db):
         ("recorded_at", TZ),
         ("coalition_points", "bigint"),
     ]
+
+
+async def test_ledger_open_lots_columns(db):
+    assert await columns(db, LEDGER_OPEN_LOTS.name) == [
+        ("lot_id", "bigint"),
+        ("member_id", "bigint"),
+        ("issuing_partner_id", "bigint"),
+        ("remaining", "bigint"),
+        ("available_at", TZ),
+        ("expires_at", TZ),
+    ]
+
+
+async def test_ledger_member_entries_columns(db):
+    assert await columns(db, LEDGER_MEMBER_ENTRIES.name) == [
+        ("entry_id", "bigint"),
+        ("member_id", "bigint"),
+        ("partner_id", "bigint"),
+        ("kind", "text"),
+        ("points", "bigint"),
+        ("occurred_at", TZ),
+    ]
+
+
+async def test_ledger_wallets_columns(db):
+    assert await columns(db, LEDGER_WALLETS.name) == [("member_id", "bigint"), ("debt", "bigint")]
 
 
 async def test_the_migrated_views_are_the_ones_the_ledger_defines(db):

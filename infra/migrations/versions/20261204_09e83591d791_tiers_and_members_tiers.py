@@ -1,7 +1,7 @@
 """tiers and members' tiers
 
 Revision ID: 09e83591d791
-Revises: 3095d7c0d43b
+Revises: 3750f4037ef4
 Create Date: 2026-12-04 03:14:09.952539
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "09e83591d791"
-down_revision: str | None = "3095d7c0d43b"
+down_revision: str | None = "3750f4037ef4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -18,6 +18,7 @@ from services.ledger import service as ledger
 from services.ledger.schema.tiers import MemberTier, member_tier
 from services.ledger.schema.types import Balance, ExpiringPoints, Transaction
 from services.members import account, spend_codes
+from services.members.mail_preferences import MailTopic
 from services.partners.schema import Partner, partner_loader
 from shared.access import MEMBER_SCOPE
 from shared.error_codes import UserErrorCode
@@ -39,12 +40,48 @@ LinkHow = graphql_enum(
 )
 
 
+@strawberry.type(description="Which kinds of mail the member gets (each true unless they opted out).")
+class NotificationSettings:
+    tier_changes: bool = strawberry.field(description="A mail when the member reaches a higher tier.")
+    expiring_points: bool = strawberry.field(
+        description="A mail when points expire within 30 days (once per expiry date)."
+    )
+    reward_vouchers: bool = strawberry.field(description="A mail with the voucher code of a reward bought.")
+    transfers_received: bool = strawberry.field(description="A mail when another member sends them points.")
+
+    @classmethod
+    def of(cls, topics: frozenset[MailTopic]) -> NotificationSettings:
+        return cls(
+            tier_changes=MailTopic.TIER_CHANGES in topics,
+            expiring_points=MailTopic.EXPIRING_POINTS in topics,
+            reward_vouchers=MailTopic.REWARD_VOUCHERS in topics,
+            transfers_received=MailTopic.TRANSFERS_RECEIVED in topics,
+        )
+
+
 @strawberry.type(description="The member's settings.")
 class MemberSettings:
     require_code_to_spend: bool = strawberry.field(
         description="Partners may spend the member's points only with a one-time code from the app"
         " (createSpendCode); a redemption without one is MEMBER_CODE_REQUIRED."
     )
+    language: str | None = strawberry.field(
+        default=None,
+        description="The member's language for mail (a BCP 47 tag, e.g. fr); null: not known, mail"
+        " in English. Mail goes in English, French or Dutch, English for any other.",
+    )
+    notifications: NotificationSettings = strawberry.field(
+        default_factory=lambda: NotificationSettings.of(frozenset(MailTopic)),
+        description="Which kinds of mail the member gets.",
+    )
+
+    @classmethod
+    def of(cls, found: account.Settings) -> MemberSettings:
+        return cls(
+            require_code_to_spend=found.require_code_to_spend,
+            language=found.language,
+            notifications=NotificationSettings.of(found.mail),
+        )
 
 
 @strawberry.type(description="A partner the member is linked to: it sees them and may spend their points.")
@@ -113,8 +150,7 @@ class Me:
 
     @strawberry.field(description="The member's settings.")
     async def settings(self, info: GraphQLInfo) -> MemberSettings:
-        found = await account.settings(info.context.db, info.context.principal)
-        return MemberSettings(require_code_to_spend=found.require_code_to_spend)
+        return MemberSettings.of(await account.settings(info.context.db, info.context.principal))
 
 
 async def _profile(info: GraphQLInfo) -> account.Profile:
@@ -150,10 +186,34 @@ class UnlinkPartnerPayload:
     )
 
 
+@strawberry.input(description="Which kinds of mail to get (true) or not (false); those left out stay.")
+class NotificationSettingsInput:
+    tier_changes: bool | None = strawberry.field(default=None, description="Mail on reaching a higher tier.")
+    expiring_points: bool | None = strawberry.field(default=None, description="Mail on points expiring soon.")
+    reward_vouchers: bool | None = strawberry.field(default=None, description="Mail with a reward's voucher.")
+    transfers_received: bool | None = strawberry.field(
+        default=None, description="Mail on points received from another member."
+    )
+
+    def topics(self) -> dict[MailTopic, bool | None]:
+        return {
+            MailTopic.TIER_CHANGES: self.tier_changes,
+            MailTopic.EXPIRING_POINTS: self.expiring_points,
+            MailTopic.REWARD_VOUCHERS: self.reward_vouchers,
+            MailTopic.TRANSFERS_RECEIVED: self.transfers_received,
+        }
+
+
 @strawberry.input(description="The member's settings to change; a field left out stays as it is.")
 class UpdateMemberSettingsInput:
     require_code_to_spend: bool | None = strawberry.field(
         default=None, description="Whether partners need a one-time code from the app to spend the points."
+    )
+    language: str | None = strawberry.field(
+        default=None, description="The language for mail, a BCP 47 tag (en, fr, nl-BE…); INVALID otherwise."
+    )
+    notifications: NotificationSettingsInput | None = strawberry.field(
+        default=None, description="Opt in or out of each kind of member mail."
     )
 
 
@@ -208,20 +268,22 @@ class MeMutation:
     @mutation(
         "Change the calling member's settings (those given; at least one).",
         access=MEMBER_ONLY,
-        codes=(UserErrorCode.REQUIRED,),
+        codes=(UserErrorCode.REQUIRED, UserErrorCode.INVALID),
     )
     async def update_member_settings(
         self, info: GraphQLInfo, input: Annotated[UpdateMemberSettingsInput, INPUT]
     ) -> UpdateMemberSettingsPayload:
         try:
             found = await account.update_settings(
-                info.context.db, info.context.principal, require_code_to_spend=input.require_code_to_spend
+                info.context.db,
+                info.context.principal,
+                require_code_to_spend=input.require_code_to_spend,
+                language=input.language,
+                mail=input.notifications.topics() if input.notifications else None,
             )
         except DomainError as exc:
             return UpdateMemberSettingsPayload(user_errors=user_errors(exc.errors))
-        return UpdateMemberSettingsPayload(
-            settings=MemberSettings(require_code_to_spend=found.require_code_to_spend)
-        )
+        return UpdateMemberSettingsPayload(settings=MemberSettings.of(found))
 
     @mutation(
         "A one-time code (8 digits, valid 2 minutes) the calling member shows at the till to consent"

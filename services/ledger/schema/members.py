@@ -110,6 +110,11 @@ class EnrollMemberInput:
         description="Link an existing coalition member (12 digits with a check digit) instead of"
         " creating one; an unknown number is MEMBER_NOT_FOUND (and counts towards RATE_LIMITED).",
     )
+    language: str | None = strawberry.field(
+        default=None,
+        description="The customer's language, a BCP 47 tag (en, fr, nl-BE…), for member mail: set on a"
+        " new member, and on a linked one who has none yet (the member's own choice stays).",
+    )
 
 
 @strawberry.type(description="The answer to enrollMember.")
@@ -169,6 +174,7 @@ class MembersMutation:
                 partner_customer_ref=input.partner_customer_ref,
                 email=input.email,
                 member_number=input.member_number,
+                language=input.language,
             )
         except DomainError as exc:
             return EnrollMemberPayload(user_errors=user_errors(exc.errors))

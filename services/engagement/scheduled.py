@@ -16,7 +16,8 @@ async def review_tier_anniversaries(db: Database, now: datetime, batch: int) -> 
 
 
 def _reviewed(r: BatchResult) -> str:
-    return f"reviewed {counted(r.rows, 'tier anniversary')} ({counted(r.points, 'downgrade')})"
+    # "anniversary" takes "-ies", which `counted` does not know: said as "tier reviews".
+    return f"reviewed {counted(r.rows, 'tier')} past anniversary and grace ({counted(r.points, 'downgrade')})"
 
 
 JOBS: list[ScheduledJob] = [

@@ -62,11 +62,17 @@ def _line(name: str, rows: int, seconds: float, baseline: float | None = None) -
     return rate
 
 
-async def _seed(url: str, members: int, rules: bool = False) -> tuple[object, list[str]]:
+async def _seed(url: str, members: int, rules: bool = False, tiers: bool = False) -> tuple[object, list[str]]:
     db = Database(url, pool_size=8)
     partner = await make_partner(db, name=f"Bench {uuid.uuid4().hex[:6]}")
     if rules:  # bench/earn.py's 20 rules (none per member: the batch stays set-based)
         await _twenty_rules(db, partner)
+    if tiers:  # a multiplying base tier, and Silver, reached by some members during the run
+        from services.engagement import tiers as engagement_tiers
+        from tests.factories import ADMIN
+
+        await engagement_tiers.create_tier(db, ADMIN, engagement_tiers.TierTerms("Base", 0, "1.25"))
+        await engagement_tiers.create_tier(db, ADMIN, engagement_tiers.TierTerms("Silver", 150, "2"))
     numbers: list[str] = []
 
     async def one() -> None:
@@ -197,6 +203,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--import-only", action="store_true", help="only the CSV import (memory figures)")
     parser.add_argument("--rules", action="store_true", help="the partner has bench/earn.py's 20 earn rules")
+    parser.add_argument("--tiers", action="store_true", help="a multiplying base tier and Silver")
     parser.add_argument("--million", action="store_true", help="--rows 1000000 --import-only")
     parser.add_argument("--database", default="coalition_bench_bulk", help="the scratch database's name")
     args = parser.parse_args()
@@ -205,7 +212,7 @@ async def main() -> None:
 
     url = await recreate_database(resolve_database_url(), args.database)
     await upgrade_to_head(url)
-    partner, numbers = await _seed(url, args.members, args.rules)
+    partner, numbers = await _seed(url, args.members, args.rules, args.tiers)
     print(
         f"{args.rows} rows, {len(numbers)} members, {os.cpu_count()} cores, batches of {BATCH}"
         f"{', 20 earn rules' if args.rules else ''}"

@@ -206,6 +206,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument(
+        "--tiers", action="store_true", help="a base tier (x1.25) and Gold: every earn takes the tier path"
+    )
     args = parser.parse_args()
 
     url = await recreate_database(resolve_database_url(), "coalition_bench")
@@ -217,6 +220,12 @@ async def main() -> None:
     await _twenty_rules(db, ruled)
     await _three_promotions(db, ruled)
     ruled_members = [await enroll(db, ruled) for _ in range(args.members)]
+    if args.tiers:
+        from services.engagement import tiers
+        from tests.factories import ADMIN
+
+        await tiers.create_tier(db, ADMIN, tiers.TierTerms("Base", 0, "1.25"))
+        await tiers.create_tier(db, ADMIN, tiers.TierTerms("Gold", 1_000_000, "2"))
     await db.dispose()
 
     async with served(url, args.workers) as base:

@@ -273,7 +273,7 @@ class UserErrorCode(Documented):
     )
     NAME_TAKEN = (
         auto(),
-        "A partner with this name exists.",
+        "A partner (or, for createTier, a tier) with this name exists.",
         "Choose another name.",
     )
     NOT_A_DISPUTE = (

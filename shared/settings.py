@@ -77,6 +77,10 @@ class Settings:
     revocation_cache_seconds: int
     partner_cache_seconds: int
     member_cache_seconds: int
+    # Tiers (services/engagement): qualifying points count over this many months; a member keeps
+    # their tier until the anniversary plus this grace before a downgrade.
+    tier_window_months: int
+    tier_grace_days: int
     member_miss_limit: int
     member_miss_window_seconds: int
     login_failures_per_username: int
@@ -123,6 +127,8 @@ def get_settings() -> Settings:
         revocation_cache_seconds=_int("REVOCATION_CACHE_SECONDS", 1),
         partner_cache_seconds=_int("PARTNER_CACHE_SECONDS", 5),
         member_cache_seconds=_int("MEMBER_CACHE_SECONDS", 300),
+        tier_window_months=_int("TIER_WINDOW_MONTHS", 12),
+        tier_grace_days=_int("TIER_GRACE_DAYS", 30),
         # A partner client may get this many MEMBER_NOT_FOUND answers per window before every
         # lookup by number is refused (RATE_LIMITED) until the window has slid past them.
         member_miss_limit=_int("MEMBER_MISS_LIMIT", 30),

@@ -24,7 +24,10 @@ from services.earning import decisions, purchases
 from services.earning.purchases import PurchaseInput
 from services.earning.rules import PartnerRules
 from services.ledger import service as ledger
+from services.members import tiers as member_tiers
+from services.members.tiers import TierSet
 from services.partners.service import PartnerView
+from shared import sql
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import Validator
@@ -72,7 +75,13 @@ async def import_terms(
     return await decisions.partner_and_rules(db, partner_id)
 
 
-def prepare(partner: PartnerView | None, rules: PartnerRules, batch: list[PurchaseInput]) -> Prepared:
+def prepare(
+    partner: PartnerView | None,
+    rules: PartnerRules,
+    batch: list[PurchaseInput],
+    tiers: TierSet = TierSet(),
+    tier_of: dict[str, int] | None = None,
+) -> Prepared:
     """Each purchase checked (`purchases.check`) and decided (`decisions.decision_for`) exactly as
     recordPurchase checks and decides it. Thread-safe: it reads only its arguments and the clock."""
     prepared = Prepared(len(batch))
@@ -82,7 +91,7 @@ def prepare(partner: PartnerView | None, rules: PartnerRules, batch: list[Purcha
         if v.errors:
             prepared.outcomes[index] = ledger.Outcome(None, v.errors)
             continue
-        decision, decide = decisions.decision_for(purchase, basket, partner, rules)
+        decision, decide = decisions.decision_for(purchase, basket, partner, rules, tiers, tier_of)
         item = ledger.PurchaseItem(
             idempotency_key=purchase.idempotency_key,
             member_number=purchase.member_number,
@@ -111,7 +120,19 @@ async def _earn(
     if not batch:
         return []
     partner, rules = await decisions.partner_and_rules(db, partner_id)
-    return await _book(prepare(partner, rules, batch), book)
+    tiers, tier_of = await batch_tiers(db, batch)
+    return await _book(prepare(partner, rules, batch, tiers, tier_of), book)
+
+
+async def batch_tiers(db: Database, batch: list[PurchaseInput]) -> tuple[TierSet, dict[str, int] | None]:
+    """The tiers and, when any multiplies, the batch's members' tiers in one statement (read
+    before the batch's lock: a purchase racing its member's upgrade may earn at the tier before,
+    as if it had come first). None: no tier multiplies, nothing to read."""
+    tiers = await decisions.tier_set(db)
+    if not decisions.multiplying(tiers):
+        return tiers, {}
+    async with sql.connection(db) as conn:
+        return tiers, await member_tiers.tiers_by_number(conn, sorted({p.member_number for p in batch}))
 
 
 async def _book(prepared: Prepared, book: Book) -> list[ledger.Outcome]:

@@ -16,11 +16,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.earning import cache, promo_codes, promotion_awards, promotion_cache, purchases
-from services.earning.engine import Basket, MemberHistory, Result, Terms, evaluate
+from services.earning.engine import Basket, MemberHistory, Result, Terms, TierBonus, evaluate
 from services.earning.promotions import MemberFacts, PromoContext, Promotion
 from services.earning.purchases import PurchaseInput
 from services.earning.rules import PartnerRules
 from services.ledger import service as ledger
+from services.members import tiers as member_tiers
+from services.members.tiers import TierSet
 from services.partners import service as partners
 from shared import clock, sql
 from shared.database import Database
@@ -52,6 +54,17 @@ async def partner_and_rules(db: Database, partner_id: int) -> tuple[partners.Par
             own = await promos.load(conn, partner_id, zone)
             coalition = await promos.load(conn, promotion_cache.COALITION, "UTC")
     return partner, Rules(rules, own + coalition)
+
+
+async def tier_set(db: Database) -> TierSet:
+    """The tier definitions, from the process's cache (a connection only when it misses)."""
+    found = member_tiers.peek_tiers(db)
+    return found if found is not None else await member_tiers.cached_tiers(db)
+
+
+def multiplying(tiers: TierSet) -> bool:
+    """Whether any tier multiplies points (then a purchase's points depend on the member's tier)."""
+    return any(t.multiplier > 1 for t in tiers.tiers)
 
 
 def periods(at: datetime, time_zone: str) -> list[tuple[datetime, datetime]]:
@@ -110,8 +123,29 @@ async def locked_inputs(
     return hist, facts, limited
 
 
+def bonus_of(tiers: TierSet, tier_id: int | None) -> TierBonus | None:
+    """The engine's view of the member's tier; None without one (or at a multiplier of 1)."""
+    tier = tiers.by_id(tier_id) if tier_id is not None else tiers.reached(0)  # the base tier
+    if tier is None or tier.multiplier <= 1:
+        return None
+    return TierBonus(tier.id, tier.name, tier.multiplier)
+
+
+async def locked_tier(conn: DbConnection, tiers: TierSet, member_id: int) -> TierBonus | None:
+    """The member's tier read under their wallet lock (exact: upgrades take that lock too)."""
+    if not tiers:
+        return None
+    held = (await member_tiers.member_tiers(conn, [member_id])).get(member_id)
+    return bonus_of(tiers, held.tier_id if held else None)
+
+
 def decision_for(
-    purchase: PurchaseInput, basket: Basket, partner: partners.PartnerView | None, rules: Rules
+    purchase: PurchaseInput,
+    basket: Basket,
+    partner: partners.PartnerView | None,
+    rules: Rules,
+    tiers: TierSet = TierSet(),
+    tier_of: dict[str, int] | None = None,
 ) -> tuple[ledger.EarnDecision | None, ledger.Decide | None]:
     """Exactly one of (decision, decide): decide when the points or the document depend on the
     member's state, read under their wallet lock in the earn's transaction — a cap per member in
@@ -119,6 +153,9 @@ def decision_for(
     live (budget, per-member limit, first purchase, not seen), or promo codes (each is used, or
     refused, by `promo_codes.claim`; the promotions they unlock go to the engine, their statuses
     into the document, so a replay answers the same userErrors and uses nothing again).
+    With tiers defined, the member's tier multiplies base points: read under the lock (decide),
+    unless the caller read the batch's tiers up front (`tier_of`: member number -> tier id, the
+    bulk path, set-wise).
     Everything else keeps the ledger's one-statement path."""
     at = purchase.occurred_at or clock.now()
     terms = terms_at(partner, rules, at)
@@ -129,7 +166,9 @@ def decision_for(
         )
 
     guarded = any(p.guarded for p in terms.promotions)
-    if (terms.member_caps or guarded or purchase.promo_codes) and partner is not None:
+    tier_unknown = tier_of is None and multiplying(tiers)
+    known_tier = bonus_of(tiers, tier_of.get(purchase.member_number)) if tier_of is not None else None
+    if (terms.member_caps or guarded or purchase.promo_codes or tier_unknown) and partner is not None:
         found_partner = partner
 
         async def decide(conn: DbConnection, member_id: int) -> ledger.EarnDecision:
@@ -146,10 +185,11 @@ def decision_for(
                 )
                 unlocked = unlocked | claimed.unlocked
             hist, facts, limited = await locked_inputs(conn, member_id, found_partner, terms, at)
+            tier = await locked_tier(conn, tiers, member_id) if tier_of is None else known_tier
 
             def run(excluded: frozenset[int]) -> Result:
                 ctx = context(purchase, found_partner, at, facts=facts, excluded=excluded, unlocked=unlocked)
-                return evaluate(basket, terms, hist, ctx)
+                return evaluate(basket, terms, hist, ctx, tier)
 
             result = await promotion_awards.settle(conn, run, limited, promotion_awards.reserve, undo=True)
             await promotion_awards.record_awards(
@@ -158,4 +198,4 @@ def decision_for(
             return decided(result, claimed)
 
         return None, decide
-    return decided(evaluate(basket, terms, None, context(purchase, partner, at))), None
+    return decided(evaluate(basket, terms, None, context(purchase, partner, at), known_tier)), None

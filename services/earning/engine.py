@@ -14,6 +14,8 @@ docs/decisions.md and in the schema:
    item of the extra points on its matching lines, not for a purchase below a minimum spend. All
    stackable ones apply; of the non-stackable ones only the best for the member: the most points,
    then the higher priority, then the newer (higher) id;
+3b. the member's tier: its multiplier on the base points (step 1's line points, after minimum
+   spend), an item of (multiplier - 1) x those points, issued by the partner like base points;
 4. cap per purchase: at most the lowest capPerPurchase in force;
 5. caps per member: at most what is left of the lowest capPerMemberDay / capPerMemberMonth, after
    what the member earned at the partner that day / month (the partner's time zone);
@@ -85,13 +87,23 @@ class MemberHistory:
 
 
 @dataclass(frozen=True)
+class TierBonus:
+    """The member's tier as the engine sees it: its multiplier of base points (>= 1)."""
+
+    id: int
+    name: str
+    multiplier: Decimal
+
+
+@dataclass(frozen=True)
 class Item:
-    """One reason in the breakdown: `rule` and `promotion` None is the base rate."""
+    """One reason in the breakdown: `rule`, `promotion` and `tier` None is the base rate."""
 
     rule: RuleVersion | None
     lines: tuple[int, ...]
     points: int
     promotion: Promotion | None = None
+    tier: TierBonus | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,9 @@ class _State:
     terms: Terms
     history: MemberHistory
     context: PromoContext | None = None
+    tier: TierBonus | None = None
+    base_exact: list[Decimal] = field(default_factory=list)  # step 1's line points
+    tier_item: int | None = None  # index of the tier's item
     line_exact: list[Decimal] = field(default_factory=list)
     items: list[tuple[RuleVersion | None, tuple[int, ...], Decimal]] = field(default_factory=list)
     promotion_of: dict[int, Promotion] = field(default_factory=dict)  # item index -> its promotion
@@ -168,6 +183,7 @@ def line_rates(state: _State) -> None:
             groups[key] = (found[0], found[1], found[2] + exact)
     for rule, lines, exact in groups.values():
         state.items.append((rule, tuple(lines), exact))
+    state.base_exact = list(state.line_exact)
 
 
 def _binding(
@@ -195,7 +211,7 @@ def promotions(state: _State) -> None:
     if ctx is None or not state.terms.promotions or state.below_minimum:
         return
     lines = state.basket.lines
-    base = list(state.line_exact)  # the rules' line points: what multipliers multiply
+    base = list(state.base_exact)  # the rules' line points: what multipliers multiply
     found: list[tuple[Promotion, tuple[int, ...], dict[int, Decimal], Decimal]] = []
     for promo in state.terms.promotions:
         if not promo.live_at(ctx.at) or not conditions_hold(promo, state.basket.amount, ctx):
@@ -216,6 +232,24 @@ def promotions(state: _State) -> None:
             state.line_exact[i] += extra
         state.promotion_of[len(state.items)] = promo
         state.items.append((None, matching, exact))
+
+
+def tier_bonus(state: _State) -> None:
+    """Step 3b: the tier's multiplier on the base points (nothing below a minimum spend)."""
+    tier = state.tier
+    if tier is None or tier.multiplier <= 1 or state.below_minimum:
+        return
+    extra = tier.multiplier - 1
+    lines = []
+    total = ZERO
+    for i, base in enumerate(state.base_exact):
+        if base > 0:
+            state.line_exact[i] += base * extra
+            total += base * extra
+            lines.append(i)
+    if total > 0:
+        state.tier_item = len(state.items)
+        state.items.append((None, tuple(lines), total))
 
 
 def _cap_to(state: _State, rule: RuleVersion, cap: Decimal) -> None:
@@ -245,7 +279,7 @@ def member_caps(state: _State) -> None:
 
 
 # The ordered pipeline (see the module's docstring).
-PIPELINE: tuple[Step, ...] = (line_rates, minimum_spend, promotions, purchase_cap, member_caps)
+PIPELINE: tuple[Step, ...] = (line_rates, minimum_spend, promotions, tier_bonus, purchase_cap, member_caps)
 
 
 def round_points(exact: Decimal | Fraction, rounding: str) -> int:
@@ -271,11 +305,12 @@ def evaluate(
     terms: Terms,
     history: MemberHistory | None = None,
     context: PromoContext | None = None,
+    tier: TierBonus | None = None,
 ) -> Result:
-    """`context` None: no promotion applies (a caller without promotions)."""
-    if not terms.rules and not terms.promotions and len(basket.lines) == 1:
+    """`context` None: no promotion applies (a caller without promotions); `tier`: the member's."""
+    if not terms.rules and not terms.promotions and len(basket.lines) == 1 and tier is None:
         return _plain(basket, terms)
-    return walk(basket, terms, history, context)
+    return walk(basket, terms, history, context, tier)
 
 
 def walk(
@@ -283,17 +318,18 @@ def walk(
     terms: Terms,
     history: MemberHistory | None = None,
     context: PromoContext | None = None,
+    tier: TierBonus | None = None,
 ) -> Result:
     """The general pipeline (every step, in order); `evaluate` takes a shortcut past it for a
     one-line purchase under no rule and no live promotion, with the same result."""
-    state = _State(basket, terms, history or MemberHistory(), context)
+    state = _State(basket, terms, history or MemberHistory(), context, tier)
     for step in PIPELINE:
         step(state)
     total = max(state.total, ZERO)
     points = round_points(total, terms.rounding)
     item_points = _cumulative([Fraction(exact) for _, _, exact in state.items], terms.rounding)
     items = tuple(
-        Item(rule, lines, pts, state.promotion_of.get(n))
+        Item(rule, lines, pts, state.promotion_of.get(n), tier if n == state.tier_item else None)
         for n, ((rule, lines, _), pts) in enumerate(zip(state.items, item_points, strict=True))
     )
     coalition = sum(i.points for i in items if i.promotion is not None and i.promotion.coalition)

@@ -32,10 +32,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
-from services.earning import bulk
+from services.earning import bulk, decisions
 from services.earning.purchases import LineInput, PurchaseInput
 from services.earning.rules import PartnerRules
 from services.ledger import service as ledger
+from services.members.tiers import TierSet
 from services.partners import service as partners
 from services.partners.service import PartnerView
 from shared.access import Principal
@@ -249,7 +250,12 @@ async def import_file(
             while True:
                 # Rules may change during a long import: read per batch (the process's cache).
                 partner, rules = await bulk.import_terms(db, principal, partner_id)
-                batch, prepared = await asyncio.to_thread(_read_and_prepare, rows, partner, rules)
+                tiers = await decisions.tier_set(db)
+                batch, prepared = await asyncio.to_thread(_read_and_prepare, rows, partner, rules, tiers)
+                if prepared is None and batch is not None:  # a multiplying tier: the batch's tiers first
+                    readable = [r.purchase for r in batch if r.purchase is not None]
+                    _, tier_of = await bulk.batch_tiers(db, readable)
+                    prepared = await asyncio.to_thread(bulk.prepare, partner, rules, readable, tiers, tier_of)
                 if booking is not None:
                     _tally(summary, out, booked, await booking)
                     advance(len(booked))
@@ -265,10 +271,13 @@ async def import_file(
 
 
 def _read_and_prepare(
-    rows: Iterator[list[Row]], partner: PartnerView | None, rules: PartnerRules
-) -> tuple[list[Row] | None, bulk.Prepared]:
-    """The next batch of the file, checked and decided (in the import's reading thread)."""
+    rows: Iterator[list[Row]], partner: PartnerView | None, rules: PartnerRules, tiers: TierSet
+) -> tuple[list[Row] | None, bulk.Prepared | None]:
+    """The next batch of the file, checked and decided (in the import's reading thread); not
+    decided (None) when a tier multiplies: the batch's members' tiers are read first, set-wise."""
     batch = next(rows, None)
+    if batch is not None and decisions.multiplying(tiers):
+        return batch, None
     readable = [r.purchase for r in batch or [] if r.purchase is not None]
     return batch, bulk.prepare(partner, rules, readable)
 

@@ -203,7 +203,9 @@ def document(
 ) -> str | None:
     """The JSON the ledger stores with the purchase; None for a plain purchase at the base rate.
     `claimed`: what each promo code did (`promo_codes.claim`, run under the member's lock)."""
-    if purchase.plain and all(item.rule is None and item.promotion is None for item in result.items):
+    if purchase.plain and all(
+        item.rule is None and item.promotion is None and item.tier is None for item in result.items
+    ):
         return None
     doc: dict[str, Any] = {
         "v": DOCUMENT_VERSION,
@@ -229,6 +231,7 @@ def document(
                 }
                 if item.promotion
                 else None,
+                **({"tier": {"id": item.tier.id, "name": item.tier.name}} if item.tier else {}),
                 "lines": list(item.lines),
                 "points": item.points,
             }

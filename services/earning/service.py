@@ -86,7 +86,8 @@ async def record_purchase(db: Database, principal: Principal, purchase: Purchase
     partner_id = principal.require_partner("points:earn")
     basket = _check(purchase)  # bad input raises, before anything is looked up
     partner, rules = await decisions.partner_and_rules(db, partner_id)
-    decision, decide = decisions.decision_for(purchase, basket, partner, rules)
+    tiers = await decisions.tier_set(db)
+    decision, decide = decisions.decision_for(purchase, basket, partner, rules, tiers)
     outcome = await ledger.record_purchase(
         db,
         principal,
@@ -134,10 +135,11 @@ async def preview_earn(db: Database, principal: Principal, purchase: PurchaseInp
         # The decide path's reads, without its lock or its reservations: a preview can promise
         # points of a budget a concurrent earn then takes (docs/decisions.md).
         history, facts, limited = await decisions.locked_inputs(conn, member.member_id, partner, terms, at)
+        tier = await decisions.locked_tier(conn, await decisions.tier_set(db), member.member_id)
 
         def run(excluded: frozenset[int]) -> Result:
             ctx = decisions.context(purchase, partner, at, facts=facts, excluded=excluded)
-            return evaluate(basket, terms, history, ctx)
+            return evaluate(basket, terms, history, ctx, tier)
 
         result = await promotion_awards.settle(conn, run, limited, promotion_awards.fits, undo=False)
     detail = purchases.document(purchase, basket, result)

@@ -38,6 +38,7 @@ from services.members import credentials as member_credentials
 from services.members import erasure as member_erasure
 from services.members import http as members_http
 from services.members import propagation as member_links
+from services.members import tiers as member_tiers
 from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit
@@ -93,6 +94,7 @@ async def listen(db: Database, verifier: identity.TokenVerifier) -> tuple[Listen
     await member_erasure.subscribe(listener, db)
     await earning_cache.subscribe(listener, db)
     await promotion_cache.subscribe(listener, db)
+    await member_tiers.subscribe(listener, db)
     feed = BalanceFeed(db, listener)
     await feed.start()
     await listener.start()

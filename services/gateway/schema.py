@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from services.earning.schema import EarningMutation, EarningQuery
 from services.earning.schema_promo_codes import PromoCodeMutation, PromoCodeQuery
+from services.engagement.schema import TiersMutation, TiersQuery
 from services.gateway.graphql_errors import TOO_COMPLEX, coded_rule, log_errors
 from services.gateway.operation import OperationPolicy
 from services.identity.schema import IdentityMutation
@@ -109,6 +110,7 @@ class Query(
     MeQuery,
     LedgerQuery,
     EarningQuery,
+    TiersQuery,
     PromoCodeQuery,
     MemberDataQuery,
     CatalogQuery,
@@ -131,6 +133,7 @@ class Mutation(
     MembersMutation,
     MeMutation,
     EarningMutation,
+    TiersMutation,
     PromoCodeMutation,
     LedgerMutation,
     ErasureMutation,

@@ -14,6 +14,7 @@ import logging
 import signal
 from collections.abc import Callable
 
+from services.engagement import scheduled as engagement_jobs
 from services.gateway.availability import outage_of
 from services.ledger import scheduled as ledger_jobs
 from services.ledger.scheduled import DEFAULT_BATCH, BatchResult, Job, ScheduledJob
@@ -26,7 +27,7 @@ from shared.settings import get_settings
 log = logging.getLogger("coalition.worker")
 
 # Every service's jobs, in the order of services.
-JOBS: list[ScheduledJob] = [*ledger_jobs.JOBS, *notification_jobs.JOBS]
+JOBS: list[ScheduledJob] = [*ledger_jobs.JOBS, *engagement_jobs.JOBS, *notification_jobs.JOBS]
 
 
 BUSY_RETRIES = 20

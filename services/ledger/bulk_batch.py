@@ -18,6 +18,7 @@ from typing import Any
 from services.ledger import accounts, earn, live, policy
 from services.ledger.live import BalanceChangeReason
 from services.members import service as members
+from services.members import tiers as member_tiers
 from services.partners.service import PartnerView
 from shared import clock
 from shared.error_codes import UserErrorCode
@@ -154,6 +155,7 @@ async def write_batch(
     now: datetime,
     expiry: policy.Policy,
     partner: PartnerView,
+    tiers: member_tiers.TierSet | None = None,
 ) -> list[BatchItem]:
     """The batch's transaction; returns the items left to the general path (debts to repay)."""
     async with conn.transaction():
@@ -228,6 +230,8 @@ async def write_batch(
             if i.earn and not i.enrolled and i.earn.points > 0
         }
         await members.link_members(conn, newly_linked, partner_id)
+        if tiers and earners:  # upgrades at once, set-wise, in the batch's transaction
+            await earn.raise_tiers(conn, tiers, earners, now)
         await live.notify_many(conn, earners, BalanceChangeReason.EARN, now)
     return later
 

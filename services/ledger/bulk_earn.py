@@ -47,6 +47,7 @@ from services.ledger.bulk_batch import BatchItem, PurchaseItem
 from services.ledger.idempotency import MAX_ATTEMPTS, RETRYABLE, fingerprint
 from services.ledger.outcomes import Outcome
 from services.members import service as members
+from services.members import tiers as member_tiers
 from services.partners import service as partners
 from services.partners.service import PartnerView
 from shared import clock
@@ -127,6 +128,7 @@ async def earn_many(
         await accounts.ensure_partner_accounts(db, conn, partner_id)
         issuance = await accounts.partner_account(conn, partner_id, "PARTNER_ISSUANCE")
         expiry = await policy.current(db, conn)
+        tiers = await member_tiers.cached_tiers(db, conn)
 
         expiries = _Expiries(expiry, now)
         batch: list[BatchItem] = []
@@ -178,7 +180,7 @@ async def earn_many(
         for attempt in range(MAX_ATTEMPTS if batch else 0):
             try:
                 later_too = await bulk_batch.write_batch(
-                    conn, client_id, partner_id, issuance, batch, now, expiry, partner
+                    conn, client_id, partner_id, issuance, batch, now, expiry, partner, tiers
                 )
                 break
             except (bulk_batch.LostKeyRace, *RETRYABLE):

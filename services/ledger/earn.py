@@ -37,7 +37,9 @@ from services.ledger import accounts, coalition_earn, earn_booking, journal, liv
 from services.ledger.idempotency import fingerprint, replay, run_idempotent
 from services.ledger.live import BalanceChangeReason
 from services.ledger.outcomes import Outcome, check_common, check_money
+from services.ledger.purchases import qualifying_points
 from services.members import service as members
+from services.members import tiers as member_tiers
 from services.partners import service as partners
 from services.partners.models import PartnerKind
 from shared import clock
@@ -116,8 +118,10 @@ async def earn_points(
             )
 
         found = await members.cached_member_at_partner(db, conn, member_number, partner_id)
-        # Coalition-funded points take the general path (coalition_earn.py): two issuers, two lots.
-        if found is not None and decision is not None and decision.coalition_points == 0:
+        # With tiers defined, every earn may raise the member's tier, inside its transaction: the
+        # general path. Coalition-funded points too (coalition_earn.py): two issuers, two lots.
+        tiers = await member_tiers.cached_tiers(db, conn)
+        if found is not None and decision is not None and decision.coalition_points == 0 and not tiers:
             earn = terms(found.member_id, decision)
             try:
                 row = await (EARN_EXTENDING if earn.extend_until else EARN).fetchrow(
@@ -189,12 +193,23 @@ async def earn_points(
                 sources=sources,
                 occurred_at=clock.now(),
             )
+        if tiers and earn.points > 0:
+            await raise_tiers(conn, tiers, [member.member_id], now)
         await live.notify(conn, member.member_id, BalanceChangeReason.EARN, now)
         return earn.answer(row["entry_id"])
 
     return await run_idempotent(
         db, client_id=client_id, key=key, operation=OPERATION, request=request, work=general
     )
+
+
+async def raise_tiers(
+    conn: DbConnection, tiers: member_tiers.TierSet, member_ids: list[int], now: datetime
+) -> None:
+    """Upgrades at once, in the earn's transaction (wallets locked): each member to the highest
+    tier their qualifying points over the rolling window now reach (services/members/tiers.py)."""
+    qualifying = await qualifying_points(conn, member_ids, member_tiers.window_start(now))
+    await member_tiers.upgrade(conn, tiers, qualifying, now)
 
 
 async def _decide_locked(decide: Decide | None, conn: DbConnection, member_id: int) -> EarnDecision:

@@ -27,6 +27,12 @@ ACTIVITY = Sql(
     " (SELECT max(occurred_at) FROM journal_entries WHERE member_id = :m AND partner_id = :partner"
     "  AND kind IN ('EARN', 'REDEEM')) AS last_seen"
 )
+# Qualifying points for tiers: points earned by purchases (net of refunds) at every partner, by
+# purchases that occurred since the window's start; members with none are absent.
+QUALIFYING = Sql(
+    "SELECT member_id, sum(points_earned - points_reversed) AS points FROM purchases"
+    " WHERE member_id = ANY(CAST(:members AS bigint[])) AND occurred_at >= :since GROUP BY member_id"
+)
 DETAILS = Sql(
     "SELECT p.partner_id, p.order_id, p.points_earned, p.earn_detail::text AS detail"
     " FROM purchases p JOIN unnest(CAST(:partners AS bigint[]), CAST(:orders AS text[])) AS k(pid, oid)"
@@ -48,6 +54,14 @@ async def earned_in_periods(
         ends=[end for _, end in periods],
     )
     return [int(r["points"]) for r in rows]
+
+
+async def qualifying_points(conn: DbConnection, member_ids: list[int], since: datetime) -> dict[int, int]:
+    """Member id -> points earned by purchases since `since`, at every partner, net of refunds
+    (transfers and redemptions do not count). Exact under the members' wallet locks."""
+    rows = await QUALIFYING.fetch(conn, members=member_ids, since=since)
+    found = {r["member_id"]: int(r["points"]) for r in rows}
+    return {m: found.get(m, 0) for m in member_ids}
 
 
 async def activity_at_partner(

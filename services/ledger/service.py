@@ -33,7 +33,7 @@ from services.ledger.earn import Decide, EarnDecision, check_purchase
 from services.ledger.holds import capture_redemption, void_redemption
 from services.ledger.outcomes import Outcome, check_money
 from services.ledger.policy import Policy
-from services.ledger.purchases import activity_at_partner, earn_details, earned_in_periods
+from services.ledger.purchases import activity_at_partner, earn_details, earned_in_periods, qualifying_points
 from services.ledger.queries import (
     Balance,
     ExpiringPoints,
@@ -85,6 +85,7 @@ __all__ = [
     "member_balance_to_watch",
     "own_balance_to_watch",
     "points_expiring_soon",
+    "qualifying_points",
     "record_purchase",
     "record_purchases",
     "redeem_points",

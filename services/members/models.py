@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
@@ -12,10 +13,12 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Integer,
+    Numeric,
     Text,
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models import Base
@@ -96,3 +99,31 @@ class SpendCode(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Tier(Base):
+    """A coalition-wide status tier (services/engagement defines them). Tiers are ordered by
+    `qualifying_points`, unique, so "higher" is never ambiguous; a tier at 0 is the base tier."""
+
+    __tablename__ = "tiers"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    qualifying_points: Mapped[int] = mapped_column(BigInteger, unique=True)
+    multiplier: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    benefits: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MemberTier(Base):
+    """A member's tier: held since `since`, kept at least until `qualifies_until` (the anniversary);
+    `tier_points` is the tier's qualifying points when it was reached (the rank an upgrade compares
+    against, so concurrent earns upgrade once). No row: no tier yet."""
+
+    __tablename__ = "member_tiers"
+
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), primary_key=True)
+    tier_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tiers.id"))
+    tier_points: Mapped[int] = mapped_column(BigInteger)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    qualifies_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

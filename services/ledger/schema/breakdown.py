@@ -36,6 +36,12 @@ class PromotionRef:
     )
 
 
+@strawberry.type(description="A member's tier as it was named when its multiplier applied.")
+class TierRef:
+    id: strawberry.ID = strawberry.field(description="The Tier's global ID.")
+    name: str = strawberry.field(description="Its name when it applied.")
+
+
 @strawberry.type(description="A line of a purchase, as the breakdown names it.")
 class PurchaseLineRef:
     sku: str | None = strawberry.field(description="The line's sku; null for a purchase sent without lines.")
@@ -51,6 +57,11 @@ class EarnBreakdownItem:
     promotion: PromotionRef | None = strawberry.field(
         description="The promotion that gave these points; null for a rule or the base rate."
     )
+    tier: TierRef | None = strawberry.field(
+        default=None,
+        description="The member's tier whose multiplier gave these points (on the base points, issued"
+        " by this partner); null otherwise.",
+    )
     lines: list[PurchaseLineRef] = strawberry.field(description="The lines it concerns.")
     points: Points = strawberry.field(description="Points it gave (negative: taken by a limit).")
 
@@ -65,6 +76,7 @@ def breakdown_items(points: int, detail: dict[str, Any] | None) -> list[EarnBrea
     for item in detail["items"]:
         rule = item.get("rule")
         promotion = item.get("promotion")
+        tier = item.get("tier")
         out.append(
             EarnBreakdownItem(
                 rule=EarnRuleRef(id=strawberry.ID(to_global_id("EarnRule", rule["id"])), name=rule["name"])
@@ -76,6 +88,9 @@ def breakdown_items(points: int, detail: dict[str, Any] | None) -> list[EarnBrea
                     coalition=bool(promotion.get("coalition")),
                 )
                 if promotion
+                else None,
+                tier=TierRef(id=strawberry.ID(to_global_id("Tier", tier["id"])), name=tier["name"])
+                if tier
                 else None,
                 lines=[
                     PurchaseLineRef(sku=lines[i].get("sku")) for i in item.get("lines", []) if i < len(lines)

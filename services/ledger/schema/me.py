@@ -15,6 +15,7 @@ from typing import Annotated
 import strawberry
 
 from services.ledger import service as ledger
+from services.ledger.schema.tiers import MemberTier, member_tier
 from services.ledger.schema.types import Balance, ExpiringPoints, Transaction
 from services.members import account, spend_codes
 from services.members.mail_preferences import MailTopic
@@ -116,6 +117,10 @@ class Me:
     async def balance(self, info: GraphQLInfo) -> Balance:
         b = await ledger.balance(info.context.db, info.context.principal, self.member_id)
         return Balance(available=b.available, pending=b.pending, held=b.held)
+
+    @strawberry.field(description="The member's status tier; null while they hold none.")
+    async def tier(self, info: GraphQLInfo) -> MemberTier | None:
+        return await member_tier(info, self.member_id)
 
     @strawberry.field(
         description="Points that expire within the given duration, soonest first (at most 100)."

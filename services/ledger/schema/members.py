@@ -13,6 +13,7 @@ from typing import Annotated
 import strawberry
 
 from services.ledger import service as ledger
+from services.ledger.schema.tiers import MemberTier, member_tier
 from services.ledger.schema.types import Balance, ExpiringPoints, Transaction
 from services.members import service
 from shared.access import Principal
@@ -56,6 +57,10 @@ class Member(Node):
             info.context.db, info.context.principal, self.local_id, visible_to=self.visible_to
         )
         return Balance(available=b.available, pending=b.pending, held=b.held)
+
+    @field("The member's status tier (coalition-wide); null while they hold none.", access=POINTS_READERS)
+    async def tier(self, info: GraphQLInfo) -> MemberTier | None:
+        return await member_tier(info, self.local_id)
 
     @field(
         "Points that expire within the given duration, soonest first (at most 100).", access=POINTS_READERS

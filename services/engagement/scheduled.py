@@ -1,0 +1,25 @@
+"""Engagement's scheduled jobs (run by `coalition worker`): tier anniversaries past their grace
+period are reviewed and downgraded to what the points still qualify for (services/engagement/tiers.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.engagement import tiers
+from services.ledger.scheduled import BatchResult, ScheduledJob, counted
+from shared.database import Database
+
+
+async def review_tier_anniversaries(db: Database, now: datetime, batch: int) -> BatchResult:
+    done = await tiers.review_anniversaries(db, now, batch)
+    return BatchResult(rows=done.reviewed, points=done.downgraded)
+
+
+def _reviewed(r: BatchResult) -> str:
+    # "anniversary" takes "-ies", which `counted` does not know: said as "tier reviews".
+    return f"reviewed {counted(r.rows, 'tier')} past anniversary and grace ({counted(r.points, 'downgrade')})"
+
+
+JOBS: list[ScheduledJob] = [
+    ScheduledJob("review-tiers", "members", review_tier_anniversaries, _reviewed),
+]

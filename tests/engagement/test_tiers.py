@@ -96,7 +96,7 @@ async def test_concurrent_earns_crossing_a_threshold_upgrade_exactly_once(db) ->
 
 
 async def test_multiplier_taken_back_by_refunds_and_settled_as_the_partners_issuance(db) -> None:
-    t0 = clock.now().replace(microsecond=0) - timedelta(days=3000)
+    t0 = clock.now().replace(microsecond=0) - timedelta(days=6000)
     await make_tier(db, "Gold", 50, "3")
     shop = await make_partner(db, earn_rate="1", issue_fee_per_point=Decimal("0.001"))
     member = await enroll(db, shop)

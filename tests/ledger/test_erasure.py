@@ -167,7 +167,7 @@ async def test_every_process_forgets_the_member_when_the_erasure_commits(
 
 
 async def test_settlement_prices_an_erasure_like_an_expiry(db: Database) -> None:
-    start = clock.now().replace(microsecond=0) - timedelta(days=3100)
+    start = clock.now().replace(microsecond=0) - timedelta(days=3150)
     cafe = await make_partner(db, issue_price="0.010", breakage_share=Decimal("0.5"))
     shop = await make_partner(db, issue_price="0.020", breakage_share=Decimal("0.25"))
     member = await enroll(db, cafe)

@@ -353,6 +353,21 @@ class UserErrorCode(Documented):
         "The refund is larger than what is left of the purchase; the message says how much is left.",
         "Refund at most what is left, or omit the amount to refund all of it.",
     )
+    REFERRAL_CHAIN = (
+        auto(),
+        "The referrer was themselves referred, directly or through others, by this customer.",
+        "Enrol the customer without referralCode: referrals never go back up their own chain.",
+    )
+    REFERRAL_CODE_INVALID = (
+        auto(),
+        "No member has this referral code.",
+        "Check the code with the customer (8 letters and digits; I, L and O read as 1, 1 and 0).",
+    )
+    REFERRAL_SELF = (
+        auto(),
+        "The referral code is the customer's own (the same member, or the same email).",
+        "Enrol the customer without referralCode: a member cannot refer themselves.",
+    )
     REF_ALREADY_ENROLLED = (
         auto(),
         "This partnerCustomerRef is enrolled with another member number.",

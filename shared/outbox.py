@@ -54,6 +54,7 @@ class EventType(StrEnum):
     MEMBER_LINKED = "member.linked"
     MEMBER_UNLINKED = "member.unlinked"
     TIER_CHANGED = "tier.changed"
+    REFERRAL_REWARDED = "referral.rewarded"
     REWARD_REDEEMED = "reward.redeemed"
     SETTLEMENT_FINALIZED = "settlement.finalized"
     DISPUTE_OPENED = "dispute.opened"

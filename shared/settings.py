@@ -81,6 +81,9 @@ class Settings:
     # their tier until the anniversary plus this grace before a downgrade.
     tier_window_months: int
     tier_grace_days: int
+    # Referrals (services/engagement/referrals.py): coalition-issued points paid to the referrer
+    # once the referred member's first purchase is available; 0 pays none.
+    referral_bonus_points: int
     member_miss_limit: int
     member_miss_window_seconds: int
     login_failures_per_username: int
@@ -129,6 +132,7 @@ def get_settings() -> Settings:
         member_cache_seconds=_int("MEMBER_CACHE_SECONDS", 300),
         tier_window_months=_int("TIER_WINDOW_MONTHS", 12),
         tier_grace_days=_int("TIER_GRACE_DAYS", 30),
+        referral_bonus_points=_int("REFERRAL_BONUS_POINTS", 500),
         # A partner client may get this many MEMBER_NOT_FOUND answers per window before every
         # lookup by number is refused (RATE_LIMITED) until the window has slid past them.
         member_miss_limit=_int("MEMBER_MISS_LIMIT", 30),

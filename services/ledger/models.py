@@ -51,6 +51,7 @@ class EntryKind(StrEnum):
     CANCEL_REDEMPTION = "CANCEL_REDEMPTION"
     EXPIRE = "EXPIRE"
     ERASURE = "ERASURE"  # an erased member's remaining points, forfeited to their issuers' breakage
+    REFERRAL = "REFERRAL"  # a referral bonus: coalition-issued points (services/ledger/coalition_credit.py)
 
 
 class EntryStatus(StrEnum):

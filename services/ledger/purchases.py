@@ -90,3 +90,23 @@ async def earn_details(
         )
         for r in rows
     }
+
+
+# A member's first purchase (by when it occurred) whose points are available: its lots activated
+# (past the partner's return window) and not all of them refunded. Purchases earning no points
+# have no lot and never qualify.
+FIRST_AVAILABLE = Sql(
+    "SELECT DISTINCT ON (p.member_id) p.member_id, p.entry_id, p.partner_id FROM purchases p"
+    " WHERE p.member_id = ANY(CAST(:members AS bigint[])) AND p.points_earned > 0"
+    " AND p.points_reversed < p.points_earned"
+    " AND EXISTS (SELECT 1 FROM lots l WHERE l.id IN (p.lot_id, p.coalition_lot_id)"
+    "  AND l.activated_at IS NOT NULL)"
+    " ORDER BY p.member_id, p.occurred_at, p.id"
+)
+
+
+async def first_available_purchases(conn: DbConnection, member_ids: list[int]) -> dict[int, int]:
+    """Member id -> the journal entry of their first purchase whose points became available and
+    were not all refunded (members with none are absent): what referrals pay a bonus on."""
+    rows = await FIRST_AVAILABLE.fetch(conn, members=member_ids)
+    return {r["member_id"]: r["entry_id"] for r in rows}

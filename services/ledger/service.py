@@ -21,6 +21,7 @@ from typing import Any
 from services.ledger import bulk_earn, earn, holds, policy, rewards, spending
 from services.ledger.bulk_batch import PurchaseItem
 from services.ledger.cancellations import cancel_redemption
+from services.ledger.coalition_credit import Credit, credit_coalition_points
 from services.ledger.corrections import (
     DecideRefund,
     OnRefunded,
@@ -33,7 +34,13 @@ from services.ledger.earn import Decide, EarnDecision, check_purchase
 from services.ledger.holds import capture_redemption, void_redemption
 from services.ledger.outcomes import Outcome, check_money
 from services.ledger.policy import Policy
-from services.ledger.purchases import activity_at_partner, earn_details, earned_in_periods, qualifying_points
+from services.ledger.purchases import (
+    activity_at_partner,
+    earn_details,
+    earned_in_periods,
+    first_available_purchases,
+    qualifying_points,
+)
 from services.ledger.queries import (
     Balance,
     ExpiringPoints,
@@ -55,6 +62,7 @@ from shared.settings import get_settings
 
 __all__ = [
     "Balance",
+    "Credit",
     "Decide",
     "DecideRefund",
     "EarnDecision",
@@ -76,10 +84,12 @@ __all__ = [
     "check_batch_size",
     "check_money",
     "check_purchase",
+    "credit_coalition_points",
     "earn_details",
     "earned_in_periods",
     "expiring_points",
     "expiry_policy",
+    "first_available_purchases",
     "import_client_id",
     "import_purchases",
     "member_balance_to_watch",

@@ -26,6 +26,8 @@ TransactionKind = graphql_enum(
         EntryKind.CANCEL_REDEMPTION: "Points given back by cancelling a redemption (cancelRedemption).",
         EntryKind.EXPIRE: "Points that expired unspent.",
         EntryKind.ERASURE: "Points forfeited when the member's data was erased (eraseMember).",
+        EntryKind.REFERRAL: "A referral bonus, issued by the coalition: a member the member referred"
+        " made their first purchase and its return window passed.",
     },
 )
 TransactionStatus = graphql_enum(

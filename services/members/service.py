@@ -9,8 +9,10 @@ answer, byte for byte (`MEMBER_NOT_FOUND`), and such answers are rate-limited pe
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -87,6 +89,29 @@ class MemberAtPartner:
     enrolled: bool
 
 
+class EnrolOutcome(StrEnum):
+    CREATED = "CREATED"  # a new member, with a new number
+    LINKED = "LINKED"  # an existing member (memberNumber) linked, or named by the partner's ref
+    REPEATED = "REPEATED"  # the same enrolment again (a retry): nothing changed
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """What an enrolment did, for an `EnrolHook` (the member's email as the partner gave it)."""
+
+    member_id: int
+    member_number: str
+    email: str | None
+    outcome: EnrolOutcome
+
+
+# Run inside the enrolment's transaction, after its rows and events are written: a service right
+# of members (engagement's referrals) records what it owns with the enrolment, atomically, or
+# raises DomainError to refuse it (nothing is then enrolled). Members cannot import those
+# services; the composing layer passes the hook in.
+EnrolHook = Callable[[AsyncSession, Enrolled], Awaitable[None]]
+
+
 def check_member_number(v: Validator, member_number: str, field: str = "memberNumber") -> None:
     if v.check(bool(member_number), field, UserErrorCode.REQUIRED, f"{field} must not be empty"):
         v.check(
@@ -105,10 +130,11 @@ async def enroll_member(
     email: str | None = None,
     member_number: str | None = None,
     language: str | None = None,
+    on_enrolled: EnrolHook | None = None,
 ) -> MemberView:
     """`language` (a BCP 47 tag) is the customer's language for member mail, when the partner
     knows it: set on a new member, and on a linked one who has none yet (never overriding the
-    member's own choice)."""
+    member's own choice). `on_enrolled` runs in the enrolment's transaction (see `EnrolHook`)."""
     partner_id = principal.require_partner("members:write")
     v = Validator()
     v.text(partner_customer_ref, "partnerCustomerRef", max_length=MAX_REF)
@@ -132,9 +158,11 @@ async def enroll_member(
         for _attempt in range(3):
             try:
                 async with db.sessions() as session, session.begin():
-                    view = await _enroll(
+                    view, outcome = await _enroll(
                         session, partner_id, partner_customer_ref, email, member_number, language
                     )
+                    if on_enrolled is not None:
+                        await on_enrolled(session, Enrolled(view.id, view.member_number, email, outcome))
                 # Enrolled or linked just now: the partner sees the member.
                 return replace(view, visible_to=principal)
             except IntegrityError:
@@ -155,7 +183,7 @@ async def _enroll(
     email: str | None,
     member_number: str | None,
     language: str | None = None,
-) -> MemberView:
+) -> tuple[MemberView, EnrolOutcome]:
     existing = (
         await session.execute(
             select(Member.id, Member.member_number)
@@ -170,7 +198,7 @@ async def _enroll(
                 "this partnerCustomerRef is enrolled with another member number",
                 "partnerCustomerRef",
             )
-        return MemberView(existing.id, existing.member_number)  # the same enrolment: no event
+        return MemberView(existing.id, existing.member_number), EnrolOutcome.REPEATED  # no event
 
     if member_number is None:
         member = Member(member_number=new_member_number(), email=email, language=language)
@@ -181,7 +209,7 @@ async def _enroll(
         await events.record_enrolment(
             session, member.id, member.member_number, partner_id, ref, new_link=True
         )
-        return MemberView(member.id, member.member_number)
+        return MemberView(member.id, member.member_number), EnrolOutcome.CREATED
 
     # An erased member's number stays as the ledger's key but names nobody a partner may enrol.
     member_id = await session.scalar(
@@ -218,7 +246,7 @@ async def _enroll(
     await events.record_enrolment(
         session, member_id, member_number, partner_id, ref, new_link=current_ref is None
     )
-    return MemberView(member_id, member_number)
+    return MemberView(member_id, member_number), EnrolOutcome.LINKED
 
 
 MEMBER_AT_PARTNER = Sql(

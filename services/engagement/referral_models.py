@@ -3,8 +3,7 @@
 Engagement owns them (members' own columns belong to services/members, which cannot import
 engagement; a code is engagement's concept, so it gets a table of its own keyed by member).
 Uniqueness carries the rules the code relies on under concurrency: one code per member and one
-member per code; one referral per referred member (and per referred email, so the same person
-enrolled again at another partner is not referred twice); one bonus per referral and per referred
+member per code; one referral per referred member; one bonus per referral and per referred
 member, whatever number of workers run the job.
 """
 
@@ -30,29 +29,23 @@ class Referral(Base):
     __tablename__ = "referrals"
     __table_args__ = (
         Index("ix_referrals_referrer", "referrer_member_id"),
-        Index(
-            "ux_referrals_referred_email",
-            "referred_email",
-            unique=True,
-            postgresql_where=text("referred_email IS NOT NULL"),
-        ),
         # The job's queue: unpaid referrals, least recently checked first.
         Index(
             "ix_referrals_unpaid",
             text("checked_at NULLS FIRST"),
             "id",
-            postgresql_where=text("rewarded_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
         ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     referrer_member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
     referred_member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), unique=True)
-    referred_email: Mapped[str | None] = mapped_column(Text)  # lower-cased, as enrolled
     partner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("partners.id"))  # enrolled at
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # by the job, last
-    rewarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Paid (a referral_bonuses row), or never payable (the referrer was erased): off the queue.
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ReferralBonus(Base):

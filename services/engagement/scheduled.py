@@ -1,11 +1,13 @@
 """Engagement's scheduled jobs (run by `coalition worker`): tier anniversaries past their grace
-period are reviewed and downgraded to what the points still qualify for (services/engagement/tiers.py)."""
+period are reviewed and downgraded to what the points still qualify for (services/engagement/tiers.py);
+referrers are paid their bonus once the referred member's first purchase is available
+(services/engagement/referral_bonuses.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from services.engagement import tiers
+from services.engagement import referral_bonuses, tiers
 from services.ledger.scheduled import BatchResult, ScheduledJob, counted
 from shared.database import Database
 
@@ -20,6 +22,16 @@ def _reviewed(r: BatchResult) -> str:
     return f"reviewed {counted(r.rows, 'tier')} past anniversary and grace ({counted(r.points, 'downgrade')})"
 
 
+async def pay_referral_bonuses(db: Database, now: datetime, batch: int) -> BatchResult:
+    done = await referral_bonuses.pay_referral_bonuses(db, now, batch)
+    return BatchResult(rows=done.checked, points=done.points)
+
+
+def _paid(r: BatchResult) -> str:
+    return f"checked {counted(r.rows, 'referral')} for a bonus ({counted(r.points, 'bonus point')} paid)"
+
+
 JOBS: list[ScheduledJob] = [
     ScheduledJob("review-tiers", "members", review_tier_anniversaries, _reviewed),
+    ScheduledJob("referral-bonuses", "referrals", pay_referral_bonuses, _paid),
 ]

@@ -33,11 +33,10 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("referrer_member_id", sa.BigInteger(), nullable=False),
         sa.Column("referred_member_id", sa.BigInteger(), nullable=False),
-        sa.Column("referred_email", sa.Text(), nullable=True),
         sa.Column("partner_id", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("rewarded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["referrer_member_id"], ["members.id"], name=op.f("fk_referrals_referrer_member_id_members")
         ),
@@ -52,18 +51,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_referrals_referrer", "referrals", ["referrer_member_id"], unique=False)
     op.create_index(
-        "ux_referrals_referred_email",
-        "referrals",
-        ["referred_email"],
-        unique=True,
-        postgresql_where=sa.text("referred_email IS NOT NULL"),
-    )
-    op.create_index(
         "ix_referrals_unpaid",
         "referrals",
         [sa.text("checked_at NULLS FIRST"), "id"],
         unique=False,
-        postgresql_where=sa.text("rewarded_at IS NULL"),
+        postgresql_where=sa.text("closed_at IS NULL"),
     )
     op.create_table(
         "referral_bonuses",
@@ -103,7 +95,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_referral_bonuses_referrer_member_id"), table_name="referral_bonuses")
     op.drop_table("referral_bonuses")
     op.drop_index("ix_referrals_unpaid", table_name="referrals")
-    op.drop_index("ux_referrals_referred_email", table_name="referrals")
     op.drop_index("ix_referrals_referrer", table_name="referrals")
     op.drop_table("referrals")
     op.drop_table("referral_codes")

@@ -12,6 +12,8 @@ from strawberry.types import ExecutionContext
 
 from services.earning.schema import EarningMutation, EarningQuery
 from services.earning.schema_promo_codes import PromoCodeMutation, PromoCodeQuery
+from services.engagement.enrolment_schema import EnrolmentMutation
+from services.engagement.referral_schema import ReferralMeQuery
 from services.engagement.schema import TiersMutation, TiersQuery
 from services.gateway.graphql_errors import TOO_COMPLEX, coded_rule, log_errors
 from services.gateway.operation import OperationPolicy
@@ -23,10 +25,8 @@ from services.ledger.schema import (
     LedgerSubscription,
     Member,
     MemberDataQuery,
-    MembersMutation,
     MembersQuery,
     MeMutation,
-    MeQuery,
 )
 from services.members import service as members
 from services.notifications.schema import NotificationsQuery
@@ -107,7 +107,7 @@ class Query(
     GatewayQuery,
     PartnersQuery,
     MembersQuery,
-    MeQuery,
+    ReferralMeQuery,
     LedgerQuery,
     EarningQuery,
     TiersQuery,
@@ -130,7 +130,7 @@ class Mutation(
     IdentityMutation,
     PartnersMutation,
     CatalogMutation,
-    MembersMutation,
+    EnrolmentMutation,
     MeMutation,
     EarningMutation,
     TiersMutation,

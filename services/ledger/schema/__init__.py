@@ -6,7 +6,7 @@ payloads (`inputs`), `mutations`, `queries`, and the `Member` type with enrolmen
 
 from services.ledger.schema.me import Me, MeMutation, MeQuery
 from services.ledger.schema.member_data import ErasureMutation, MemberDataQuery
-from services.ledger.schema.members import Member, MembersMutation, MembersQuery
+from services.ledger.schema.members import Member, MembersQuery
 from services.ledger.schema.mutations import LedgerMutation
 from services.ledger.schema.queries import LedgerQuery
 from services.ledger.schema.subscriptions import LedgerSubscription
@@ -21,6 +21,5 @@ __all__ = [
     "MeQuery",
     "Member",
     "MemberDataQuery",
-    "MembersMutation",
     "MembersQuery",
 ]

@@ -2,7 +2,9 @@
 
 The `Member` type lives with the ledger, not with `services/members`: most of what it shows is
 points, and services depend one way (members may not import the ledger). Enrolment itself is the
-members service's (`services.members.service.enroll_member`); this is only its GraphQL face.
+members service's (`services.members.service.enroll_member`); its GraphQL face, `enrollMember`, is
+engagement's (services/engagement/enrolment_schema.py), which records a referral in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from services.ledger.schema.tiers import MemberTier, member_tier
 from services.ledger.schema.types import Balance, ExpiringPoints, Transaction
 from services.members import service
 from shared.access import Principal
-from shared.error_codes import UserErrorCode
-from shared.errors import DomainError
-from shared.graphql_types import After, Connection, First, GraphQLInfo, Node, UserError, user_errors
+from shared.graphql_types import After, Connection, First, GraphQLInfo, Node
 from shared.ids import to_global_id
-from shared.operations import INPUT, PAGE_CODES, Access, field, mutation, partner, partner_or_admin
+from shared.operations import PAGE_CODES, Access, field, partner_or_admin
 
 # Who may read a member's points (services/ledger/queries.py `_require_visible`).
 POINTS_READERS = Access(
@@ -96,37 +96,6 @@ class Member(Node):
         return Connection.of(page, Transaction.of)
 
 
-@strawberry.input(description="A customer of the calling partner to enrol (or link).")
-class EnrollMemberInput:
-    partner_customer_ref: str = strawberry.field(
-        description="Your own id for this customer, 1 to 200 characters: one per member at your"
-        " partner. Enrolling the same ref again returns the member it enrolled (a safe retry)."
-    )
-    email: str | None = strawberry.field(
-        default=None, description="The customer's email, for the member's sign-up mail; stored normalized."
-    )
-    member_number: str | None = strawberry.field(
-        default=None,
-        description="Link an existing coalition member (12 digits with a check digit) instead of"
-        " creating one; an unknown number is MEMBER_NOT_FOUND (and counts towards RATE_LIMITED).",
-    )
-    language: str | None = strawberry.field(
-        default=None,
-        description="The customer's language, a BCP 47 tag (en, fr, nl-BE…), for member mail: set on a"
-        " new member, and on a linked one who has none yet (the member's own choice stays).",
-    )
-
-
-@strawberry.type(description="The answer to enrollMember.")
-class EnrollMemberPayload:
-    member: Member | None = strawberry.field(
-        default=None, description="The member, new or linked; null on userErrors."
-    )
-    user_errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why nobody was enrolled; empty on success."
-    )
-
-
 @strawberry.type
 class MembersQuery:
     @field(
@@ -143,39 +112,3 @@ class MembersQuery:
     ) -> Member | None:
         found = await service.find_member(info.context.db, info.context.principal, member_number)
         return Member.of(found) if found else None
-
-
-@strawberry.type
-class MembersMutation:
-    @mutation(
-        "Enrol a customer of the calling partner in the coalition (a new member with a new number), or"
-        " link an existing member to it (memberNumber). Linked, the partner may see and spend the"
-        " member's points.",
-        access=partner("members:write"),
-        codes=(
-            UserErrorCode.REQUIRED,
-            UserErrorCode.TOO_LONG,
-            UserErrorCode.INVALID,
-            UserErrorCode.INVALID_EMAIL,
-            UserErrorCode.INVALID_MEMBER_NUMBER,
-            UserErrorCode.MEMBER_NOT_FOUND,
-            UserErrorCode.REF_ALREADY_ENROLLED,
-            UserErrorCode.ALREADY_ENROLLED,
-            UserErrorCode.CONFLICT,
-        ),
-    )
-    async def enroll_member(
-        self, info: GraphQLInfo, input: Annotated[EnrollMemberInput, INPUT]
-    ) -> EnrollMemberPayload:
-        try:
-            view = await service.enroll_member(
-                info.context.db,
-                info.context.principal,
-                partner_customer_ref=input.partner_customer_ref,
-                email=input.email,
-                member_number=input.member_number,
-                language=input.language,
-            )
-        except DomainError as exc:
-            return EnrollMemberPayload(user_errors=user_errors(exc.errors))
-        return EnrollMemberPayload(member=Member.of(view))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -13,6 +14,7 @@ from services.engagement.scheduled import pay_referral_bonuses
 from services.gateway.worker import run_job
 from services.ledger.scheduled import activate_due_lots
 from services.partners import coalition
+from services.settlement import service as settlement
 from shared import clock, sql
 from shared.settings import get_settings
 from tests.engagement.referral_helpers import (
@@ -24,6 +26,7 @@ from tests.engagement.referral_helpers import (
     rows,
 )
 from tests.factories import balance, earn, enroll, make_partner, outbox, redeem, reverse, unique, violations
+from tests.settlement.test_settlement import SETTLER
 
 BONUS = 500
 
@@ -183,3 +186,39 @@ async def test_no_bonus_while_disabled(db, monkeypatch: pytest.MonkeyPatch) -> N
     assert await bonuses_for(db, friend) == []
     assert (await balance(db, referrer.id)).available == 0
     assert (await referral_of(db, friend))["closed_at"] is None  # paid once enabled again
+
+
+async def test_a_bonus_redeemed_at_a_partner_is_owed_to_it_by_the_coalition(db) -> None:
+    """Settled as coalition-issued (DESIGN.md, Rulings): the coalition pays the redeeming partner
+    its redeem price, and the partner owes nothing for the bonus (no issue fee: it issued none)."""
+    t0 = clock.now().replace(microsecond=0) - timedelta(days=6400)  # the period factories.py lists
+    shop = await make_partner(db, redeem_price="0.010", issue_fee_per_point=Decimal("0.001"))
+    referrer = await enroll(db, shop)
+    try:
+        clock.set_clock(lambda: t0 + timedelta(hours=1))
+        friend = await enroll_referred(db, shop, await code_of(db, referrer))
+        assert (await earn(db, shop, friend.member_number, "10")).errors == []  # no return window
+        clock.set_clock(lambda: t0 + timedelta(hours=2))
+        await pay(db)
+        assert len(await bonuses_for(db, friend)) == 1
+        clock.set_clock(lambda: t0 + timedelta(hours=3))
+        assert (await redeem(db, shop, referrer.member_number, 200)).errors == []
+        clock.set_clock(lambda: t0 + timedelta(days=11))
+        run = await settlement.run_settlement(
+            db, SETTLER, period_start=t0, period_end=t0 + timedelta(days=10)
+        )
+    finally:
+        clock.set_clock(None)
+    statements = {s.partner_id: s for s in run.statements}
+    shop_lines = {(x.kind, x.counterparty_id): (x.points, x.amount) for x in statements[shop.id].lines}
+    assert shop_lines == {
+        ("REDEMPTION_RECEIVABLE", None): (200, Decimal("2.00")),  # the coalition's 200 at 0.010
+        ("ISSUE_FEE", None): (10, Decimal("-0.01")),  # the friend's purchase only, not the bonus
+    }
+    coalition_lines = [x for x in statements[None].lines if x.counterparty_id == shop.id]
+    assert {(x.kind, x.points, x.amount) for x in coalition_lines} == {
+        ("REDEMPTION_PAYABLE", 200, Decimal("-2.00")),
+        ("ISSUE_FEE", 10, Decimal("0.01")),
+    }
+    assert sum((s.net for s in run.statements), Decimal(0)) == 0
+    assert await violations(db) == []

@@ -63,7 +63,8 @@ class EnrolmentMutation:
     @mutation(
         "Enrol a customer of the calling partner in the coalition (a new member with a new number), or"
         " link an existing member to it (memberNumber). Linked, the partner may see and spend the"
-        " member's points.",
+        " member's points. With referralCode, a new member is recorded as referred by the code's owner"
+        " (in the same transaction: a refused code enrols nobody).",
         access=partner("members:write"),
         codes=(
             UserErrorCode.REQUIRED,

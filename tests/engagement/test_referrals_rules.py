@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from services.engagement import referrals
+from services.ledger import erasure
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from tests.engagement.referral_helpers import code_of, enroll_referred, referral_of, rows
-from tests.factories import enroll, make_partner, unique
+from tests.factories import ADMIN, enroll, make_partner, unique
 
 
 def email() -> str:
@@ -113,3 +114,11 @@ async def test_a_member_is_referred_at_most_once(db) -> None:
     assert (await referral_of(db, friend))["referrer_member_id"] == first.id
     found = await rows(db, "SELECT count(*) AS n FROM referrals WHERE referrer_member_id = $1", second.id)
     assert found == [{"n": 0}]
+
+
+async def test_an_erased_members_code_names_nobody(db) -> None:
+    cafe = await make_partner(db)
+    referrer = await enroll(db, cafe)
+    code = await code_of(db, referrer)
+    await erasure.erase_member(db, ADMIN, referrer.member_number)
+    assert (await refused(enroll_referred(db, cafe, code)))[0] == UserErrorCode.REFERRAL_CODE_INVALID

@@ -153,5 +153,7 @@ def logging_config(fmt: str | None = None, level: str | None = None) -> dict[str
 
 
 def configure_logging(fmt: str | None = None, level: str | None = None) -> None:
-    """For a process that is not uvicorn's (the worker, the CLI)."""
+    """For a process that is not uvicorn's (the worker, the CLI); Python's warnings go through
+    logging too, so they come out formatted like every other line."""
     logging.config.dictConfig(logging_config(fmt, level))
+    logging.captureWarnings(True)

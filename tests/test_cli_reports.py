@@ -117,6 +117,7 @@ async def test_worker_once_counts_holds_as_holds_and_lots_as_lots(database_url):
             # 7 events of the earns and links above, then this run's 2 activations and 1 expiry:
             # none is one a member is mailed about.
             " reviewed 0 tiers past anniversary and grace (0 downgrades),"
+            " took 10 events for webhooks (0 deliveries), delivered 0 webhooks of 0 due,"
             " took 10 events for member mail (0 notifications), recorded 0 expiring-points notices,"
             " sent 0 member mails of 0 due"
         )
@@ -124,6 +125,7 @@ async def test_worker_once_counts_holds_as_holds_and_lots_as_lots(database_url):
         assert nothing.stdout.strip() == (
             "released 0 expired holds, activated 0 lots past their return window, expired 0 lots (0 points),"
             " reviewed 0 tiers past anniversary and grace (0 downgrades),"
+            " took 0 events for webhooks (0 deliveries), delivered 0 webhooks of 0 due,"
             " took 0 events for member mail (0 notifications), recorded 0 expiring-points notices,"
             " sent 0 member mails of 0 due"
         )

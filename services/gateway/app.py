@@ -113,6 +113,9 @@ def freeze_startup_objects() -> None:
 def create_app(database_url: str | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Python's warnings (a library's RuntimeWarning) as log records, so they come out as one
+        # JSON line like everything else the server says, not as bare text on stderr.
+        logging.captureWarnings(True)
         url = database_url or resolve_database_url()
         await ensure_schema_current(url)
         db = Database(url)

@@ -70,9 +70,9 @@ def _sent(r: BatchResult) -> str:
 
 
 JOBS: list[ScheduledJob] = [
-    ScheduledJob("webhook-events", "events", fan_out_webhook_events, _fanned_out),
-    ScheduledJob("webhook-send", "deliveries", send_webhooks, _posted),
-    ScheduledJob("mail-events", "events", dispatch_mail_events, _dispatched),
+    ScheduledJob("webhook-events", "events", fan_out_webhook_events, _fanned_out, on_events=True),
+    ScheduledJob("webhook-send", "deliveries", send_webhooks, _posted, on_events=True),
+    ScheduledJob("mail-events", "events", dispatch_mail_events, _dispatched, on_events=True),
     ScheduledJob("mail-expiring", "notices", scan_expiring_points, _scanned),
-    ScheduledJob("mail-send", "mails", send_member_mail, _sent),
+    ScheduledJob("mail-send", "mails", send_member_mail, _sent, on_events=True),
 ]

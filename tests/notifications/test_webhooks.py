@@ -402,3 +402,39 @@ async def test_a_worker_killed_mid_delivery_leaves_it_to_be_sent_again_with_the_
         )
         [done] = await _deliveries(gateway, cafe, gid)
         assert (done["status"], done["attempts"]) == ("SUCCEEDED", 2)
+
+
+LISTENING_WORKERS = Sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coalition-worker'")
+UNTAKEN = Sql(
+    "SELECT count(*) FROM outbox_events WHERE webhooks_dispatched_at IS NULL OR mail_dispatched_at IS NULL"
+)
+
+
+async def test_a_running_worker_delivers_an_earn_at_once_not_at_its_next_round(
+    db: Database, gateway: Gateway, database_url: str
+) -> None:
+    """The worker hears points moves (the ledger's balance channel) and runs the delivery jobs
+    then: with rounds five minutes apart, the webhook still comes within seconds."""
+    cafe = await make_partner(db)
+    async with serve_receiver() as receiver:
+        await _endpoint(gateway, cafe, receiver.url, ["points.earned"])
+        member = await enroll(db, cafe)
+        async with connection(db) as conn:
+            before = await LISTENING_WORKERS.fetchval(conn)
+        worker = await _worker(database_url, "--interval", "300")
+        try:
+            async with asyncio.timeout(60):
+                while True:  # it listens, and its first round has taken every event there was
+                    async with connection(db) as conn:
+                        listening = await LISTENING_WORKERS.fetchval(conn) > before
+                        if listening and await UNTAKEN.fetchval(conn) == 0:
+                            break
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1)  # and the round is over
+            await earn(db, cafe, member.member_number, "4.00")
+            async with asyncio.timeout(20):  # far inside the 300 s until its next round
+                await receiver.wait_for(1)
+            assert receiver.received[0].json["data"]["points"] == 4
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert await worker.wait() == 0, (await worker.stderr.read()).decode()[-2000:]

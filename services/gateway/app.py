@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -114,8 +115,15 @@ def create_app(database_url: str | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Python's warnings (a library's RuntimeWarning) as log records, so they come out as one
-        # JSON line like everything else the server says, not as bare text on stderr.
+        # JSON line like everything else the server says, not as bare text on stderr; given back
+        # at shutdown, where logging may already be torn down when a late warning comes.
         logging.captureWarnings(True)
+        # graphql-core abandons a sibling resolver's coroutine when another field's error bubbles
+        # up (it settles them in the background, and a cancelled request drops them unstarted):
+        # the answer is already an error, and the warning, with no request id, helps nobody.
+        warnings.filterwarnings(
+            "ignore", message=r"coroutine '.*_async_resolver' was never awaited", category=RuntimeWarning
+        )
         url = database_url or resolve_database_url()
         await ensure_schema_current(url)
         db = Database(url)
@@ -132,6 +140,7 @@ def create_app(database_url: str | None = None) -> Starlette:
             await app.state.balance_feed.stop()
             await listener.stop()
             await db.dispose()
+            logging.captureWarnings(False)
 
     # Every route that reads a body has its limit outermost: a declared length over it is refused
     # before the token is even checked, and a chunked body is counted as it arrives.

@@ -161,8 +161,9 @@ def _check_terms(v: Validator, url: str | None, event_types: Sequence[str] | Non
             )
 
 
-def _owner(principal: Principal) -> int | None:
-    """The partner an endpoint is for (None: the coalition's own, for admins)."""
+def owner_of(principal: Principal) -> int | None:
+    """The partner whose endpoints the caller manages (None: the coalition's own, for admins);
+    refuses (FORBIDDEN) whoever may manage none, before any argument is looked at."""
     if principal.is_admin:
         principal.require_admin("admin:partners")
         return None
@@ -172,7 +173,7 @@ def _owner(principal: Principal) -> int | None:
 async def create_endpoint(
     db: Database, principal: Principal, *, url: str, event_types: Sequence[str]
 ) -> CreatedEndpoint:
-    partner_id = _owner(principal)
+    partner_id = owner_of(principal)
     v = Validator()
     _check_terms(v, url, event_types)
     v.raise_if_any()
@@ -206,7 +207,7 @@ async def create_endpoint(
 
 
 async def _own_endpoint(session: AsyncSession, principal: Principal, endpoint_id: int) -> WebhookEndpoint:
-    partner_id = _owner(principal)
+    partner_id = owner_of(principal)
     stmt = select(WebhookEndpoint).where(
         WebhookEndpoint.id == endpoint_id, WebhookEndpoint.deleted_at.is_(None)
     )
@@ -292,7 +293,7 @@ async def list_endpoints(
     db: Database, principal: Principal, *, first: int | None, after: str | None
 ) -> Page[EndpointView]:
     """A partner's own endpoints (an admin's: every endpoint), oldest first; deleted ones never."""
-    partner_id = _owner(principal)
+    partner_id = owner_of(principal)
     size = page_size(first)
     stmt = (
         select(WebhookEndpoint)
@@ -343,7 +344,7 @@ async def redeliver(db: Database, principal: Principal, delivery_id: int) -> Del
     """Sends a delivery again, with the same event id (receivers de-duplicate on it): a DEAD one
     gets a fresh retry window, a SUCCEEDED one is sent once more (a receiver that lost it), a
     PENDING one is tried now. It keeps its place in its member's order."""
-    partner_id = _owner(principal)
+    partner_id = owner_of(principal)
     now = clock.now()
     async with db.sessions() as session, session.begin():
         stmt = (

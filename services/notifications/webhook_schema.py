@@ -245,6 +245,7 @@ class WebhooksQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[WebhookDelivery]:
+        endpoints.owner_of(info.context.principal)  # a member's token is refused before the id is read
         page = await endpoints.list_deliveries(
             info.context.db,
             info.context.principal,

@@ -10,14 +10,15 @@ re-checks `next_attempt_at` on the row it locks, so a delivery another worker cl
 is not claimed twice.)
 
 Sending happens outside any transaction, the batch's POSTs concurrently (each to a different
-queue), each settled as soon as its answer came: 2xx is SUCCEEDED; anything else (an error
+queue), and the batch is settled in one statement once every answer came (or timed out): 2xx is
+SUCCEEDED; anything else (an error
 status, a timeout, a refused connection) is tried again after a backoff — 10 s doubling up to an
 hour, with jitter (each delay drawn between half and all of it, so a receiver coming back is not
 hit by every retry at once) — until `retry_until` (24 hours after the event, WEBHOOK_RETRY_HOURS),
 then DEAD. Redirects are not followed: a delivery goes where the partner said, or fails.
 
-At least once: a worker killed between the receiver's 2xx and the SUCCEEDED mark leaves the
-delivery PENDING; the lease ends and it is sent again with the same `Coalition-Event-Id`, which
+At least once: a worker killed between a receiver's 2xx and the batch's settle leaves those
+deliveries PENDING; the lease ends and it is sent again with the same `Coalition-Event-Id`, which
 is what receivers de-duplicate on. A settle that finds its lease taken over by another worker
 (the attempt count moved on) changes nothing.
 """
@@ -81,10 +82,14 @@ WHERE d.id = ANY(CAST(:ids AS bigint[]))
 """
 )
 SETTLE = Sql(
-    "UPDATE webhook_deliveries SET status = :status, next_attempt_at = COALESCE(CAST(:next AS"
-    " timestamptz), next_attempt_at), last_status_code = :code, last_error = :error,"
-    " delivered_at = COALESCE(CAST(:delivered AS timestamptz), delivered_at)"
-    " WHERE id = :id AND status = 'PENDING' AND attempts = :attempts"
+    """
+UPDATE webhook_deliveries d SET status = u.status, next_attempt_at = COALESCE(u.next, d.next_attempt_at),
+  last_status_code = u.code, last_error = u.error, delivered_at = COALESCE(u.delivered, d.delivered_at)
+FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]), CAST(:statuses AS text[]),
+  CAST(:nexts AS timestamptz[]), CAST(:codes AS int[]), CAST(:errors AS text[]),
+  CAST(:delivered AS timestamptz[])) AS u(id, attempts, status, next, code, error, delivered)
+WHERE d.id = u.id AND d.status = 'PENDING' AND d.attempts = u.attempts
+"""
 )
 
 
@@ -141,21 +146,28 @@ async def send_due(db: Database, now: datetime, batch: int = SEND_BATCH) -> Send
     timeout = httpx.Timeout(settings.webhook_timeout_seconds)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         outcomes = await asyncio.gather(
-            *(_send_one(db, client, gate, c, loaded[c["id"]], now) for c in claimed if c["id"] in loaded)
+            *(_send_one(client, gate, c, loaded[c["id"]], now) for c in claimed if c["id"] in loaded)
         )
-    succeeded = sum(1 for o in outcomes if o == "SUCCEEDED")
-    dead = sum(1 for o in outcomes if o == "DEAD")
+    async with connection(db) as conn:
+        await SETTLE.execute(
+            conn,
+            ids=[o["id"] for o in outcomes],
+            attempts=[o["attempts"] for o in outcomes],
+            statuses=[o["status"] for o in outcomes],
+            nexts=[o["next"] for o in outcomes],
+            codes=[o["code"] for o in outcomes],
+            errors=[o["error"] for o in outcomes],
+            delivered=[o["delivered"] for o in outcomes],
+        )
+    succeeded = sum(1 for o in outcomes if o["status"] == "SUCCEEDED")
+    dead = sum(1 for o in outcomes if o["status"] == "DEAD")
     return SendResult(succeeded, len(outcomes) - succeeded, dead)
 
 
 async def _send_one(
-    db: Database,
-    client: httpx.AsyncClient,
-    gate: asyncio.Semaphore,
-    claimed: Record,
-    row: Record,
-    now: datetime,
-) -> str:
+    client: httpx.AsyncClient, gate: asyncio.Semaphore, claimed: Record, row: Record, now: datetime
+) -> dict[str, Any]:
+    """POSTs one claimed delivery; returns its new state (a row of SETTLE's arrays)."""
     body = body_of(row)
     async with gate:
         timestamp = int(clock.now().timestamp())
@@ -176,21 +188,16 @@ async def _send_one(
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__
     settle: dict[str, Any] = {"id": claimed["id"], "attempts": claimed["attempts"], "code": code}
     if error is None:
-        outcome = "SUCCEEDED"
-        settle |= {"status": outcome, "next": None, "error": None, "delivered": clock.now()}
-    else:
-        retry_at = now + retry_delay(claimed["attempts"])
-        outcome = "DEAD" if retry_at > claimed["retry_until"] else "PENDING"
-        settle |= {"status": outcome, "next": retry_at, "error": error, "delivered": None}
-        log.warning(
-            "webhook delivery %s (%s) to endpoint %s failed, attempt %d: %s%s",
-            claimed["id"],
-            row["type"],
-            claimed["endpoint_id"],
-            claimed["attempts"],
-            error,
-            "; dead-lettered" if outcome == "DEAD" else "",
-        )
-    async with connection(db) as conn:
-        await SETTLE.execute(conn, **settle)
-    return outcome
+        return settle | {"status": "SUCCEEDED", "next": None, "error": None, "delivered": clock.now()}
+    retry_at = now + retry_delay(claimed["attempts"])
+    status = "DEAD" if retry_at > claimed["retry_until"] else "PENDING"
+    log.warning(
+        "webhook delivery %s (%s) to endpoint %s failed, attempt %d: %s%s",
+        claimed["id"],
+        row["type"],
+        claimed["endpoint_id"],
+        claimed["attempts"],
+        error,
+        "; dead-lettered" if status == "DEAD" else "",
+    )
+    return settle | {"status": status, "next": retry_at, "error": error, "delivered": None}

@@ -132,6 +132,11 @@ class UserErrorCode(Documented):
         "A retry must send the same idempotencyKey (it returns the first answer); a new order needs"
         " a new orderId.",
     )
+    ENDPOINT_LIMIT_REACHED = (
+        auto(),
+        "The partner already has the most webhook endpoints one may have (10, deleted ones not counted).",
+        "Delete an endpoint you no longer use, or subscribe an existing one to more event types.",
+    )
     HASH_MISMATCH = (
         auto(),
         "The run's stored lines no longer match its content hash: they were altered.",
@@ -216,6 +221,13 @@ class UserErrorCode(Documented):
         auto(),
         "The run is not in the status this step needs: finalizing needs DRAFT, paying FINALIZED.",
         "Read the run's status; take the steps in order (run, finalize, mark paid).",
+    )
+    INVALID_URL = (
+        auto(),
+        "The webhook URL is not one deliveries can go to: not an absolute http(s) URL, credentials or"
+        " a fragment in it, longer than 2,000 characters, or http (or a private address) in production.",
+        "Send an https:// URL of your receiver; http://127.0.0.1 or localhost only in development"
+        " (COALITION_ENV=development).",
     )
     IN_FUTURE = (
         auto(),
@@ -434,9 +446,24 @@ class UserErrorCode(Documented):
         "The currency is not an ISO 4217 code this coalition knows.",
         "Send a three-letter ISO 4217 code (EUR, USD, …).",
     )
+    UNKNOWN_EVENT_TYPE = (
+        auto(),
+        "An event type the coalition does not send, or none at all, was asked for.",
+        "Subscribe to one or more of the documented types (docs/events.md: points.earned, member.linked, …).",
+    )
     UNKNOWN_SCOPE = (
         auto(),
         "A client was to be created with a scope that does not exist.",
         "Use only the scopes the coalition defines (shared/access.py: points:earn, members:read, …).",
         "only from the command line (`coalition clients create-admin --scopes …`)",
+    )
+    WEBHOOK_DELIVERY_NOT_FOUND = (
+        auto(),
+        "No delivery to one of your endpoints has this id (another partner's looks the same).",
+        "Send the id of a delivery from webhookDeliveries.",
+    )
+    WEBHOOK_ENDPOINT_NOT_FOUND = (
+        auto(),
+        "No webhook endpoint of yours has this id, or it was deleted (another partner's looks the same).",
+        "Send the id createWebhookEndpoint or webhookEndpoints returned.",
     )

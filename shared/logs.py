@@ -153,5 +153,27 @@ def logging_config(fmt: str | None = None, level: str | None = None) -> dict[str
 
 
 def configure_logging(fmt: str | None = None, level: str | None = None) -> None:
-    """For a process that is not uvicorn's (the worker, the CLI)."""
+    """For a process that is not uvicorn's (the worker, the CLI); Python's warnings and the
+    exceptions it can only ignore go through logging too, formatted like every other line."""
     logging.config.dictConfig(logging_config(fmt, level))
+    log_python_complaints(True)
+
+
+def _log_unraisable(unraisable: Any) -> None:
+    """An exception Python could only ignore (raised while an object was finalized, e.g. a
+    coroutine graphql-core abandoned being closed by the garbage collector): one WARNING line, the
+    exception named, instead of an "Exception ignored in" traceback as bare text on stderr."""
+    logging.getLogger("coalition.unraisable").warning(
+        "%s %r: %s: %s",
+        unraisable.err_msg or "Exception ignored in",
+        unraisable.object,
+        type(unraisable.exc_value).__name__,
+        unraisable.exc_value,
+    )
+
+
+def log_python_complaints(on: bool) -> None:
+    """Warnings and unraisable exceptions as log records (on), or back to Python's defaults (off:
+    at shutdown, when logging may be gone before a late complaint comes)."""
+    logging.captureWarnings(on)
+    sys.unraisablehook = _log_unraisable if on else sys.__unraisablehook__

@@ -95,6 +95,18 @@ class Settings:
     mail_from: str
     mail_dir: Path
     member_app_client_id: str | None  # the public OAuth client the web app at /app logs in as
+    # "production" or "development" (COALITION_ENV). Production unless told otherwise, or running on
+    # the embedded PostgreSQL of a laptop: development relaxes what must never be relaxed in
+    # production (webhook endpoints on http://127.0.0.1).
+    environment: str
+    # Webhooks (services/notifications): a receiver has this long to answer a delivery, and a
+    # delivery is retried with backoff for this many hours before it is dead-lettered.
+    webhook_timeout_seconds: float
+    webhook_retry_hours: int
+
+    @property
+    def production(self) -> bool:
+        return self.environment != "development"
 
 
 @lru_cache(maxsize=1)
@@ -149,4 +161,16 @@ def get_settings() -> Settings:
         # Registered with `coalition clients create-app --redirect-uri <issuer>/app/`; unset, /app
         # says the gateway has no member app instead of offering a login that cannot work.
         member_app_client_id=os.environ.get("MEMBER_APP_CLIENT_ID") or None,
+        environment=_environment(),
+        webhook_timeout_seconds=_seconds("WEBHOOK_TIMEOUT_SECONDS", 10),
+        webhook_retry_hours=_int("WEBHOOK_RETRY_HOURS", 24),
     )
+
+
+def _environment() -> str:
+    raw = (os.environ.get("COALITION_ENV") or "").strip().lower()
+    if raw == "":
+        return "development" if not os.environ.get("DATABASE_URL") else "production"
+    if raw not in ("production", "development"):
+        raise SystemExit(f"environment variable COALITION_ENV must be production or development, got {raw!r}")
+    return raw

@@ -13,6 +13,7 @@ import os
 # test pool below, the in-process gateway's, and the pools of the real servers the e2e and drill
 # tests start (they inherit this environment). Small pools keep a run near 50 connections.
 os.environ.setdefault("DB_POOL_SIZE", "6")
+os.environ.setdefault("COALITION_ENV", "development")  # webhook receivers on 127.0.0.1
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any

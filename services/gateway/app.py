@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,6 +44,7 @@ from services.settlement import http as settlement_http
 from shared.database import Database, resolve_database_url
 from shared.http import BodyLimit
 from shared.listening import Listener
+from shared.logs import log_python_complaints
 from shared.migrate import ensure_schema_current
 from shared.settings import get_settings
 
@@ -113,6 +115,16 @@ def freeze_startup_objects() -> None:
 def create_app(database_url: str | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Python's warnings and ignored exceptions as log records, so they come out as one JSON
+        # line like everything else the server says, not as bare text on stderr; given back at
+        # shutdown, where logging may already be torn down when a late one comes.
+        log_python_complaints(True)
+        # graphql-core abandons a sibling resolver's coroutine when another field's error bubbles
+        # up (it settles them in the background, and a cancelled request drops them unstarted):
+        # the answer is already an error, and the warning, with no request id, helps nobody.
+        warnings.filterwarnings(
+            "ignore", message=r"coroutine '.*_async_resolver' was never awaited", category=RuntimeWarning
+        )
         url = database_url or resolve_database_url()
         await ensure_schema_current(url)
         db = Database(url)
@@ -129,6 +141,7 @@ def create_app(database_url: str | None = None) -> Starlette:
             await app.state.balance_feed.stop()
             await listener.stop()
             await db.dispose()
+            log_python_complaints(False)
 
     # Every route that reads a body has its limit outermost: a declared length over it is refused
     # before the token is even checked, and a chunked body is counted as it arrives.

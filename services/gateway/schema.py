@@ -30,6 +30,7 @@ from services.ledger.schema import (
 )
 from services.members import service as members
 from services.notifications.schema import NotificationsQuery
+from services.notifications.webhook_schema import WebhooksMutation, WebhooksQuery
 from services.partners.catalog_schema import CatalogMutation, CatalogQuery
 from services.partners.schema import Partner, PartnersMutation, PartnersQuery, partner_loader
 from services.settlement import queries as settlement
@@ -117,6 +118,7 @@ class Query(
     SettlementQuery,
     ReconciliationQuery,
     NotificationsQuery,
+    WebhooksQuery,
 ):
     pass
 
@@ -139,6 +141,7 @@ class Mutation(
     ErasureMutation,
     SettlementMutation,
     ReconciliationMutation,
+    WebhooksMutation,
 ):
     pass
 

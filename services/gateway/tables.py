@@ -9,6 +9,7 @@ from services.identity import models as identity_models
 from services.ledger import models as ledger_models
 from services.members import models as members_models
 from services.notifications import models as notifications_models
+from services.notifications import webhook_models
 from services.partners import models as partners_models
 from services.settlement import models as settlement_models
 
@@ -24,4 +25,5 @@ __all__ = [
     "rate_limit_models",
     "referral_models",
     "settlement_models",
+    "webhook_models",
 ]

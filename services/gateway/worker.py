@@ -4,6 +4,14 @@ loop or once. It only runs them: what a job does and how it batches is its servi
 Any number of workers (and gateways) may run against one database: every job takes its rows with
 `FOR UPDATE SKIP LOCKED` in batches, one transaction per batch, so nothing is done twice, nothing
 waits forever, and a worker killed mid-batch loses nothing.
+
+Between rounds (`--interval`) the worker listens on the ledger's balance channel: every committed
+points move notifies it, and it then runs the jobs that deliver outbox events (`on_events`:
+webhooks and member mail) at once, at most every EVENT_PAUSE, so a partner's webhook follows an
+earn within a fraction of a second instead of up to an interval later. Its listener has an
+application name of its own, so it is not counted among the gateways that acknowledge identity
+notices. Events that come with no points move (an enrolment alone, a settlement finalized) wait
+for the next round.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ from collections.abc import Callable
 from services.engagement import scheduled as engagement_jobs
 from services.gateway.availability import outage_of
 from services.ledger import scheduled as ledger_jobs
+from services.ledger.live import CHANNEL as POINTS_MOVED
 from services.ledger.scheduled import DEFAULT_BATCH, BatchResult, Job, ScheduledJob
 from services.notifications import scheduled as notification_jobs
 from shared import clock, console
 from shared.database import Database, standalone_database
+from shared.listening import Listener
 from shared.logs import configure_logging
 from shared.settings import get_settings
 
@@ -29,6 +39,9 @@ log = logging.getLogger("coalition.worker")
 # Every service's jobs, in the order of services.
 JOBS: list[ScheduledJob] = [*ledger_jobs.JOBS, *engagement_jobs.JOBS, *notification_jobs.JOBS]
 
+
+EVENT_PAUSE = 0.1  # seconds: the least time between two event-delivery runs
+WAKE_APPLICATION_NAME = "coalition-worker"
 
 BUSY_RETRIES = 20
 BUSY_PAUSE = 0.05  # seconds
@@ -62,11 +75,15 @@ async def run_job(
 
 
 async def run_all(
-    db: Database, batch: int = DEFAULT_BATCH, steps: console.Steps | None = None
+    db: Database,
+    batch: int = DEFAULT_BATCH,
+    steps: console.Steps | None = None,
+    jobs: list[ScheduledJob] | None = None,
 ) -> dict[str, BatchResult]:
-    """One round of every job, in order; `steps` shows which job runs and how far it got."""
+    """One round of every job (or of `jobs`), in order; `steps` shows which job runs and how far
+    it got."""
     done = {}
-    for job in JOBS:
+    for job in JOBS if jobs is None else jobs:
         note = None
         if steps is not None:
             steps.step(job.name)
@@ -110,15 +127,52 @@ async def worker_command(args: argparse.Namespace) -> int:
                 done = await run_all(db, args.batch, steps)
             print(report(done))
             return 0
-        while True:
-            try:
-                await run_all(db, args.batch)
-            except Exception as exc:  # a database outage waits for the next round; a bug stops us
-                if outage_of(exc) is None:
-                    raise
-                log.warning("database unavailable, trying again in %.0f s: %r", args.interval, exc)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=args.interval)
-                return 0
-            except TimeoutError:
-                continue
+        moved = asyncio.Event()
+        listener = Listener(db, application_name=WAKE_APPLICATION_NAME)
+        await listener.subscribe(POINTS_MOVED, lambda _payload: moved.set())
+        await listener.start()
+        try:
+            await _rounds(db, args, stop, moved)
+        finally:
+            await listener.stop()
+        return 0
+
+
+async def _rounds(db: Database, args: argparse.Namespace, stop: asyncio.Event, moved: asyncio.Event) -> None:
+    """Every job each `--interval`; the event-delivery jobs also whenever points moved."""
+    loop = asyncio.get_running_loop()
+    event_jobs = [job for job in JOBS if job.on_events]
+    jobs: list[ScheduledJob] | None = None  # None: every job
+    next_round = loop.time()
+    while True:
+        if jobs is None:
+            next_round = loop.time() + args.interval
+        try:
+            await run_all(db, args.batch, jobs=jobs)
+        except Exception as exc:  # a database outage waits for the next round; a bug stops us
+            if outage_of(exc) is None:
+                raise
+            log.warning("database unavailable, trying again in %.0f s: %r", args.interval, exc)
+        woke = await _first_of(stop, moved, until=next_round)
+        if woke is stop:
+            return
+        if woke is moved:
+            await asyncio.sleep(EVENT_PAUSE)  # a burst of moves: one run for all of it
+            moved.clear()  # after the pause: the run below sees every move heard until now
+            jobs = event_jobs
+        else:
+            jobs = None
+
+
+async def _first_of(stop: asyncio.Event, moved: asyncio.Event, *, until: float) -> asyncio.Event | None:
+    """Whichever event is set first (`stop` if both), or None when the loop's clock reaches `until`."""
+    waits = {asyncio.ensure_future(e.wait()): e for e in (stop, moved)}
+    left = max(until - asyncio.get_running_loop().time(), 0)
+    try:
+        finished, _ = await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+    if stop.is_set():
+        return stop
+    return moved if finished else None

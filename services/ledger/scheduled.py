@@ -224,6 +224,9 @@ class ScheduledJob(NamedTuple):
     unit: str  # what BatchResult.rows counts
     run: Job
     report: Callable[[BatchResult], str]
+    # Delivers what committed changes wrote to the outbox: the worker also runs it as soon as it
+    # hears of a points move, not only every round, so webhooks and mail follow within a moment.
+    on_events: bool = False
 
 
 def _released(r: BatchResult) -> str:

@@ -49,6 +49,8 @@ ID_TYPES = {
     "ruleId": "EarnRule",
     "promotionId": "Promotion",
     "id": "Promotion",  # archivePromotion(input: {id})
+    "endpointId": "WebhookEndpoint",
+    "deliveryId": "WebhookDelivery",
 }
 SCALARS: dict[str, Any] = {
     "String": "",

@@ -1,7 +1,7 @@
 """referrals: members' referral codes, referrals and their bonuses
 
 Revision ID: 5b1e7c2a9d40
-Revises: 09e83591d791
+Revises: ef8e4fe3054d
 Create Date: 2026-12-04 13:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5b1e7c2a9d40"
-down_revision: str | None = "09e83591d791"
+down_revision: str | None = "ef8e4fe3054d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -58,6 +58,21 @@ class UserErrorCode(Documented):
         "Check the latest mail and type its 6 digits, or ask for a new code.",
         "only from the member account pages (POST /account/activate/confirm)",
     )
+    ACTIVITY_COOLDOWN = (
+        auto(),
+        "The member did this activity less than its cooldown before (or after) this occurredAt.",
+        "Nothing to do for this one: the activity earns again once the cooldown has passed.",
+    )
+    ACTIVITY_LIMIT_REACHED = (
+        auto(),
+        "The member has earned this activity perMemberLimit times already.",
+        "Nothing: the activity earns this member no more points.",
+    )
+    ACTIVITY_NOT_FOUND = (
+        auto(),
+        "You have no activity with this code (or activityId), or it is archived.",
+        "Check the code against `activities`; create it with createActivity.",
+    )
     ALREADY_CANCELLED = (
         auto(),
         "The redemption was cancelled before; its points are back with the member.",
@@ -102,6 +117,11 @@ class UserErrorCode(Documented):
         auto(),
         "No OAuth client has this client id.",
         "Check the id (cl_…); it is the client id, not a global ID.",
+    )
+    CODE_TAKEN = (
+        auto(),
+        "You already have an activity with this code.",
+        "Choose another code (codes are unique per partner, case-insensitive), or archive the old one.",
     )
     CONFLICT = (
         auto(),

@@ -7,6 +7,7 @@ that may both call the members service and own referrals (services/engagement/re
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 import strawberry
@@ -37,6 +38,11 @@ class EnrollMemberInput:
         default=None,
         description="The customer's language, a BCP 47 tag (en, fr, nl-BE…), for member mail: set on a"
         " new member, and on a linked one who has none yet (the member's own choice stays).",
+    )
+    birth_date: date | None = strawberry.field(
+        default=None,
+        description="The customer's birth date (YYYY-MM-DD, 1900 to today), for birthday bonuses: set on"
+        " a new member, and on a linked one who has none yet (INVALID outside that range).",
     )
     referral_code: str | None = strawberry.field(
         default=None,
@@ -93,6 +99,7 @@ class EnrolmentMutation:
                 member_number=input.member_number,
                 language=input.language,
                 referral_code=input.referral_code,
+                birth_date=input.birth_date,
             )
         except DomainError as exc:
             return EnrollMemberPayload(user_errors=user_errors(exc.errors))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -100,6 +101,7 @@ async def enroll_member(
     member_number: str | None = None,
     language: str | None = None,
     referral_code: str | None = None,
+    birth_date: date | None = None,
 ) -> MemberView:
     """The members service's enrolment, with a referral recorded in its transaction when a
     `referral_code` is given (rules in the module's docstring)."""
@@ -118,6 +120,7 @@ async def enroll_member(
         member_number=member_number,
         language=language,
         on_enrolled=hook,
+        birth_date=birth_date,
     )
 
 

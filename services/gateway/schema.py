@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from services.earning.schema import EarningMutation, EarningQuery
 from services.earning.schema_promo_codes import PromoCodeMutation, PromoCodeQuery
+from services.engagement.activity_schema import ActivitiesMutation, ActivitiesQuery
 from services.engagement.enrolment_schema import EnrolmentMutation
 from services.engagement.referral_schema import ReferralMeQuery
 from services.engagement.schema import TiersMutation, TiersQuery
@@ -112,6 +113,7 @@ class Query(
     LedgerQuery,
     EarningQuery,
     TiersQuery,
+    ActivitiesQuery,
     PromoCodeQuery,
     MemberDataQuery,
     CatalogQuery,
@@ -136,6 +138,7 @@ class Mutation(
     MeMutation,
     EarningMutation,
     TiersMutation,
+    ActivitiesMutation,
     PromoCodeMutation,
     LedgerMutation,
     ErasureMutation,

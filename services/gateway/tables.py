@@ -4,7 +4,7 @@ import shared.audit_log as audit_log_models
 import shared.outbox as outbox_models
 import shared.rate_limit as rate_limit_models
 from services.earning import models as earning_models
-from services.engagement import referral_models
+from services.engagement import activity_models, referral_models
 from services.identity import models as identity_models
 from services.ledger import models as ledger_models
 from services.members import models as members_models
@@ -14,6 +14,7 @@ from services.partners import models as partners_models
 from services.settlement import models as settlement_models
 
 __all__ = [
+    "activity_models",
     "audit_log_models",
     "earning_models",
     "identity_models",

@@ -171,7 +171,7 @@ CHECKS: list[tuple[str, str, str]] = [
         "coalition-issued points equal the points of the coalition's lots",
         "SELECT issued, lots FROM (SELECT"
         " (SELECT COALESCE(SUM(coalition_points), 0) FROM journal_entries"
-        " WHERE kind IN ('EARN', 'REFERRAL')) AS issued,"
+        " WHERE kind IN ('EARN', 'REFERRAL', 'ACTIVITY')) AS issued,"
         " (SELECT COALESCE(SUM(l.points), 0) FROM lots l JOIN partners p ON p.id = l.issuing_partner_id"
         " WHERE p.kind = 'COALITION') AS lots) x WHERE issued <> lots",
         "the coalition issued {issued} points, its lots hold {lots}",

@@ -8,7 +8,7 @@ The document (version 1; every instant ISO 8601 UTC, points whole numbers, partn
 and name):
 
     {"version": 1, "exportedAt",
-     "profile": {"memberNumber", "email", "createdAt", "activated", "passwordChangedAt",
+     "profile": {"memberNumber", "email", "birthDate", "createdAt", "activated", "passwordChangedAt",
                  "settings": {"requireCodeToSpend", "language", "notifications": {"tierChanges",
                               "expiringPoints", "rewardVouchers", "transfersReceived"}}},
      "links": [{"partner": {"id", "name"}, "linkedAt", "how": "ENROLLED" | "CARD_PRESENTED",
@@ -43,7 +43,7 @@ from shared.sql import Sql
 VERSION = 1
 
 PROFILE = Sql(
-    "SELECT member_number, email, created_at, password_hash IS NOT NULL AS activated,"
+    "SELECT member_number, email, birth_date, created_at, password_hash IS NOT NULL AS activated,"
     " password_changed_at, require_code_to_spend, language, mail_tier_changes, mail_expiring_points,"
     " mail_reward_vouchers, mail_transfers_received FROM members WHERE id = :m AND erased_at IS NULL"
 )
@@ -105,6 +105,7 @@ async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
         "profile": {
             "memberNumber": profile["member_number"],
             "email": profile["email"],
+            "birthDate": profile["birth_date"].isoformat() if profile["birth_date"] else None,
             "createdAt": _at(profile["created_at"]),
             "activated": profile["activated"],
             "passwordChangedAt": _at(profile["password_changed_at"]),

@@ -52,6 +52,9 @@ class EntryKind(StrEnum):
     EXPIRE = "EXPIRE"
     ERASURE = "ERASURE"  # an erased member's remaining points, forfeited to their issuers' breakage
     REFERRAL = "REFERRAL"  # a referral bonus: coalition-issued points (services/ledger/coalition_credit.py)
+    # Points for an activity (a review, a survey, a birthday): issued by the partner that defined it,
+    # or by the coalition for its own activities (services/engagement/activities.py).
+    ACTIVITY = "ACTIVITY"
 
 
 class EntryStatus(StrEnum):

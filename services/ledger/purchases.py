@@ -21,11 +21,11 @@ EARNED_IN_PERIODS = Sql(
     " AS points FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]))"
     " WITH ORDINALITY AS p(s, e, i) ORDER BY p.i"
 )
-# The member's first and latest earn or redemption at the partner (journal by member and partner).
+# Whether the member bought at the partner, and their latest earn, redemption or activity there.
 ACTIVITY = Sql(
     "SELECT EXISTS (SELECT 1 FROM purchases WHERE member_id = :m AND partner_id = :partner) AS bought,"
     " (SELECT max(occurred_at) FROM journal_entries WHERE member_id = :m AND partner_id = :partner"
-    "  AND kind IN ('EARN', 'REDEEM')) AS last_seen"
+    "  AND kind IN ('EARN', 'REDEEM', 'ACTIVITY')) AS last_seen"
 )
 # Qualifying points for tiers: points earned by purchases (net of refunds) at every partner, by
 # purchases that occurred since the window's start; members with none are absent.
@@ -67,8 +67,8 @@ async def qualifying_points(conn: DbConnection, member_ids: list[int], since: da
 async def activity_at_partner(
     conn: DbConnection, member_id: int, partner_id: int
 ) -> tuple[bool, datetime | None]:
-    """Whether the member ever bought at the partner, and when they last earned or redeemed there
-    (None: never). Under the member's wallet lock it is exact, as `earned_in_periods` is."""
+    """Whether the member ever bought at the partner, and when they last earned, redeemed or did an
+    activity there (None: never). Under the member's wallet lock it is exact, as `earned_in_periods` is."""
     row = await ACTIVITY.fetchrow(conn, m=member_id, partner=partner_id)
     assert row is not None
     return bool(row["bought"]), row["last_seen"]

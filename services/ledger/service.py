@@ -21,7 +21,7 @@ from typing import Any
 from services.ledger import bulk_earn, earn, holds, policy, rewards, spending
 from services.ledger.bulk_batch import PurchaseItem
 from services.ledger.cancellations import cancel_redemption
-from services.ledger.coalition_credit import Credit, credit_coalition_points
+from services.ledger.coalition_credit import Credit, credit_coalition_points, credit_points
 from services.ledger.corrections import (
     DecideRefund,
     OnRefunded,
@@ -32,7 +32,9 @@ from services.ledger.corrections import (
 )
 from services.ledger.earn import Decide, EarnDecision, check_purchase
 from services.ledger.holds import capture_redemption, void_redemption
-from services.ledger.outcomes import Outcome, check_money
+from services.ledger.idempotency import run_idempotent
+from services.ledger.journal import lock_wallet
+from services.ledger.outcomes import Outcome, check_common, check_money
 from services.ledger.policy import Policy
 from services.ledger.purchases import (
     activity_at_partner,
@@ -82,9 +84,11 @@ __all__ = [
     "cancel_redemption",
     "capture_redemption",
     "check_batch_size",
+    "check_common",
     "check_money",
     "check_purchase",
     "credit_coalition_points",
+    "credit_points",
     "earn_details",
     "earned_in_periods",
     "expiring_points",
@@ -92,6 +96,7 @@ __all__ = [
     "first_available_purchases",
     "import_client_id",
     "import_purchases",
+    "lock_wallet",
     "member_balance_to_watch",
     "own_balance_to_watch",
     "points_expiring_soon",
@@ -102,6 +107,7 @@ __all__ = [
     "redeem_reward",
     "require_still_watchable",
     "reverse_purchase",
+    "run_idempotent",
     "transactions",
     "update_expiry_policy",
     "void_redemption",

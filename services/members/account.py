@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from asyncpg import Record
 
 from services.members import events, propagation
 from services.members.mail_preferences import COLUMNS, MailTopic, normalize_language
 from services.members.models import LinkHow as LinkHow  # re-exported: Me.links' enum
-from services.members.service import MEMBER_NUMBER
+from services.members.service import MEMBER_NUMBER, check_birth_date
 from shared import sql
 from shared.access import Principal
 from shared.database import Database
@@ -49,19 +49,24 @@ class Settings:
     language: str | None = None
     # The kinds of member mail the member gets (every kind unless they opted out).
     mail: frozenset[MailTopic] = frozenset(MailTopic)
+    birth_date: date | None = None
 
 
-_SETTINGS_COLUMNS = f"require_code_to_spend, language, {', '.join(COLUMNS.values())}"
+_SETTINGS_COLUMNS = f"require_code_to_spend, language, birth_date, {', '.join(COLUMNS.values())}"
 PROFILE = Sql(f"SELECT member_number, email, {_SETTINGS_COLUMNS} FROM members WHERE id = :m")
 LINKS = Sql(
     "SELECT partner_id, created_at, partner_customer_ref IS NOT NULL AS enrolled FROM enrollments"
     " WHERE member_id = :m ORDER BY created_at, partner_id"
 )
 PARTNER_EXISTS = Sql("SELECT 1 FROM partners WHERE id = :p")
+BIRTH_DATE = Sql("SELECT birth_date FROM members WHERE id = :m FOR UPDATE")
+
+
 UNLINK = Sql("DELETE FROM enrollments WHERE member_id = :m AND partner_id = :p RETURNING 1")
 UPDATE_SETTINGS = Sql(
     "UPDATE members SET require_code_to_spend = COALESCE(CAST(:require AS boolean), require_code_to_spend),"
     " language = COALESCE(CAST(:language AS text), language),"
+    " birth_date = COALESCE(birth_date, CAST(:birth_date AS date)),"
     + "".join(
         f" {column} = COALESCE(CAST(:{column} AS boolean), {column})," for column in COLUMNS.values()
     ).rstrip(",")
@@ -76,6 +81,7 @@ def _settings(row: Record | None) -> Settings:
         require_code_to_spend=bool(row["require_code_to_spend"]),
         language=row["language"],
         mail=frozenset(t for t, column in COLUMNS.items() if row[column]),
+        birth_date=row["birth_date"],
     )
 
 
@@ -113,24 +119,38 @@ async def update_settings(
     require_code_to_spend: bool | None,
     language: str | None = None,
     mail: Mapping[MailTopic, bool | None] | None = None,
+    birth_date: date | None = None,
 ) -> Settings:
     """Changes what is given (null leaves a setting as it is; at least one must be given).
-    `mail` opts the member in (True) or out (False) of each kind of member mail it names."""
+    `mail` opts the member in (True) or out (False) of each kind of member mail it names.
+    `birth_date` is set once (it pays birthday bonuses: a member cannot move it to earn another;
+    support corrects a wrong one): giving another once set is INVALID, the same one is no change."""
     member_id = principal.require_member()
     mail = {topic: value for topic, value in (mail or {}).items() if value is not None}
-    if require_code_to_spend is None and language is None and not mail:
+    if require_code_to_spend is None and language is None and not mail and birth_date is None:
         raise DomainError.single(UserErrorCode.REQUIRED, "give a setting to change", "requireCodeToSpend")
+    if birth_date is not None:
+        check_birth_date(birth_date)
     if language is not None:
         try:
             language = normalize_language(language)
         except ValueError as exc:
             raise DomainError.single(UserErrorCode.INVALID, str(exc), "language") from None
-    async with sql.connection(db) as conn:
+    async with sql.transaction(db) as conn:
+        if birth_date is not None:
+            current = await BIRTH_DATE.fetchval(conn, m=member_id)
+            if current is not None and current != birth_date:
+                raise DomainError.single(
+                    UserErrorCode.INVALID,
+                    "birthDate is set already; ask the coalition's support to correct it",
+                    "birthDate",
+                )
         row = await UPDATE_SETTINGS.fetchrow(
             conn,
             m=member_id,
             require=require_code_to_spend,
             language=language,
+            birth_date=birth_date,
             **{column: mail.get(topic) for topic, column in COLUMNS.items()},
         )
     return _settings(row)

@@ -2,8 +2,10 @@
 
 The ledger's `services.ledger.erasure.erase_member` runs the whole erasure in one transaction:
 it forfeits the points, then calls `erase_personal_data` here on the same connection. What goes:
-the email, the password (hash and date), the language, every link to a partner with the partner's customer
-ref, and whatever one-time codes the member had (`revoke_member_codes`). What stays: the row, its
+the email, the password (hash and date), the language, the birth date, every link to a partner
+with the partner's customer ref, and whatever one-time codes the member had
+(`revoke_member_codes`); a trigger clears their survey comments and activity data
+(services/engagement/activity_models.py). What stays: the row, its
 id and member number (the opaque key the books are kept under), created_at, and erased_at.
 
 Every process caches "member at partner" answers (`service.cached_member_at_partner`); the
@@ -28,7 +30,7 @@ CHANNEL = "coalition_member_erased"
 LOCK_MEMBER = Sql("SELECT id, erased_at FROM members WHERE member_number = :n FOR UPDATE")
 ERASE = Sql(
     "UPDATE members SET email = NULL, password_hash = NULL, password_changed_at = NULL,"
-    " require_code_to_spend = false, language = NULL, erased_at = :at WHERE id = :id"
+    " require_code_to_spend = false, language = NULL, birth_date = NULL, erased_at = :at WHERE id = :id"
 )
 UNLINK_ALL = Sql("DELETE FROM enrollments WHERE member_id = :id")
 NOTIFY = Sql("SELECT pg_notify(:channel, :number)")

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     Numeric,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,6 +36,14 @@ class LinkHow(enum.StrEnum):
 
 class Member(Base):
     __tablename__ = "members"
+    __table_args__ = (
+        # The birthday bonus finds a day's birthdays (services/engagement/birthdays.py).
+        Index(
+            "ix_members_birthday",
+            text("(EXTRACT(MONTH FROM birth_date) * 100 + EXTRACT(DAY FROM birth_date))"),
+            postgresql_where=text("birth_date IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     member_number: Mapped[str] = mapped_column(Text, unique=True)
@@ -51,6 +62,8 @@ class Member(Base):
     mail_expiring_points: Mapped[bool] = mapped_column(Boolean, server_default="true")
     mail_reward_vouchers: Mapped[bool] = mapped_column(Boolean, server_default="true")
     mail_transfers_received: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    # Optional (enrollMember, updateMemberSettings): the day of the birthday bonus (BIRTHDAY activities).
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     # Erased members keep their row (the number is the ledger's opaque key) and nothing personal.
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.members import events
 from services.members.mail_preferences import normalize_language
 from services.members.models import Enrollment, Member
-from shared import sql
+from shared import clock, sql
 from shared.access import Principal
 from shared.database import Database
 from shared.error_codes import UserErrorCode
@@ -112,6 +112,17 @@ class Enrolled:
 EnrolHook = Callable[[AsyncSession, Enrolled], Awaitable[None]]
 
 
+OLDEST = date(1900, 1, 1)
+
+
+def check_birth_date(value: date, field: str = "birthDate") -> None:
+    """A birth date a person can have: from 1900 until today (UTC)."""
+    if not OLDEST <= value <= clock.now().date():
+        raise DomainError.single(
+            UserErrorCode.INVALID, f"{field} must be between {OLDEST.isoformat()} and today", field
+        )
+
+
 def check_member_number(v: Validator, member_number: str, field: str = "memberNumber") -> None:
     if v.check(bool(member_number), field, UserErrorCode.REQUIRED, f"{field} must not be empty"):
         v.check(
@@ -131,10 +142,12 @@ async def enroll_member(
     member_number: str | None = None,
     language: str | None = None,
     on_enrolled: EnrolHook | None = None,
+    birth_date: date | None = None,
 ) -> MemberView:
     """`language` (a BCP 47 tag) is the customer's language for member mail, when the partner
     knows it: set on a new member, and on a linked one who has none yet (never overriding the
-    member's own choice). `on_enrolled` runs in the enrolment's transaction (see `EnrolHook`)."""
+    member's own choice); `birth_date` likewise (for birthday bonuses). `on_enrolled` runs in the
+    enrolment's transaction (see `EnrolHook`)."""
     partner_id = principal.require_partner("members:write")
     v = Validator()
     v.text(partner_customer_ref, "partnerCustomerRef", max_length=MAX_REF)
@@ -151,6 +164,8 @@ async def enroll_member(
     if member_number is not None:
         check_member_number(v, member_number)
     v.raise_if_any()
+    if birth_date is not None:
+        check_birth_date(birth_date)
 
     if member_number is not None:
         await refuse_if_rate_limited(db, principal)
@@ -159,7 +174,7 @@ async def enroll_member(
             try:
                 async with db.sessions() as session, session.begin():
                     view, outcome = await _enroll(
-                        session, partner_id, partner_customer_ref, email, member_number, language
+                        session, partner_id, partner_customer_ref, email, member_number, language, birth_date
                     )
                     if on_enrolled is not None:
                         await on_enrolled(session, Enrolled(view.id, view.member_number, email, outcome))
@@ -183,6 +198,7 @@ async def _enroll(
     email: str | None,
     member_number: str | None,
     language: str | None = None,
+    birth_date: date | None = None,
 ) -> tuple[MemberView, EnrolOutcome]:
     existing = (
         await session.execute(
@@ -201,7 +217,9 @@ async def _enroll(
         return MemberView(existing.id, existing.member_number), EnrolOutcome.REPEATED  # no event
 
     if member_number is None:
-        member = Member(member_number=new_member_number(), email=email, language=language)
+        member = Member(
+            member_number=new_member_number(), email=email, language=language, birth_date=birth_date
+        )
         session.add(member)
         await session.flush()
         session.add(Enrollment(member_id=member.id, partner_id=partner_id, partner_customer_ref=ref))
@@ -227,6 +245,12 @@ async def _enroll(
     if language is not None:
         await session.execute(
             update(Member).where(Member.id == member_id, Member.language.is_(None)).values(language=language)
+        )
+    if birth_date is not None:
+        await session.execute(
+            update(Member)
+            .where(Member.id == member_id, Member.birth_date.is_(None))
+            .values(birth_date=birth_date)
         )
     if current_ref is None:
         session.add(Enrollment(member_id=member_id, partner_id=partner_id, partner_customer_ref=ref))

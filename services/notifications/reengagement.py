@@ -1,9 +1,10 @@
 """Re-engagement: the members a campaign would target — inactive for a while, points to spend.
 
-`members_to_reengage` lists members with no earn or redemption for `inactive_for` and at least
-`min_points` available, by member id, one bounded statement per page (the page size is capped).
-It reads the published views of the ledger (`ledger_open_lots`, `ledger_member_entries`,
-`ledger_wallets`) and of members (`member_directory`, `member_links`), never their tables.
+`members_to_reengage` lists members with no earn, redemption or recorded activity for
+`inactive_for` and at least `min_points` available, by member id, one bounded statement per page
+(the page size is capped). It reads the published views of the ledger (`ledger_open_lots`,
+`ledger_member_entries`, `ledger_wallets`) and of members (`member_directory`, `member_links`),
+never their tables.
 
 Who sees what, as the tenancy rules say:
 - an admin (`admin:partners`) sees every member not erased; inactivity is measured across the
@@ -49,7 +50,7 @@ SELECT d.member_id, d.member_number, {email} AS email, {ref} AS partner_customer
 FROM {members}
 CROSS JOIN LATERAL (
   SELECT max(e.occurred_at) AS last_activity_at FROM ledger_member_entries e
-  WHERE e.member_id = d.member_id AND e.kind IN ('EARN', 'REDEEM') {at_partner}
+  WHERE e.member_id = d.member_id AND e.kind IN ('EARN', 'REDEEM', 'ACTIVITY') {at_partner}
 ) a
 CROSS JOIN LATERAL (
   SELECT CAST(COALESCE(SUM(l.remaining) FILTER (WHERE l.available_at <= :now), 0) AS bigint)

@@ -54,7 +54,7 @@ SELECT 'ISSUE_FEE', e.run, e.partner_id, NULL, SUM(e.points - e.coalition_points
 FROM e
 JOIN pc ON pc.partner_id = e.partner_id
        AND e.occurred_at >= pc.effective_from AND e.occurred_at < pc.effective_to
-WHERE e.kind IN ('EARN', 'REVERSE')
+WHERE e.kind IN ('EARN', 'REVERSE', 'ACTIVITY')  -- a partner's activity points are issued points too
 GROUP BY 2, 3
 UNION ALL
 SELECT 'BREAKAGE', c.run, c.issuing_partner_id, NULL, SUM(c.points),

@@ -9,7 +9,7 @@ member, so there is no visibility query).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import strawberry
@@ -74,6 +74,10 @@ class MemberSettings:
         default_factory=lambda: NotificationSettings.of(frozenset(MailTopic)),
         description="Which kinds of mail the member gets.",
     )
+    birth_date: date | None = strawberry.field(
+        default=None,
+        description="The member's birth date, if given: BIRTHDAY activities pay their bonus on it.",
+    )
 
     @classmethod
     def of(cls, found: account.Settings) -> MemberSettings:
@@ -81,6 +85,7 @@ class MemberSettings:
             require_code_to_spend=found.require_code_to_spend,
             language=found.language,
             notifications=NotificationSettings.of(found.mail),
+            birth_date=found.birth_date,
         )
 
 
@@ -215,6 +220,11 @@ class UpdateMemberSettingsInput:
     notifications: NotificationSettingsInput | None = strawberry.field(
         default=None, description="Opt in or out of each kind of member mail."
     )
+    birth_date: date | None = strawberry.field(
+        default=None,
+        description="The member's birth date (YYYY-MM-DD, 1900 to today), for birthday bonuses. Set once:"
+        " another date once one is set is INVALID (the coalition's support corrects a wrong one).",
+    )
 
 
 @strawberry.type(description="The answer to updateMemberSettings.")
@@ -280,6 +290,7 @@ class MeMutation:
                 require_code_to_spend=input.require_code_to_spend,
                 language=input.language,
                 mail=input.notifications.topics() if input.notifications else None,
+                birth_date=input.birth_date,
             )
         except DomainError as exc:
             return UpdateMemberSettingsPayload(user_errors=user_errors(exc.errors))

@@ -28,6 +28,9 @@ TransactionKind = graphql_enum(
         EntryKind.ERASURE: "Points forfeited when the member's data was erased (eraseMember).",
         EntryKind.REFERRAL: "A referral bonus, issued by the coalition: a member the member referred"
         " made their first purchase and its return window passed.",
+        EntryKind.ACTIVITY: "Points for an activity (a review, a survey, a newsletter sign-up, a"
+        " birthday): issued by the partner that defined it (recordActivity), or by the coalition for"
+        " its own activities. Available at once.",
     },
 )
 TransactionStatus = graphql_enum(
@@ -83,8 +86,8 @@ class Transaction(Node):
     status: TransactionStatus = strawberry.field(description="Where its points stand now.")
     order_id: str | None = strawberry.field(
         description="The partner's orderId of the purchase or redemption it belongs to (a refund or"
-        " cancellation carries the original's; a reward bought carries voucher:<voucher code>); null"
-        " for an expiry."
+        " cancellation carries the original's; a reward bought carries voucher:<voucher code>, an"
+        " activity activity:<its code>, a referral bonus referral:<id>); null for an expiry."
     )
     occurred_at: datetime = strawberry.field(
         description="When it happened: a purchase's occurredAt, an expiry's moment of expiry,"

@@ -118,6 +118,7 @@ async def test_worker_once_counts_holds_as_holds_and_lots_as_lots(database_url):
             # none is one a member is mailed about.
             " reviewed 0 tiers past anniversary and grace (0 downgrades),"
             " checked 0 referrals for a bonus (0 bonus points paid),"
+            " paid 0 birthday bonuses (0 points),"
             " took 10 events for webhooks (0 deliveries), delivered 0 webhooks of 0 due,"
             " took 10 events for member mail (0 notifications), recorded 0 expiring-points notices,"
             " sent 0 member mails of 0 due"
@@ -127,6 +128,7 @@ async def test_worker_once_counts_holds_as_holds_and_lots_as_lots(database_url):
             "released 0 expired holds, activated 0 lots past their return window, expired 0 lots (0 points),"
             " reviewed 0 tiers past anniversary and grace (0 downgrades),"
             " checked 0 referrals for a bonus (0 bonus points paid),"
+            " paid 0 birthday bonuses (0 points),"
             " took 0 events for webhooks (0 deliveries), delivered 0 webhooks of 0 due,"
             " took 0 events for member mail (0 notifications), recorded 0 expiring-points notices,"
             " sent 0 member mails of 0 due"

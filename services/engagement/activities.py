@@ -130,6 +130,17 @@ async def owner_of(db: Database, conn: DbConnection, principal: Principal, partn
     return partner_id
 
 
+def require_manager(principal: Principal) -> None:
+    """Who may manage or record activities at all, asked before anything about the input: a
+    partner with `activities:write`, or an admin with `admin:partners`."""
+    if principal.partner_id is not None:
+        principal.require(SCOPE)
+    elif principal.is_admin:
+        principal.require(ADMIN_SCOPE)
+    else:
+        raise Forbidden(f"activities are managed by their partner ({SCOPE}) or coalition admins")
+
+
 def check_terms(v: Validator, terms: ActivityTerms) -> None:
     v.text(terms.code, "code", max_length=MAX_CODE)
     if terms.code.strip():
@@ -177,6 +188,7 @@ async def create_activity(
     userErrors: REQUIRED/TOO_LONG/INVALID code and name, CODE_TAKEN, INVALID_AMOUNT points,
     INVALID perMemberLimit (or a second live BIRTHDAY activity: kind), INVALID_DURATION cooldown,
     PARTNER_NOT_FOUND."""
+    require_manager(principal)
     v = Validator()
     check_terms(v, terms)
     v.raise_if_any()
@@ -213,6 +225,7 @@ async def archive_activity(db: Database, principal: Principal, activity_id: int)
     """Archives one of the caller's activities: it earns nothing from now on, its records stay,
     its code is free again. Archiving an archived one changes nothing. ACTIVITY_NOT_FOUND for
     an unknown id or another owner's (the same answer)."""
+    require_manager(principal)
     async with sql.transaction(db) as conn:
         row = await BY_ID.fetchrow(conn, id=activity_id)
         missing = DomainError.single(UserErrorCode.ACTIVITY_NOT_FOUND, "no such activity", "activityId")

@@ -119,10 +119,7 @@ async def record_activity(
 ) -> Outcome:
     """Earns the member the activity's points (the result: transaction_id, points, partner_id,
     occurred_at, activity_id), or userErrors."""
-    if principal.partner_id is not None:
-        principal.require(activities.SCOPE)
-    else:
-        principal.require_admin(activities.ADMIN_SCOPE)
+    activities.require_manager(principal)
     now = clock.now()
     v = Validator()
     ledger.check_common(v, idempotency_key, None)
@@ -274,6 +271,7 @@ async def nps_score(
     """The Net Promoter Score of SURVEY answers that occurred in [start, end): a partner's own
     (partner_id its own or None); an admin's of one partner, or of every survey in the coalition
     (None). INVALID `to` when it is not after `from`."""
+    activities.require_manager(principal)
     v = Validator()
     if v.instant(start, "from") and v.instant(end, "to"):
         v.check(end > start, "to", UserErrorCode.INVALID, "to must be after from")

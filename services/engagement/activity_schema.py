@@ -295,6 +295,7 @@ class ActivitiesMutation:
     async def archive_activity(
         self, info: GraphQLInfo, input: Annotated[ArchiveActivityInput, INPUT]
     ) -> ArchiveActivityPayload:
+        service.require_manager(info.context.principal)  # who may ask, before what is wrong
         try:
             activity_id = require_global_id(input.activity_id, "Activity", "activityId")
             archived = await service.archive_activity(info.context.db, info.context.principal, activity_id)

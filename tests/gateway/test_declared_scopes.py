@@ -51,6 +51,7 @@ ID_TYPES = {
     "id": "Promotion",  # archivePromotion(input: {id})
     "endpointId": "WebhookEndpoint",
     "deliveryId": "WebhookDelivery",
+    "activityId": "Activity",
 }
 SCALARS: dict[str, Any] = {
     "String": "",

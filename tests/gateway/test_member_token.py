@@ -63,6 +63,7 @@ def _query(name: str, other_number: str) -> tuple[str, dict[str, Any]]:
                 "String": other_number,
                 "ID": to_global_id(ID_TYPES.get(name, "Member"), 1),
                 "Duration": "P30D",
+                "DateTime": "2026-01-01T00:00:00Z",
             }[named.name]
         declared.append(f"${arg}: {spec.type}")
     args = ", ".join(f"{a}: ${a}" for a in values)

@@ -113,6 +113,11 @@ class UserErrorCode(Documented):
         "recordPurchases takes at most 1,000 purchases in one request; nothing was recorded.",
         "Split the batch into requests of 1,000 purchases or fewer.",
     )
+    CHARITY_NOT_FOUND = (
+        auto(),
+        "No charity has this id (a partner that is not a charity does not take donations).",
+        "Pick one from `charities`.",
+    )
     CLIENT_NOT_FOUND = (
         auto(),
         "No OAuth client has this client id.",
@@ -297,6 +302,11 @@ class UserErrorCode(Documented):
         "Ask the member for the code their app shows (createSpendCode) and send it as memberCode,"
         " with the same idempotencyKey.",
     )
+    MEMBER_HAS_DEBT = (
+        auto(),
+        "The member owes points from a refund, which their next points repay first.",
+        "Earn (or wait for pending points) until the debt is repaid, then give points again.",
+    )
     MEMBER_NOT_FOUND = (
         auto(),
         "No member has this number, or the member is not linked to you: both answers are the same."
@@ -460,6 +470,11 @@ class UserErrorCode(Documented):
         auto(),
         "The purchase is so old that its points would already have expired.",
         "Nothing to earn: do not record it.",
+    )
+    TRANSFER_LIMIT_REACHED = (
+        auto(),
+        "The points would take the member past what they may give in a day or a month.",
+        "Give at most what the message says is left, or wait for the day or month to pass.",
     )
     UNKNOWN_CURRENCY = (
         auto(),

@@ -84,6 +84,10 @@ class Settings:
     # Referrals (services/engagement/referrals.py): coalition-issued points paid to the referrer
     # once the referred member's first purchase is available; 0 pays none.
     referral_bonus_points: int
+    # What one member may give other members (transferPoints), in points per day and per month
+    # (UTC days and calendar months).
+    transfer_daily_limit_points: int
+    transfer_monthly_limit_points: int
     member_miss_limit: int
     member_miss_window_seconds: int
     login_failures_per_username: int
@@ -145,6 +149,8 @@ def get_settings() -> Settings:
         tier_window_months=_int("TIER_WINDOW_MONTHS", 12),
         tier_grace_days=_int("TIER_GRACE_DAYS", 30),
         referral_bonus_points=_int("REFERRAL_BONUS_POINTS", 500),
+        transfer_daily_limit_points=_int("TRANSFER_DAILY_LIMIT_POINTS", 10_000),
+        transfer_monthly_limit_points=_int("TRANSFER_MONTHLY_LIMIT_POINTS", 50_000),
         # A partner client may get this many MEMBER_NOT_FOUND answers per window before every
         # lookup by number is refused (RATE_LIMITED) until the window has slid past them.
         member_miss_limit=_int("MEMBER_MISS_LIMIT", 30),

@@ -26,7 +26,7 @@ from shared.money import Money
 # finalized run refuses any overlapping one, whatever the order the tests run in). Taken: 500, 900,
 # 1200, 1700, 2300, 2500, 2600, 3000-3450 (reconciliation and its events, 100 apart), 3150 (erasure),
 # 3600, 4000, 4100, 4200, 4400, 5000-5200 (random ledgers), 6000 (tiers),
-# 6400 (referrals), 7600 (activities).
+# 6400 (referrals), 7600 (activities), 7800 and 7900 (transfers and donations).
 ADMIN = Principal(client_id="test-admin", scopes=ADMIN_SCOPES | {"members:read"})
 
 

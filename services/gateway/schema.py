@@ -16,6 +16,7 @@ from services.engagement.activity_schema import ActivitiesMutation, ActivitiesQu
 from services.engagement.enrolment_schema import EnrolmentMutation
 from services.engagement.referral_schema import ReferralMeQuery
 from services.engagement.schema import TiersMutation, TiersQuery
+from services.engagement.transfer_schema import TransfersMutation
 from services.gateway.graphql_errors import TOO_COMPLEX, coded_rule, log_errors
 from services.gateway.operation import OperationPolicy
 from services.identity.schema import IdentityMutation
@@ -139,6 +140,7 @@ class Mutation(
     EarningMutation,
     TiersMutation,
     ActivitiesMutation,
+    TransfersMutation,
     PromoCodeMutation,
     LedgerMutation,
     ErasureMutation,

@@ -4,7 +4,7 @@ import shared.audit_log as audit_log_models
 import shared.outbox as outbox_models
 import shared.rate_limit as rate_limit_models
 from services.earning import models as earning_models
-from services.engagement import activity_models, referral_models
+from services.engagement import activity_models, referral_models, transfer_models
 from services.identity import models as identity_models
 from services.ledger import models as ledger_models
 from services.members import models as members_models
@@ -26,5 +26,6 @@ __all__ = [
     "rate_limit_models",
     "referral_models",
     "settlement_models",
+    "transfer_models",
     "webhook_models",
 ]

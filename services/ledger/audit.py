@@ -122,7 +122,8 @@ CHECKS: list[tuple[str, str, str]] = [
     (
         "a partner's issuance account equals issued minus taken back",
         "WITH issued AS (SELECT issuing_partner_id AS partner_id, SUM(points) AS n FROM lots"
-        " GROUP BY 1), back AS (SELECT counterparty_partner_id AS partner_id, SUM(points) AS n"
+        " WHERE source_lot_id IS NULL GROUP BY 1),"
+        " back AS (SELECT counterparty_partner_id AS partner_id, SUM(points) AS n"
         " FROM lot_consumptions WHERE kind IN ('REVERSAL', 'CLAWBACK') GROUP BY 1),"
         " debts AS (SELECT creditor_partner_id AS partner_id, SUM(points) AS n FROM member_debts"
         " GROUP BY 1), posted AS (SELECT account_id, SUM(amount) AS n FROM postings GROUP BY 1)"
@@ -173,7 +174,7 @@ CHECKS: list[tuple[str, str, str]] = [
         " (SELECT COALESCE(SUM(coalition_points), 0) FROM journal_entries"
         " WHERE kind IN ('EARN', 'REFERRAL', 'ACTIVITY')) AS issued,"
         " (SELECT COALESCE(SUM(l.points), 0) FROM lots l JOIN partners p ON p.id = l.issuing_partner_id"
-        " WHERE p.kind = 'COALITION') AS lots) x WHERE issued <> lots",
+        " WHERE p.kind = 'COALITION' AND l.source_lot_id IS NULL) AS lots) x WHERE issued <> lots",
         "the coalition issued {issued} points, its lots hold {lots}",
     ),
     (

@@ -122,8 +122,8 @@ async def earn_many(
     outcomes: list[Outcome | None] = [None] * len(purchases)
     async with connection(db) as conn:
         partner = await partners.cached_partner(db, conn, partner_id)
-        if partner is None:
-            gone = UserError(UserErrorCode.PARTNER_NOT_FOUND, None, "the calling partner no longer exists")
+        if partner is None or partner.kind != "PARTNER":  # the coalition and charities never earn
+            gone = UserError(UserErrorCode.PARTNER_NOT_FOUND, None, "this partner does not earn points")
             return [Outcome(None, [gone]) for _ in purchases]
         await accounts.ensure_partner_accounts(db, conn, partner_id)
         issuance = await accounts.partner_account(conn, partner_id, "PARTNER_ISSUANCE")

@@ -82,6 +82,10 @@ async def earn_points(
         partner = await partners.cached_partner(db, conn, partner_id)
         if partner is None or partner.kind == PartnerKind.COALITION:  # the coalition never earns itself
             raise InputError.single(UserErrorCode.PARTNER_NOT_FOUND, "the calling partner no longer exists")
+        if partner.kind == PartnerKind.CHARITY:
+            raise InputError.single(
+                UserErrorCode.PARTNER_NOT_FOUND, "a charity does not earn points: members donate to it"
+            )
         await accounts.ensure_partner_accounts(db, conn, partner_id)
         if amount.currency != partner.currency:
             raise InputError.single(

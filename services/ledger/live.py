@@ -39,6 +39,7 @@ class BalanceChangeReason(StrEnum):
     CANCEL_REDEMPTION = "CANCEL_REDEMPTION"  # a redemption undone: its points came back
     EXPIRY = "EXPIRY"  # points that expired unspent (the worker)
     ERASURE = "ERASURE"  # the member was erased: what remained was forfeited
+    TRANSFER = "TRANSFER"  # points given to or received from another member
     CURRENT = "CURRENT"  # the first event of a subscription: the balance as it starts
     RESYNC = "RESYNC"  # the feed lost its connection: the current balance, moves may be unnamed
 

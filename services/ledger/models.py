@@ -55,6 +55,10 @@ class EntryKind(StrEnum):
     # Points for an activity (a review, a survey, a birthday): issued by the partner that defined it,
     # or by the coalition for its own activities (services/engagement/activities.py).
     ACTIVITY = "ACTIVITY"
+    # Points given to another member (services/ledger/transfers.py): the sender's entry, with both
+    # wallets' postings, and the receiver's, related to it, with none.
+    TRANSFER_OUT = "TRANSFER_OUT"
+    TRANSFER_IN = "TRANSFER_IN"
 
 
 class EntryStatus(StrEnum):
@@ -75,6 +79,7 @@ class ConsumptionKind(StrEnum):
     DEBT_REPAYMENT = "DEBT_REPAYMENT"  # repays what a refund at the counterparty left owing
     EXPIRY = "EXPIRY"
     ERASURE = "ERASURE"  # forfeited at the member's erasure: priced exactly like EXPIRY
+    TRANSFER = "TRANSFER"  # given to another member, into a lot of the same issuer: not priced
 
 
 class Account(Base):
@@ -175,6 +180,9 @@ class Lot(Base):
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set when the expiry of what remained was posted to the ledger.
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A lot given by another member: the lot its points came from (same issuer, same expiry).
+    # Only lots without a source count as issued (the audit).
+    source_lot_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class LotConsumption(Base):

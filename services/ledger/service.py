@@ -53,6 +53,7 @@ from services.ledger.queries import (
     points_expiring_soon,
     transactions,
 )
+from services.ledger.transfers import TransferBooked, book_donation, book_transfer, lock_pair
 from services.members import service as members
 from shared import sql
 from shared.access import Principal
@@ -78,9 +79,12 @@ __all__ = [
     "RefundBooked",
     "RefundDecision",
     "TransactionView",
+    "TransferBooked",
     "activity_at_partner",
     "authorize_redemption",
     "balance",
+    "book_donation",
+    "book_transfer",
     "cancel_redemption",
     "capture_redemption",
     "check_batch_size",
@@ -96,6 +100,7 @@ __all__ = [
     "first_available_purchases",
     "import_client_id",
     "import_purchases",
+    "lock_pair",
     "lock_wallet",
     "member_balance_to_watch",
     "own_balance_to_watch",

@@ -33,6 +33,9 @@ class PartnerKind(StrEnum):
 
     PARTNER = "PARTNER"
     COALITION = "COALITION"
+    # A charity: members donate points to it (donatePoints, a redemption at its redeem price); it
+    # never earns. Created by admins like a partner (createPartner kind: CHARITY).
+    CHARITY = "CHARITY"
 
 
 class Partner(Base):

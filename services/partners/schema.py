@@ -10,6 +10,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from services.partners import service
+from services.partners.models import PartnerKind
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from shared.graphql_types import (
@@ -25,8 +26,20 @@ from shared.graphql_types import (
 )
 from shared.ids import require_global_id, to_global_id
 from shared.money import Rounding
-from shared.operations import INPUT, PAGE_CODES, admin, field, mutation
+from shared.operations import ANY_TOKEN, INPUT, PAGE_CODES, admin, field, mutation
 
+PartnerKindEnum = graphql_enum(
+    PartnerKind,
+    name="PartnerKind",
+    description="What a partner stands for.",
+    values={
+        PartnerKind.PARTNER: "A brand: its members earn and spend points at it.",
+        PartnerKind.COALITION: "The coalition itself, as the issuer of the points it funds (referral"
+        " bonuses, coalition promotions and activities); never created with createPartner.",
+        PartnerKind.CHARITY: "A charity: members donate points to it (donatePoints), settled at its"
+        " redeemPrice like a redemption; it never earns.",
+    },
+)
 EarnRounding = graphql_enum(
     Rounding,
     name="EarnRounding",
@@ -70,6 +83,10 @@ class Partner(Node):
     local_id: strawberry.Private[int]
     view: strawberry.Private[service.PartnerView]
     name: str = strawberry.field(description="Unique among partners; anyone with a token may read it.")
+
+    @strawberry.field(description="A brand (PARTNER), a charity members donate to, or the coalition itself.")
+    def kind(self) -> PartnerKindEnum:
+        return PartnerKind(self.view.kind)
 
     @classmethod
     def of(cls, view: service.PartnerView) -> Partner:
@@ -186,6 +203,11 @@ class CreatePartnerInput:
         description="Its IANA time zone name (Europe/Paris): where its days and months begin, for"
         " earn caps per member and day or month (INVALID otherwise).",
     )
+    kind: PartnerKindEnum = strawberry.field(
+        default=PartnerKind.PARTNER,
+        description="PARTNER (a brand: earns and redeems) or CHARITY (members donate points to it with"
+        " donatePoints, settled at its redeemPrice; it never earns). COALITION is INVALID.",
+    )
 
 
 @strawberry.type(description="The answer to createPartner.")
@@ -247,6 +269,10 @@ class PartnersQuery:
     ) -> Connection[Partner]:
         page = await service.list_partners(info.context.db, info.context.principal, first=first, after=after)
         return Connection.of(page, Partner.of)
+
+    @field("Every charity members may donate points to (donatePoints), by name.", access=ANY_TOKEN)
+    async def charities(self, info: GraphQLInfo) -> list[Partner]:
+        return [Partner.of(v) for v in await service.charities(info.context.db)]
 
 
 @strawberry.type
@@ -310,6 +336,7 @@ class PartnersMutation:
                 issue_fee_per_point=input.issue_fee_per_point,
                 breakage_share=input.breakage_share,
                 time_zone=input.time_zone,
+                kind=PartnerKind(input.kind),
             )
         except DomainError as exc:
             return CreatePartnerPayload(user_errors=user_errors(exc.errors))

@@ -124,11 +124,19 @@ async def create_partner(
     issue_fee_per_point: Decimal = Decimal(0),
     breakage_share: Decimal = Decimal(0),
     time_zone: str = "UTC",
+    kind: PartnerKind = PartnerKind.PARTNER,
 ) -> NewPartner:
     """Creates the partner, its first contract and its API credentials, in one transaction (the
-    ledger opens the partner's accounts the first time it books for it)."""
+    ledger opens the partner's accounts the first time it books for it). `kind` CHARITY makes a
+    charity: members donate to it, it never earns (its earnRate is ignored)."""
     principal.require_admin("admin:partners")
     v = Validator()
+    v.check(
+        kind in (PartnerKind.PARTNER, PartnerKind.CHARITY),
+        "kind",
+        UserErrorCode.INVALID,
+        "kind must be PARTNER or CHARITY (the coalition's own row is created by the coalition)",
+    )
     v.text(name, "name", max_length=MAX_NAME)
     v.check(
         is_known_currency(currency),
@@ -175,6 +183,7 @@ async def create_partner(
         "issue_fee_per_point": issue_fee_per_point,
         "breakage_share": breakage_share,
         "time_zone": time_zone,
+        "kind": kind,
     }
     async with db.sessions() as session, session.begin():
         return await _create(session, principal, name.strip(), **terms)
@@ -194,6 +203,7 @@ async def _create(
     issue_fee_per_point: Decimal,
     breakage_share: Decimal,
     time_zone: str,
+    kind: PartnerKind = PartnerKind.PARTNER,
 ) -> NewPartner:
     if await session.scalar(select(Partner.id).where(Partner.name == name)) is not None:
         raise DomainError.single(UserErrorCode.NAME_TAKEN, f"a partner named {name!r} exists", "name")
@@ -205,6 +215,7 @@ async def _create(
         earn_rounding=earn_rounding,
         return_window_days=return_window_days,
         time_zone=time_zone,
+        kind=str(kind),
     )
     session.add(partner)
     try:
@@ -242,6 +253,7 @@ async def _create(
             "earn_rate": str(earn_rate),
             "return_window_days": return_window_days,
             "time_zone": time_zone,
+            "kind": str(kind),
             "client_id": credentials.client_id,
         },
     )
@@ -261,6 +273,19 @@ async def list_partners(
     async with db.sessions() as session:
         rows = [_view(p) for p in (await session.scalars(stmt)).all()]
     return make_page(rows, size, lambda p: p.id)
+
+
+CHARITIES = Sql(
+    "SELECT id, name, currency, earn_rate, earn_rounding, return_window_days, created_at, time_zone,"
+    " kind FROM partners WHERE kind = 'CHARITY' ORDER BY name, id"
+)
+
+
+async def charities(db: Database) -> list[PartnerView]:
+    """Every charity, by name: where members may donate (anyone with a token may list them)."""
+    async with sql.connection(db) as conn:
+        rows = await CHARITIES.fetch(conn)
+    return [PartnerView(**dict(r)) for r in rows]
 
 
 PARTNERS = Sql(

@@ -40,6 +40,7 @@ BalanceChangeReasonType = graphql_enum(
         BalanceChangeReason.EXPIRY: "Points that expired unspent.",
         BalanceChangeReason.ERASURE: "The member was erased (eraseMember): what remained was forfeited."
         " A partner's subscription ends instead (MEMBER_NOT_FOUND); a member's socket closes (4401).",
+        BalanceChangeReason.TRANSFER: "Points given to or received from another member (transferPoints).",
         BalanceChangeReason.CURRENT: "The first event of every subscription: the balance as the"
         " subscription starts (every later move is reported after it).",
         BalanceChangeReason.RESYNC: "The server's feed reconnected after a loss: this is the current"

@@ -31,6 +31,9 @@ TransactionKind = graphql_enum(
         EntryKind.ACTIVITY: "Points for an activity (a review, a survey, a newsletter sign-up, a"
         " birthday): issued by the partner that defined it (recordActivity), or by the coalition for"
         " its own activities. Available at once.",
+        EntryKind.TRANSFER_OUT: "Points the member gave to another member (transferPoints): negative.",
+        EntryKind.TRANSFER_IN: "Points another member gave the member (transferPoints): available at"
+        " once, keeping the expiry they had.",
     },
 )
 TransactionStatus = graphql_enum(

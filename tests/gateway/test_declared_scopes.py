@@ -52,6 +52,7 @@ ID_TYPES = {
     "endpointId": "WebhookEndpoint",
     "deliveryId": "WebhookDelivery",
     "activityId": "Activity",
+    "charityId": "Partner",
 }
 SCALARS: dict[str, Any] = {
     "String": "",

@@ -1,6 +1,7 @@
-"""Random ledgers, settled: whatever happened in a period (coalition-funded earns included), the nets
-sum to exactly zero, the matrix carries exactly the points consumed, and running the period again
-gives the same hash."""
+"""Random ledgers, settled: whatever happened in a period (coalition-funded earns, gifts between
+members and donations to a charity included), the nets sum to exactly zero, the matrix carries
+exactly the points consumed, running the period again gives the same hash, and the ledger's audit
+finds nothing."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.partners.models import PartnerKind
 from services.settlement import audit as settlement_audit
 from services.settlement import service as settlement
 from shared import clock
 from shared.ids import to_global_id
+from tests.engagement.test_transfers import donate, give
 from tests.factories import (
     cancel,
     earn,
@@ -25,6 +28,7 @@ from tests.factories import (
     redeem,
     reverse,
     unique,
+    violations,
 )
 from tests.settlement.test_settlement import SETTLER
 
@@ -42,6 +46,11 @@ steps = st.lists(
         st.tuples(st.just("redeem"), st.integers(0, 2), st.integers(1, 900)),
         st.tuples(st.just("reverse"), st.integers(0, 20), st.integers(1, 100)),
         st.tuples(st.just("cancel"), st.integers(0, 20), st.just(0)),
+        # a gift: from member a % 2 to the other one
+        st.tuples(st.just("transfer"), st.integers(0, 1), st.integers(1, 900)),
+        st.tuples(st.just("donate"), st.integers(0, 1), st.integers(1, 400)),
+        # the other member spends (points they were given, at any partner)
+        st.tuples(st.just("redeem other"), st.integers(0, 2), st.integers(1, 900)),
     ),
     min_size=1,
     max_size=15,
@@ -63,9 +72,12 @@ async def test_random_ledgers_settle_exactly(db, terms, sequence):
         )
         for issue, redeem_price, fee in terms
     ]
-    member = await enroll(db, partners[0])
+    member, other = await enroll(db, partners[0]), await enroll(db, partners[0])
     for partner in partners[1:]:  # spending needs a link
         await link(db, partner, member)
+        await link(db, partner, other)
+    charity = await make_partner(db, kind=PartnerKind.CHARITY, redeem_price="0.0050")
+    pair = (member, other)
     purchases: list[tuple[int, str]] = []
     redemptions: list[tuple[int, str]] = []
     try:
@@ -98,6 +110,12 @@ async def test_random_ledgers_settle_exactly(db, terms, sequence):
             elif kind == "cancel" and redemptions:
                 p, redemption = redemptions[a % len(redemptions)]
                 await cancel(db, partners[p], redemption)  # may be refused: already cancelled
+            elif kind == "transfer":  # may be refused: not enough points, or a debt
+                await give(db, pair[a], pair[1 - a].member_number, b)
+            elif kind == "donate":
+                await donate(db, pair[a], charity.id, b)
+            elif kind == "redeem other":
+                await redeem(db, partners[a], other.member_number, b)
         clock.set_clock(lambda: t0 + timedelta(days=1, hours=1))
         end = t0 + timedelta(days=1)
         run = await settlement.run_settlement(db, SETTLER, period_start=t0, period_end=end)
@@ -111,3 +129,4 @@ async def test_random_ledgers_settle_exactly(db, terms, sequence):
     assert again.lines == run.lines
     await settlement.finalize_settlement(db, SETTLER, again.id)
     assert await settlement_audit.audit_runs(db) == []  # the matrix carries exactly the points consumed
+    assert await violations(db, at=t0 + timedelta(days=1, hours=1)) == []

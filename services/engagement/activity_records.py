@@ -277,11 +277,9 @@ async def nps_score(
         v.check(end > start, "to", UserErrorCode.INVALID, "to must be after from")
     v.raise_if_any()
     async with sql.connection(db) as conn:
-        scope: int | None = None
+        scope: int | None = None  # an admin without partnerId: every survey in the coalition
         if principal.partner_id is not None or partner_id is not None:
             scope = await activities.owner_of(db, conn, principal, partner_id)
-        else:
-            await activities.owner_of(db, conn, principal, None)  # an admin, coalition-wide
         row = await NPS.fetchrow(conn, p=scope, start=start, end=end)
     assert row is not None
     promoters, passives, detractors = int(row["promoters"]), int(row["passives"]), int(row["detractors"])

@@ -35,7 +35,8 @@ from shared.sql import Sql
 GRACE_DAYS = 7
 LOCK = Sql("SELECT pg_try_advisory_xact_lock(7400000002)")
 LIVE = Sql(
-    "SELECT a.id, a.partner_id, a.code, p.time_zone, p.kind FROM activities a"
+    f"SELECT {', '.join('a.' + c.strip() for c in activities.COLUMNS.split(','))}, p.time_zone"
+    " FROM activities a"
     " JOIN partners p ON p.id = a.partner_id"
     " WHERE a.kind = 'BIRTHDAY' AND a.archived_at IS NULL ORDER BY a.id"
 )
@@ -85,8 +86,7 @@ async def pay_birthday_bonuses(db: Database, now: datetime, batch: int) -> Birth
         for row in await LIVE.fetch(conn):
             if paid >= batch:
                 break
-            activity = await activities.live_activity(conn, row["partner_id"], row["code"], coalition_id)
-            assert activity is not None
+            activity = activities.Activity.of(row, coalition_id)
             today = now.astimezone(ZoneInfo(row["time_zone"] or "UTC")).date()
             keys = birthday_keys(today)
             due = await DUE.fetch(

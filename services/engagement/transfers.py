@@ -186,13 +186,6 @@ async def donate_points(
         charity = await partners.get_partner(conn, charity_id) if charity_id is not None else None
         if charity is None or charity.kind != PartnerKind.CHARITY:
             raise DomainError.single(UserErrorCode.CHARITY_NOT_FOUND, "no charity has this id", "charityId")
-        wallet = await ledger.lock_wallet(conn, member_id)
-        if wallet.debt > 0:
-            raise DomainError.single(
-                UserErrorCode.MEMBER_HAS_DEBT,
-                f"you owe {wallet.debt} points from a refund: they are repaid from your next points first",
-                "points",
-            )
         return await ledger.book_donation(
             db,
             conn,

@@ -50,6 +50,17 @@ NEW_LOTS = Sql(
 )
 
 
+def refuse_debt(wallet: journal.WalletState) -> None:
+    """MEMBER_HAS_DEBT: a member who owes points from a refund gives nothing away (a gift or a
+    donation would let them walk away from the refund; their next points repay it first)."""
+    if wallet.debt > 0:
+        raise DomainError.single(
+            UserErrorCode.MEMBER_HAS_DEBT,
+            f"you owe {wallet.debt} points from a refund: they are repaid from your next points first",
+            "points",
+        )
+
+
 @dataclass(frozen=True)
 class TransferBooked:
     out_entry_id: int
@@ -80,12 +91,7 @@ async def book_transfer(
     transaction. DomainError INSUFFICIENT_POINTS (held and pending points do not count) or
     MEMBER_HAS_DEBT (the sender owes points: a gift cannot leave a debt unpaid)."""
     sender, receiver = await lock_pair(conn, sender_id, receiver_id)
-    if sender.debt > 0:
-        raise DomainError.single(
-            UserErrorCode.MEMBER_HAS_DEBT,
-            f"you owe {sender.debt} points from a refund: they are repaid from your next points first",
-            "points",
-        )
+    refuse_debt(sender)
     shares = await spending.reserve(conn, sender_id, sender, points, now)
     issuer = await coalition.coalition_issuer_id(conn)
     out_entry = await journal.post_entry(
@@ -176,9 +182,10 @@ async def book_donation(
 ) -> dict[str, Any]:
     """Spends `points` of the member's available points at the charity (a REDEEM entry and
     REDEMPTION movements with the charity as counterparty), in the caller's transaction, under the
-    member's wallet lock. DomainError INSUFFICIENT_POINTS. The spend's answer (redemption_id,
-    transaction_id, points, value)."""
+    member's wallet lock. DomainError MEMBER_HAS_DEBT or INSUFFICIENT_POINTS. The spend's answer
+    (redemption_id, transaction_id, points, value)."""
     wallet = await journal.lock_wallet(conn, member_id)
+    refuse_debt(wallet)
     shares = await spending.reserve(conn, member_id, wallet, points, now)
     await accounts.open_partner_accounts(conn, charity_id)
     spent = await spending.spend(

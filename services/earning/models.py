@@ -205,6 +205,7 @@ class PromoCodeUse(Base):
             "member_id",
             postgresql_where="released_at IS NULL",
         ),
+        Index("ix_promo_code_uses_member_id", "member_id"),  # a member's data export
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

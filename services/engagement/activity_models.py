@@ -88,6 +88,8 @@ class ActivityRecord(Base):
         CheckConstraint("nps_score BETWEEN 0 AND 10", name="nps_score_range"),
         # Limits and cooldowns: a member's records of one activity, by when they occurred.
         Index("ix_activity_records_member", "activity_id", "member_id", "occurred_at"),
+        # A member's records of every activity: their data export, the erasure trigger's update.
+        Index("ix_activity_records_member_id", "member_id"),
         # npsScore(partnerId, from, to): a partner's survey answers by time.
         Index(
             "ix_activity_records_nps",

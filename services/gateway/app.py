@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 
 from services.earning import cache as earning_cache
 from services.earning import promotion_cache
-from services.gateway import member_app
+from services.gateway import member_app, member_export
 from services.gateway.availability import RETRY_AFTER_SECONDS, DatabaseOutages, outage_of
 from services.gateway.guard import RequireToken, principal_of
 from services.gateway.ide import GraphiQLPage
@@ -33,7 +33,6 @@ from services.gateway.schema import build_schema
 from services.gateway.view import CoalitionGraphQL
 from services.identity import http as identity_http
 from services.identity import service as identity
-from services.ledger import http as ledger_http
 from services.ledger.balance_feed import BalanceFeed
 from services.members import credentials as member_credentials
 from services.members import erasure as member_erasure
@@ -77,7 +76,7 @@ async def settlement_export(request: Request) -> Response:
 
 
 async def account_export(request: Request) -> Response:
-    return await ledger_http.export_my_data(request, principal_of(request))
+    return await member_export.download(request, principal_of(request))
 
 
 async def reconciliation_upload(request: Request) -> Response:
@@ -161,7 +160,7 @@ def create_app(database_url: str | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route(settlement_http.EXPORT_PATH, exports, methods=["GET"]),
         Route(settlement_http.UPLOAD_PATH, uploads, methods=["POST"]),
-        Route(ledger_http.EXPORT_PATH, account_exports, methods=["GET"]),
+        Route(member_export.EXPORT_PATH, account_exports, methods=["GET"]),
         *identity_http.routes(authenticate_member=member_credentials.authenticate),
         *members_http.routes(),
         *member_app.routes(),

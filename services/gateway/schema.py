@@ -18,6 +18,7 @@ from services.engagement.referral_schema import ReferralMeQuery
 from services.engagement.schema import TiersMutation, TiersQuery
 from services.engagement.transfer_schema import TransfersMutation
 from services.gateway.graphql_errors import TOO_COMPLEX, coded_rule, log_errors
+from services.gateway.member_export import MemberDataQuery
 from services.gateway.operation import OperationPolicy
 from services.identity.schema import IdentityMutation
 from services.ledger.schema import (
@@ -26,7 +27,6 @@ from services.ledger.schema import (
     LedgerQuery,
     LedgerSubscription,
     Member,
-    MemberDataQuery,
     MembersQuery,
     MeMutation,
 )

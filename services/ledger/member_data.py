@@ -20,25 +20,33 @@ and name):
      "holds": [{"id", "partner", "orderId", "points", "status", "capturedPoints", "createdAt",
                 "expiresAt", "closedAt"}],
      "vouchers": [{"code", "partner", "rewardId", "quantity", "points", "occurredAt", "cancelled"}],
-     "debts": [{"creditor", "points", "remaining"}]}
+     "debts": [{"creditor", "points", "remaining"}],
+     "tier": {"name", "since", "qualifiesUntil"} | null,
+     ...the sections of the services above the ledger (`Section`)}
 
 Transactions are newest first, everything else oldest first. The document is built from one
-REPEATABLE READ snapshot, so its parts agree with each other.
+REPEATABLE READ snapshot, so its parts agree with each other: the services above the ledger
+(earning's promo codes, engagement's activities, gifts and referrals, notifications' mail) hold
+data on the member too, and the ledger cannot import them (DESIGN.md: dependencies point one
+way), so each passes in a `Section` that reads its own tables in that same snapshot; the gateway
+hands every service's section in (`services/gateway/member_export.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from services.ledger import queries
+from services.members import tiers as member_tiers
 from services.partners import service as partners
 from shared import clock, sql
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import Forbidden
 from shared.ids import to_global_id
-from shared.sql import Sql
+from shared.sql import DbConnection, Sql
 
 VERSION = 1
 
@@ -66,15 +74,46 @@ VOUCHERS = Sql(
 DEBTS = Sql(
     "SELECT creditor_partner_id, points, remaining FROM member_debts WHERE member_id = :m ORDER BY id"
 )
+TIER = member_tiers.MEMBER_TIER
 ALL = 2**62  # the transactions statement pages; an export takes every page at once
 
 
-def _at(value: datetime | None) -> str | None:
+def at(value: datetime | None) -> str | None:
+    """An instant as the document writes it (ISO 8601), or null."""
     return value.isoformat() if value is not None else None
 
 
-async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
-    """Everything held on the calling member (see the module docstring for the shape)."""
+class PartnerRefs:
+    """`{"id", "name"}` of a partner wherever the document names one: handed out while the
+    snapshot is read (the name left blank), named all at once afterwards from the partners'
+    cache, so no section looks partners up itself."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, list[dict[str, str]]] = {}
+
+    def __call__(self, partner_id: int) -> dict[str, str]:
+        ref = {"id": to_global_id("Partner", partner_id), "name": ""}
+        self._refs.setdefault(partner_id, []).append(ref)
+        return ref
+
+    async def name_all(self, db: Database) -> None:
+        found = await partners.partners_by_id(db, sorted(self._refs))
+        for partner_id, refs in self._refs.items():
+            partner = found.get(partner_id)
+            for ref in refs:
+                ref["name"] = partner.name if partner is not None else ""
+
+
+# A part of the document held by a service above the ledger: given the snapshot's connection, the
+# member's id and the partner references, the top-level keys it adds (none the ledger writes).
+Section = Callable[[DbConnection, int, PartnerRefs], Awaitable[dict[str, Any]]]
+
+
+async def export_my_data(
+    db: Database, principal: Principal, sections: Sequence[Section] = ()
+) -> dict[str, Any]:
+    """Everything held on the calling member (see the module docstring for the shape), with
+    every section's keys read in the same snapshot."""
     member_id = principal.member_id
     if member_id is None:
         raise Forbidden("only a member's own token may export their data")
@@ -92,23 +131,21 @@ async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
         holds = await HOLDS.fetch(conn, m=member_id)
         vouchers = await VOUCHERS.fetch(conn, m=member_id)
         debts = await DEBTS.fetch(conn, m=member_id)
-    partner_ids = {r["partner_id"] for r in [*links, *transactions, *holds, *vouchers]}
-    partner_ids |= {r["issuing_partner_id"] for r in lots} | {r["creditor_partner_id"] for r in debts}
-    names = {i: p.name for i, p in (await partners.partners_by_id(db, sorted(partner_ids))).items()}
-
-    def partner(partner_id: int) -> dict[str, str]:
-        return {"id": to_global_id("Partner", partner_id), "name": names.get(partner_id, "")}
-
-    return {
+        tier = await TIER.fetchrow(conn, m=member_id)
+        partner = PartnerRefs()
+        extra: dict[str, Any] = {}
+        for section in sections:
+            extra.update(await section(conn, member_id, partner))
+    document = {
         "version": VERSION,
-        "exportedAt": _at(clock.now()),
+        "exportedAt": at(clock.now()),
         "profile": {
             "memberNumber": profile["member_number"],
             "email": profile["email"],
             "birthDate": profile["birth_date"].isoformat() if profile["birth_date"] else None,
-            "createdAt": _at(profile["created_at"]),
+            "createdAt": at(profile["created_at"]),
             "activated": profile["activated"],
-            "passwordChangedAt": _at(profile["password_changed_at"]),
+            "passwordChangedAt": at(profile["password_changed_at"]),
             "settings": {
                 "requireCodeToSpend": profile["require_code_to_spend"],
                 "language": profile["language"],
@@ -123,7 +160,7 @@ async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
         "links": [
             {
                 "partner": partner(r["partner_id"]),
-                "linkedAt": _at(r["created_at"]),
+                "linkedAt": at(r["created_at"]),
                 "how": "ENROLLED" if r["partner_customer_ref"] is not None else "CARD_PRESENTED",
                 "partnerCustomerRef": r["partner_customer_ref"],
             }
@@ -137,7 +174,7 @@ async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
                 "points": r["points"],
                 "status": r["status"],
                 "orderId": r["order_id"],
-                "occurredAt": _at(r["occurred_at"]),
+                "occurredAt": at(r["occurred_at"]),
                 "partner": partner(r["partner_id"]),
             }
             for r in transactions
@@ -148,10 +185,10 @@ async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
                 "issuer": partner(r["issuing_partner_id"]),
                 "points": r["points"],
                 "remaining": r["remaining"],
-                "earnedAt": _at(r["earned_at"]),
-                "availableAt": _at(r["available_at"]),
-                "expiresAt": _at(r["expires_at"]),
-                "closedAt": _at(r["expired_at"]),
+                "earnedAt": at(r["earned_at"]),
+                "availableAt": at(r["available_at"]),
+                "expiresAt": at(r["expires_at"]),
+                "closedAt": at(r["expired_at"]),
             }
             for r in lots
         ],
@@ -163,9 +200,9 @@ async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
                 "points": r["points"],
                 "status": r["status"],
                 "capturedPoints": r["captured_points"],
-                "createdAt": _at(r["created_at"]),
-                "expiresAt": _at(r["expires_at"]),
-                "closedAt": _at(r["closed_at"]),
+                "createdAt": at(r["created_at"]),
+                "expiresAt": at(r["expires_at"]),
+                "closedAt": at(r["closed_at"]),
             }
             for r in holds
         ],
@@ -176,7 +213,7 @@ async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
                 "rewardId": to_global_id("Reward", r["reward_id"]),
                 "quantity": r["quantity"],
                 "points": r["points"],
-                "occurredAt": _at(r["occurred_at"]),
+                "occurredAt": at(r["occurred_at"]),
                 "cancelled": r["cancelled"],
             }
             for r in vouchers
@@ -189,7 +226,21 @@ async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
             }
             for r in debts
         ],
+        "tier": (
+            {
+                "name": tier["name"],
+                "since": at(tier["since"]),
+                "qualifiesUntil": at(tier["qualifies_until"]),
+            }
+            if tier is not None
+            else None
+        ),
     }
+    clash = document.keys() & extra.keys()
+    assert not clash, f"an export section rewrites the ledger's {sorted(clash)}"
+    document.update(extra)
+    await partner.name_all(db)
+    return document
 
 
 async def require_live_member(db: Database, principal: Principal) -> None:

@@ -37,6 +37,10 @@ OF_MEMBERS = Sql(
     "SELECT member_id, tier_id, since, qualifies_until FROM member_tiers"
     " WHERE member_id = ANY(CAST(:ids AS bigint[]))"
 )
+MEMBER_TIER = Sql(
+    "SELECT t.name, mt.since, mt.qualifies_until FROM member_tiers mt JOIN tiers t ON t.id = mt.tier_id"
+    " WHERE mt.member_id = :m"
+)
 OF_NUMBERS = Sql(
     "SELECT m.member_number, t.tier_id FROM unnest(CAST(:numbers AS text[])) AS n(number)"
     " JOIN members m ON m.member_number = n.number JOIN member_tiers t ON t.member_id = m.id"

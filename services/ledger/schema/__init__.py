@@ -5,7 +5,7 @@ payloads (`inputs`), `mutations`, `queries`, and the `Member` type with enrolmen
 """
 
 from services.ledger.schema.me import Me, MeMutation, MeQuery
-from services.ledger.schema.member_data import ErasureMutation, MemberDataQuery
+from services.ledger.schema.member_data import ErasureMutation
 from services.ledger.schema.members import Member, MembersQuery
 from services.ledger.schema.mutations import LedgerMutation
 from services.ledger.schema.queries import LedgerQuery
@@ -20,6 +20,5 @@ __all__ = [
     "MeMutation",
     "MeQuery",
     "Member",
-    "MemberDataQuery",
     "MembersQuery",
 ]

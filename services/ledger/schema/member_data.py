@@ -1,4 +1,5 @@
-"""GraphQL for data protection: a member's export of their own data, and erasure (admins)."""
+"""GraphQL for data protection: erasure (admins). A member's export of their own data is the
+gateway's (`services/gateway/member_export.py`): it gathers every service's part of it."""
 
 from __future__ import annotations
 
@@ -6,17 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
-from services.ledger import erasure, member_data
+from services.ledger import erasure
 from services.ledger.schema.members import Member
 from services.members import service as members
 from shared.error_codes import UserErrorCode
 from shared.errors import DomainError
 from shared.graphql_types import GraphQLInfo, Points, UserError, user_errors
-from shared.operations import INPUT, Access, admin, field, mutation
-
-MEMBER_TOKEN = Access("the member's own token (scope `member`)", ("member",))
+from shared.operations import INPUT, admin, mutation
 
 
 @strawberry.input(description="The member to erase.")
@@ -39,26 +37,6 @@ class EraseMemberPayload:
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was erased; empty on success."
     )
-
-
-@strawberry.type
-class MemberDataQuery:
-    @field(
-        "Everything the coalition holds on the calling member, as one JSON document (also"
-        " downloadable as GET /account/export.json with the same token). Shape (version 1; instants"
-        " ISO 8601, partners as {id, name}): {version, exportedAt, profile {memberNumber email"
-        " createdAt activated passwordChangedAt settings {requireCodeToSpend language notifications"
-        " {tierChanges expiringPoints rewardVouchers transfersReceived}}}, links [{partner"
-        " linkedAt how (ENROLLED|CARD_PRESENTED) partnerCustomerRef}], balance {available pending"
-        " held}, transactions [{id kind points status orderId occurredAt partner}] newest first,"
-        " lots [{id issuer points remaining earnedAt availableAt expiresAt closedAt}], holds [{id"
-        " partner orderId points status capturedPoints createdAt expiresAt closedAt}], vouchers"
-        " [{code partner rewardId quantity points occurredAt cancelled}], debts [{creditor points"
-        " remaining}]}.",
-        access=MEMBER_TOKEN,
-    )
-    async def export_my_data(self, info: GraphQLInfo) -> JSON:
-        return await member_data.export_my_data(info.context.db, info.context.principal)
 
 
 @strawberry.type

@@ -2,10 +2,11 @@
 
 In order: open the wallets of first-time members, lock the batch's wallets in member-id order,
 read the keys already answered, write purchases + EARN entries + postings + lots + wallet
-balances in one statement, store every answer under its key, extend lots (ACTIVITY_EXTENDS), the
-batch's points.earned events (`shared.outbox.record_events`), link first-time members (with their
-member.linked events), one `pg_notify` per member. Each is one statement for the whole batch
-(arrays through `unnest`), whatever its size.
+balances + the points.earned events (built in SQL, as `events.points_earned` builds them: the
+batch's purchases never carry coalition points, which go through the single path) in one
+statement, store every answer under its key, extend lots (ACTIVITY_EXTENDS), link first-time
+members (with their member.linked events), one `pg_notify` per member. Each is one statement for
+the whole batch (arrays through `unnest`), whatever its size.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.ledger import accounts, earn, live, policy
+from services.ledger import accounts, earn, events, live, policy
 from services.ledger.live import BalanceChangeReason
 from services.members import service as members
 from services.members import tiers as member_tiers
@@ -23,8 +24,8 @@ from services.partners.service import PartnerView
 from shared import clock
 from shared.error_codes import UserErrorCode
 from shared.errors import UserError
+from shared.ids import global_id_sql
 from shared.money import Money
-from shared.outbox import record_events
 from shared.sql import DbConnection, Sql
 
 OPERATION = earn.OPERATION  # a bulk item and a single earn share keys: a retry via either replays
@@ -52,8 +53,9 @@ WITH x AS (
   SELECT * FROM unnest(CAST(:idx AS int[]), CAST(:m AS bigint[]), CAST(:account AS bigint[]),
                        CAST(:order_id AS text[]), CAST(:amount AS numeric[]), CAST(:points AS bigint[]),
                        CAST(:occurred AS timestamptz[]), CAST(:available AS timestamptz[]),
-                       CAST(:expires AS timestamptz[]), CAST(:detail AS text[]))
-    AS x(i, m, account, order_id, amount, points, occurred, available, expires, detail)
+                       CAST(:expires AS timestamptz[]), CAST(:detail AS text[]),
+                       CAST(:number AS text[]))
+    AS x(i, m, account, order_id, amount, points, occurred, available, expires, detail, number)
 ), ids AS (
   SELECT x.*, nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id,
          CASE WHEN x.points > 0 THEN nextval(pg_get_serial_sequence('lots', 'id')) END AS lot_id
@@ -87,9 +89,18 @@ WITH x AS (
   UPDATE wallets w SET balance = w.balance + s.points
   FROM (SELECT m, sum(points) AS points FROM done GROUP BY m) AS s
   WHERE w.member_id = s.m AND s.points <> 0
+), ev AS (  -- points.earned of each purchase that earned points (events.points_earned, in SQL)
+  INSERT INTO outbox_events (event_id, type, version, occurred_at, member_id, partner_ids, data)
+  SELECT gen_random_uuid(), 'points.earned', 1, CAST(:now AS timestamptz), m, ARRAY[CAST(:p AS bigint)],
+         jsonb_build_object(
+           'memberNumber', number, 'partnerId', CAST(:partner_gid AS text), 'points', points,
+           'status', CASE WHEN available <= CAST(:now AS timestamptz) THEN 'AVAILABLE' ELSE 'PENDING' END,
+           'orderId', order_id, 'source', 'PURCHASE', 'coalitionPoints', 0,
+           'transactionId', {transaction_gid})
+  FROM done WHERE points > 0 ORDER BY i
 )
 SELECT i, entry_id FROM done
-"""
+""".replace("{transaction_gid}", global_id_sql("Transaction", "entry_id"))
 )
 EXTEND_MANY = Sql(
     "UPDATE lots SET expires_at = CAST(:until AS timestamptz)"
@@ -218,12 +229,9 @@ async def write_batch(
         if expiry.activity_extends and earners:
             until = clock.add_months(now, expiry.months)
             await EXTEND_MANY.execute(conn, members=earners, now=now, until=until)
-        # Presenting the card is consent: an earn that gives points links a member not yet linked.
-        # points.earned for every purchase that earned points, in one statement for the batch
-        # (as a single earn writes it: before the link the earn makes).
-        await record_events(
-            conn, [i.earn.event(done[i.index]) for i in earned if i.earn is not None and i.earn.points > 0]
-        )
+        # Presenting the card is consent: an earn that gives points links a member not yet linked
+        # (after EARN_MANY wrote the points.earned events, as a single earn writes its event
+        # before the link it makes).
         newly_linked = {
             i.earn.member_id: i.purchase.member_number
             for i in earned
@@ -261,6 +269,8 @@ async def _earn_rows(
         available=[t.available_at for t in terms],
         expires=[t.expires_at for t in terms],
         detail=[t.detail for t in terms],
+        number=[t.member_number for t in terms],
+        partner_gid=events.partner_gid(partner_id),
         p=partner_id,
         currency=currency,
         issuance=issuance,

@@ -20,7 +20,7 @@ from typing import Any
 from services.ledger import events
 from shared.ids import global_id_sql
 from shared.money import Money
-from shared.outbox import Event, EventType, encode
+from shared.outbox import encode
 from shared.sql import DbConnection, Sql
 
 EARN_TEMPLATE = """
@@ -131,16 +131,6 @@ class Earn:
             status=events.earn_status(self.available_at, self.recorded_at),
             order_id=self.order_id,
             coalition_points=self.coalition_points,
-        )
-
-    def event(self, entry_id: int) -> Event:
-        """points.earned as an outbox row of its own (bulk earning records a batch's at once)."""
-        return Event(
-            EventType.POINTS_EARNED,
-            self.event_data(entry_id),
-            member_id=self.member_id,
-            partner_ids=(self.partner_id,),
-            occurred_at=self.recorded_at,
         )
 
     def params(self) -> dict[str, Any]:

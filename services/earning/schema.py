@@ -116,7 +116,7 @@ def purchase_payload(outcome: Outcome, order_id: str) -> RecordPurchasePayload:
     return RecordPurchasePayload(
         transaction=earn_transaction(outcome.result, order_id),
         points_earned=points,
-        earn_breakdown=breakdown_items(points, outcome.result.get("detail")),
+        detail=outcome.result.get("detail"),
         user_errors=user_errors(outcome.errors),
     )
 

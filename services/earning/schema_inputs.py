@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import decimal
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
 from services.earning.models import Channel, RuleKind
-from services.ledger.schema.breakdown import EarnBreakdownItem
+from services.ledger.schema.breakdown import EarnBreakdownItem, breakdown_items
 from services.ledger.schema.inputs import ENTRY_PAYLOAD, IDEMPOTENCY_KEY, MEMBER_NUMBER, ORDER_TEXT
 from services.ledger.schema.types import Reversal, Transaction
 from shared.graphql_types import MoneyInput, Node, Points, UserError, graphql_enum
@@ -110,15 +111,21 @@ class RecordPurchasePayload:
     points_earned: Points | None = strawberry.field(
         default=None, description="Points the purchase earned (may be 0: nothing is then linked)."
     )
-    earn_breakdown: list[EarnBreakdownItem] | None = strawberry.field(
-        default=None, description="Why it earned that: the items sum to pointsEarned."
-    )
     user_errors: list[UserError] = strawberry.field(
         default_factory=list,
         description=ENTRY_PAYLOAD
         + " A recorded purchase may still carry PROMO_CODE_INVALID, PROMO_CODE_EXPIRED or"
         " PROMO_CODE_USED (one per code that did nothing).",
     )
+    # The stored breakdown document: items are built only for a caller that asks for them (a
+    # bulk import of 1,000 purchases seldom does, and building them was a few % of its time).
+    detail: strawberry.Private[dict[str, Any] | None] = None
+
+    @strawberry.field(description="Why it earned that: the items sum to pointsEarned.")
+    def earn_breakdown(self) -> list[EarnBreakdownItem] | None:
+        if self.points_earned is None:
+            return None
+        return breakdown_items(self.points_earned, self.detail)
 
 
 @strawberry.input(description="Many purchases at the calling partner, to earn points for at once.")

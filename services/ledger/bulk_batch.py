@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from services.ledger import accounts, earn, events, live, policy
+from services.ledger.idempotency import encode_response
 from services.ledger.live import BalanceChangeReason
 from services.members import service as members
 from services.members import tiers as member_tiers
@@ -220,7 +221,7 @@ async def write_batch(
                 operation=OPERATION,
                 keys=[i.purchase.idempotency_key for i in to_claim],
                 hashes=[i.request_hash for i in to_claim],
-                responses=[json.dumps(i.response, default=str) for i in to_claim],
+                responses=[encode_response(i.response) for i in to_claim],
             )
             if len(claimed) != len(to_claim):
                 raise LostKeyRace()

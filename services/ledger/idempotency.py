@@ -45,8 +45,15 @@ STORED = Sql(
 )
 
 
+# json.dumps(..., sort_keys=True, default=str) and json.dumps(..., default=str), made once: dumps
+# builds an encoder per call when given options (1,000 purchases of a batch: 2,000 encoders). The
+# text is the same byte for byte, so keys stored before still match.
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str)
+encode_response = json.JSONEncoder(default=str).encode
+
+
 def fingerprint(operation: str, request: dict[str, Any]) -> str:
-    canonical = json.dumps({"operation": operation, **request}, sort_keys=True, default=str)
+    canonical = _CANONICAL.encode({"operation": operation, **request})
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -87,7 +94,7 @@ async def run_idempotent(
                     key=key,
                     operation=operation,
                     hash=request_hash,
-                    response=json.dumps(response, default=str),
+                    response=encode_response(response),
                 )
             except RETRYABLE:
                 await transaction.rollback()

@@ -7,6 +7,10 @@ can take in at all).
     .venv/bin/python bench/bulk_earn.py --million                        # the same
     .venv/bin/python bench/bulk_earn.py --rows 20000 --rules   # the partner has bench/earn.py's 20 rules
 
+It also prints what a run cost the whole machine in CPU per 1,000 rows (every process: gateway,
+PostgreSQL, load client; PostgreSQL's share for recordPurchases), and so the most any split of
+the work over the cores could reach: the ceiling that a rate target must fit under.
+
 Everything runs in this one invocation against a fresh database on the same server, so the ratios
 are what the ledger's bulk path costs on this machine today (its speed moves between days: compare
 only within a run). Members are enrolled through the services and have earned once (their wallets
@@ -53,6 +57,43 @@ AMOUNTS = ["12.90", "4.50", "31.00", "7.25", "99.99", "18.40"]
 def _rows(numbers: list[str], count: int, tag: str, seed: int) -> list[tuple[str, str, str, str, str]]:
     rng = random.Random(seed)
     return [(rng.choice(numbers), f"{tag}-{i}", rng.choice(AMOUNTS), "EUR", OCCURRED) for i in range(count)]
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every process on the machine has used (/proc/stat, all cores, idle and iowait left
+    out): around a run, what the run cost the machine whichever process spent it (the gateway,
+    PostgreSQL, the load client), a figure that does not depend on how the two cores were shared."""
+    with open("/proc/stat") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of the PostgreSQL processes alive now (server backends of the gateway's pools are:
+    read it before they close). Only where the server runs on this machine; 0 otherwise."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            if not fields[0].endswith("(postgres"):
+                continue
+            values = fields[1].split()
+            total += int(values[11]) + int(values[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_line(name: str, rows: int, cpu_seconds: float, postgres_seconds: float | None = None) -> None:
+    per_thousand = cpu_seconds / rows * 1000 * 1000
+    cores = os.cpu_count() or 1
+    postgres = ""
+    if postgres_seconds is not None:
+        postgres = f", of which PostgreSQL {postgres_seconds / rows * 1000 * 1000:.0f} ms"
+    print(
+        f"{name:<22} {per_thousand:7.0f} ms of CPU per 1,000 rows (all processes{postgres}):"
+        f" at most {cores * 1000 / per_thousand * 1000:6.0f} rows/s on {cores} fully used cores"
+    )
 
 
 def _line(name: str, rows: int, seconds: float, baseline: float | None = None) -> float:
@@ -243,7 +284,10 @@ async def main() -> None:
             token = partner_token(base, partner.client_id, partner.client_secret)  # type: ignore[attr-defined]
             warm = _bodies(_rows(numbers, 2 * BATCH * args.concurrency, "w", 3))
             await _http_run(base, token, warm, args.concurrency)
+            cpu_before, postgres_before = machine_cpu_seconds(), postgres_cpu_seconds()
             http_seconds, failed = await _http_run(base, token, bodies, args.concurrency)
+            http_cpu = machine_cpu_seconds() - cpu_before
+            http_postgres = postgres_cpu_seconds() - postgres_before
         if failed:
             print(f"recordPurchases: {failed} requests with errors")
 
@@ -253,7 +297,9 @@ async def main() -> None:
         # The CLI's start (imports, connections: ~3 s here) is no part of the throughput: a
         # 10-row import measures it, and the steady rate is what the big one took beyond that.
         startup_seconds, _, _ = _import(url, partner.id, tiny)  # type: ignore[attr-defined]
+        cpu_before = machine_cpu_seconds()
         import_seconds, rss, _ = _import(url, partner.id, path)  # type: ignore[attr-defined]
+        import_cpu = machine_cpu_seconds() - cpu_before
 
     print(
         f"recordPurchases: {args.workers} gateway workers, {args.concurrency} concurrent requests;"
@@ -264,6 +310,8 @@ async def main() -> None:
     _line("import (CLI)", args.rows, import_seconds, baseline)
     _line("import (CLI - start)", args.rows, max(import_seconds - startup_seconds, 1e-3), baseline)
     print(f"the CLI's start (a 10-row import): {startup_seconds:.2f}s")
+    _cpu_line("recordPurchases (HTTP)", args.rows, http_cpu, http_postgres)
+    _cpu_line("import (CLI)", args.rows, import_cpu)
     print(f"peak RSS of the import: {rss} MiB")
     print(_audit(url))
 

@@ -76,6 +76,13 @@ CHECKS: list[tuple[str, str, str]] = [
         "lot {id}: {points} points but {remaining} remain and {moved} moved out",
     ),
     (
+        "a purchase's EARN entry names its member, partner and order id",
+        "SELECT p.id, p.entry_id FROM purchases p JOIN journal_entries e ON e.id = p.entry_id"
+        " WHERE e.kind <> 'EARN' OR e.member_id <> p.member_id OR e.partner_id <> p.partner_id"
+        " OR e.order_id IS DISTINCT FROM p.order_id",
+        "purchase {id}: entry {entry_id} is not its EARN at its partner and order id",
+    ),
+    (
         "an expired lot holds nothing",
         "SELECT id, remaining FROM lots WHERE expired_at IS NOT NULL AND remaining <> 0",
         "lot {id} is expired but holds {remaining}",

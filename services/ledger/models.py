@@ -113,7 +113,10 @@ class Wallet(Base):
 class JournalEntry(Base):
     __tablename__ = "journal_entries"
     __table_args__ = (
-        Index("ix_journal_entries_member_partner", "member_id", "partner_id", "id"),
+        # A member's history newest first, one page at a time (a partner's view of it filters
+        # this one member's entries by partner). With (member, partner, id) instead, the whole
+        # history's page was planned as a backward scan of every entry of every member.
+        Index("ix_journal_entries_member", "member_id", "id"),
         Index("ix_journal_entries_occurred_at", "occurred_at"),
         # Settlement finds late arrivals by when they were recorded; rows are appended in
         # recording order, so a BRIN index is tiny and costs the hot path next to nothing.
@@ -157,6 +160,9 @@ class Lot(Base):
             "id",
             postgresql_where=text("remaining > 0"),
         ),
+        # Every lot of a member (their data export), and the lot an entry opened (the status
+        # of an activity's or a referral's transaction: the entry has no purchase to lead to it).
+        Index("ix_lots_member_entry", "member_id", "earn_entry_id"),
         # The worker's queues: lots still to activate, lots with points still to expire.
         Index("ix_lots_to_activate", "available_at", postgresql_where=text("activated_at IS NULL")),
         Index(
@@ -270,6 +276,8 @@ class Redemption(Base):
             "member_id",
             postgresql_where=text("reward_id IS NOT NULL"),
         ),
+        # A member's vouchers, whatever the reward: their data export.
+        Index("ix_redemptions_member_vouchers", "member_id", postgresql_where=text("reward_id IS NOT NULL")),
         # Settlement prices a redemption's lot movements (and their cancellation) at the price
         # the redemption was made at, finding the redemption by either entry (ledger_movements).
         # An entry belongs to at most one redemption; the indexes being unique says so to the
@@ -329,6 +337,7 @@ class Hold(Base):
             name="capture_bounded",
         ),
         Index("ix_holds_member_active", "member_id", postgresql_where=text("status = 'ACTIVE'")),
+        Index("ix_holds_member", "member_id", "id"),  # all of a member's holds: their data export
         Index("ix_holds_expiring", "expires_at", postgresql_where=text("status = 'ACTIVE'")),
     )
 

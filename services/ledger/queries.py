@@ -122,12 +122,22 @@ SELECT e.id, e.kind, e.partner_id, e.points, e.order_id, e.occurred_at,
       THEN 'EXPIRED'
     WHEN e.kind = 'EARN' AND l.id IS NOT NULL AND l.available_at > :now THEN 'PENDING'
     WHEN e.kind = 'EARN' THEN 'AVAILABLE'
+    WHEN e.kind IN ('ACTIVITY', 'REFERRAL') AND c.id IS NOT NULL
+         AND (c.expired_at IS NOT NULL OR c.expires_at <= :now) THEN 'EXPIRED'
+    WHEN e.kind IN ('ACTIVITY', 'REFERRAL') AND c.id IS NOT NULL AND c.available_at > :now THEN 'PENDING'
+    WHEN e.kind IN ('ACTIVITY', 'REFERRAL') AND c.id IS NOT NULL THEN 'AVAILABLE'
     WHEN e.kind = 'REDEEM' AND r.cancel_entry_id IS NOT NULL THEN 'CANCELLED'
     ELSE 'COMPLETED'
   END AS status
 FROM journal_entries e
-LEFT JOIN purchases p ON e.kind = 'EARN' AND p.entry_id = e.id
+-- by its partner and order id too (an invariant `coalition audit` checks), so the unique index on
+-- them finds the purchase: purchases has no index on entry_id, and a join on it alone read them all
+LEFT JOIN purchases p ON e.kind = 'EARN' AND p.partner_id = e.partner_id AND p.order_id = e.order_id
+  AND p.entry_id = e.id
 LEFT JOIN lots l ON l.id = p.lot_id
+-- an activity's or referral's points: the one lot its entry opened (ix_lots_member_entry)
+LEFT JOIN lots c ON e.kind IN ('ACTIVITY', 'REFERRAL') AND c.member_id = e.member_id
+  AND c.earn_entry_id = e.id
 LEFT JOIN redemptions r ON e.kind = 'REDEEM' AND r.entry_id = e.id
 WHERE e.member_id = :m AND (CAST(:after AS bigint) IS NULL OR e.id < :after) {partner}
 ORDER BY e.id DESC LIMIT :limit

@@ -12,11 +12,13 @@ from services.engagement import activities
 from services.engagement.activity_models import ActivityKind
 from services.engagement.activity_records import nps_score
 from services.ledger import erasure
+from services.ledger import service as ledger
 from services.partners import coalition
 from services.settlement import service as settlement
 from shared import clock, sql
 from shared.errors import DomainError
 from tests.engagement.activity_helpers import codes, make_activity, record, records_of
+from tests.engagement.referral_helpers import member_principal
 from tests.factories import ADMIN, balance, enroll, make_partner, outbox, redeem, unique, violations
 from tests.settlement.test_settlement import SETTLER
 
@@ -49,6 +51,28 @@ async def test_an_activity_earns_points_issued_by_its_partner_available_at_once(
     assert event["data"]["source"] == "ACTIVITY" and event["partner_ids"] == [shop.id]
     assert event["data"]["status"] == "AVAILABLE" and event["data"]["points"] == 75
     assert await violations(db) == []
+
+
+async def _status(db, member, entry_id: int) -> str:
+    """The transaction's status as the member's history shows it."""
+    page = await ledger.transactions(db, member_principal(member), member.id, first=50, after=None)
+    [found] = [t for _, t in page.items if t.id == entry_id]
+    return str(found.status)
+
+
+async def test_an_activitys_transaction_is_available_then_expired_like_an_earn(db) -> None:
+    shop = await make_partner(db)
+    member = await enroll(db, shop)
+    review = await make_activity(db, shop, points=40)
+    entry_id = (await record(db, shop, member.member_number, review)).result["transaction_id"]
+
+    assert await _status(db, member, entry_id) == "AVAILABLE"
+    expires_at = (await _entry(db, entry_id))["lot"]["expires_at"]
+    clock.set_clock(lambda: expires_at + timedelta(seconds=1))
+    try:  # past the lot's expiry, before or after the worker posts it: EXPIRED
+        assert await _status(db, member, entry_id) == "EXPIRED"
+    finally:
+        clock.set_clock(None)
 
 
 async def test_a_coalition_activity_is_coalition_issued_for_any_member(db) -> None:

@@ -12,6 +12,7 @@ import pytest
 from services.engagement.referral_bonuses import BonusRound
 from services.engagement.scheduled import pay_referral_bonuses
 from services.gateway.worker import run_job
+from services.ledger import service as ledger
 from services.ledger.scheduled import activate_due_lots
 from services.partners import coalition
 from services.settlement import service as settlement
@@ -21,6 +22,7 @@ from tests.engagement.referral_helpers import (
     bonuses_for,
     code_of,
     enroll_referred,
+    member_principal,
     pay,
     referral_of,
     rows,
@@ -62,6 +64,9 @@ async def test_bonus_is_paid_once_after_the_return_window(db) -> None:
         paid_round = await pay(db)
         assert paid_round.paid >= 1
         assert (await balance(db, referrer.id)).available == BONUS
+        # The referrer's history shows the bonus as spendable points, as an earn would.
+        history = await ledger.transactions(db, member_principal(referrer), referrer.id, first=10, after=None)
+        assert [(t.kind, str(t.status)) for _, t in history.items] == [("REFERRAL", "AVAILABLE")]
         # Again, and another purchase by the friend: no second bonus.
         assert (await earn(db, shop, friend.member_number, "10")).errors == []
         await run_job(db, activate_due_lots)

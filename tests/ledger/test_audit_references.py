@@ -65,3 +65,28 @@ async def test_a_bulk_batch_leaves_every_reference_whole(db):
     outcomes = await earn_batch(db, cafe, batch)
     assert all(o.errors == [] for o in outcomes)
     assert await violations(db) == []
+
+
+async def test_a_purchase_whose_entry_names_another_order_fails_the_audit(db):
+    """Member histories find a purchase by its entry's partner and order id (the unique index):
+    the audit says so if an entry ever stops naming them."""
+    cafe = await make_partner(db)
+    member = await enroll(db, cafe)
+    outcome = await earn(db, cafe, member.member_number, "12")
+    entry_id = outcome.result["transaction_id"]
+    async with db.sessions() as session:
+        await session.execute(
+            text("UPDATE journal_entries SET order_id = order_id || '-x' WHERE id = :id"), {"id": entry_id}
+        )
+        await session.commit()
+    try:
+        found = [v.detail for v in await violations(db)]
+        assert any(f"entry {entry_id} is not its EARN" in d for d in found), found
+    finally:
+        async with db.sessions() as session:
+            await session.execute(
+                text("UPDATE journal_entries SET order_id = left(order_id, -2) WHERE id = :id"),
+                {"id": entry_id},
+            )
+            await session.commit()
+    assert await violations(db) == []

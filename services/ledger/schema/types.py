@@ -42,10 +42,12 @@ TransactionStatus = graphql_enum(
     description="Where the points of a transaction stand now (read at the time of asking).",
     values={
         EntryStatus.PENDING: "An earn still in the partner's return window: not spendable yet.",
-        EntryStatus.AVAILABLE: "An earn whose points are spendable (or were spent).",
-        EntryStatus.EXPIRED: "An earn whose lot expired.",
+        EntryStatus.AVAILABLE: "An earn, an activity's or a referral's points that are spendable (or"
+        " were spent).",
+        EntryStatus.EXPIRED: "An earn, an activity's or a referral's points whose lot expired.",
         EntryStatus.REVERSED: "An earn refunded in full.",
-        EntryStatus.COMPLETED: "Any other transaction, done.",
+        EntryStatus.COMPLETED: "Any other transaction, done (a redemption, a refund, a gift sent or"
+        " received, an expiry).",
         EntryStatus.CANCELLED: "A redemption that was cancelled: its points came back.",
     },
 )

@@ -29,7 +29,11 @@ from shared.models import Base
 
 class RateLimitHit(Base):
     __tablename__ = "rate_limit_hits"
-    __table_args__ = (Index("ix_rate_limit_hits_bucket_key_at", "bucket", "key", "at"),)
+    __table_args__ = (
+        Index("ix_rate_limit_hits_bucket_key_at", "bucket", "key", "at"),
+        # Who is over the limit in a bucket's window (BLOCKED): the recent hits, not all of them.
+        Index("ix_rate_limit_hits_bucket_at", "bucket", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     bucket: Mapped[str] = mapped_column(Text)

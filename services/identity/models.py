@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Integer, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, Integer, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -111,6 +111,9 @@ class MemberTokenRevocation(Base):
     out everywhere"): one row per member, however many tokens they held."""
 
     __tablename__ = "oauth_member_revocations"
+    # Every gateway re-reads the recent ones each second (identity/verifier.py): one row per
+    # member who ever changed a password, so without it each read scanned them all.
+    __table_args__ = (Index("ix_oauth_member_revocations_revoked_before", "revoked_before"),)
 
     member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     revoked_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))

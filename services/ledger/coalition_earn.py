@@ -31,9 +31,12 @@ COALITION_LOT = Sql(
     " SELECT member_id, :c, earn_entry_id, :cp, :cp, earned_at, available_at, expires_at, activated_at"
     " FROM lots WHERE id = :lot RETURNING id"
 )
+# Found by its partner and order id (the unique index; the audit checks the entry names them):
+# purchases has no index on entry_id, and this runs under the member's wallet lock.
 MARK_PURCHASE = Sql(
     "UPDATE purchases SET coalition_points = :cp, coalition_lot_id = :clot, lot_id = :plot"
-    " WHERE entry_id = :e"
+    " WHERE partner_id = :p AND order_id = (SELECT order_id FROM journal_entries WHERE id = :e)"
+    " AND entry_id = :e"
 )
 MARK_ENTRY = Sql("UPDATE journal_entries SET coalition_points = :cp WHERE id = :e")
 
@@ -73,14 +76,18 @@ async def split_earn(
     if coalition_points == points:  # all of it is the coalition's: the one lot and posting move over
         await MOVE_POSTING.execute(conn, to=coalition_issuance, e=entry_id, frm=partner_issuance)
         await GIVE_LOT.execute(conn, c=issuer, lot=lot_id)
-        await MARK_PURCHASE.execute(conn, cp=coalition_points, clot=lot_id, plot=None, e=entry_id)
+        await MARK_PURCHASE.execute(
+            conn, cp=coalition_points, clot=lot_id, plot=None, e=entry_id, p=partner_id
+        )
         shares = [journal.LotShare(lot_id, issuer, coalition_points)]
     else:
         await SHRINK_POSTING.execute(conn, cp=coalition_points, e=entry_id, a=partner_issuance)
         await ADD_POSTING.execute(conn, e=entry_id, a=coalition_issuance, amount=-coalition_points)
         await SHRINK_LOT.execute(conn, cp=coalition_points, lot=lot_id)
         coalition_lot = int(await COALITION_LOT.fetchval(conn, c=issuer, cp=coalition_points, lot=lot_id))
-        await MARK_PURCHASE.execute(conn, cp=coalition_points, clot=coalition_lot, plot=lot_id, e=entry_id)
+        await MARK_PURCHASE.execute(
+            conn, cp=coalition_points, clot=coalition_lot, plot=lot_id, e=entry_id, p=partner_id
+        )
         shares = [
             journal.LotShare(lot_id, partner_id, points - coalition_points),
             journal.LotShare(coalition_lot, issuer, coalition_points),

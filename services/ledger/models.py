@@ -219,6 +219,7 @@ class MemberDebt(Base):
     __table_args__ = (
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
         Index("ix_member_debts_open", "member_id", "id", postgresql_where=text("remaining > 0")),
+        Index("ix_member_debts_member", "member_id", "id"),  # all of them: the member's data export
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

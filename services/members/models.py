@@ -37,6 +37,9 @@ class LinkHow(enum.StrEnum):
 class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
+        # Sign-in by email and "is this email someone else's" (credentials, contacts), which
+        # compare case-insensitively: without it each scanned every member.
+        Index("ix_members_email_lower", text("lower(email)"), postgresql_where=text("erased_at IS NULL")),
         # The birthday bonus finds a day's birthdays (services/engagement/birthdays.py).
         Index(
             "ix_members_birthday",

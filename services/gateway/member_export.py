@@ -20,13 +20,14 @@ from strawberry.scalars import JSON
 from services.earning import member_data as earning_data
 from services.engagement import member_data as engagement_data
 from services.ledger import member_data
+from services.ledger.schema.me import MEMBER_ONLY
 from services.notifications import member_data as notifications_data
 from shared.access import Principal
 from shared.database import Database
 from shared.errors import AccessError
 from shared.graphql_types import GraphQLInfo
 from shared.http import error_response
-from shared.operations import Access, field
+from shared.operations import field
 
 EXPORT_PATH = "/account/export.json"
 SECTIONS: tuple[member_data.Section, ...] = (
@@ -34,7 +35,6 @@ SECTIONS: tuple[member_data.Section, ...] = (
     engagement_data.section,
     notifications_data.section,
 )
-MEMBER_TOKEN = Access("the member's own token (scope `member`)", ("member",))
 
 
 async def export_my_data(db: Database, principal: Principal) -> dict[str, Any]:
@@ -60,7 +60,7 @@ class MemberDataQuery:
         " member's number; null once erased) points message createdAt}], referrals {code referredAt"
         " referred [{referredAt bonusPoints rewardedAt}]}, mails [{kind status skipReason createdAt"
         " sentAt}]}; lists oldest first unless said otherwise.",
-        access=MEMBER_TOKEN,
+        access=MEMBER_ONLY,
     )
     async def export_my_data(self, info: GraphQLInfo) -> JSON:
         return await export_my_data(info.context.db, info.context.principal)
